@@ -1,0 +1,171 @@
+//! The local directory backend: `file:///absolute` and `file://relative`, as duplicity parses them.
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use super::{Backend, BackendError, BackendResult, UrlError};
+
+pub struct FileBackend {
+    dir: PathBuf,
+}
+
+impl FileBackend {
+    /// `file:///abs/dir` or `file://rel/dir` (relative to the current directory).
+    pub fn from_url(url: &str) -> Result<FileBackend, UrlError> {
+        let path = url
+            .strip_prefix("file://")
+            .ok_or_else(|| UrlError::NotAUrl(url.to_string()))?;
+        if path.is_empty() {
+            return Err(UrlError::Invalid(format!(
+                "{url:?} names no directory: use file:///absolute/dir or file://relative/dir"
+            )));
+        }
+        Ok(FileBackend::new(PathBuf::from(path)))
+    }
+
+    pub fn new(dir: PathBuf) -> FileBackend {
+        FileBackend { dir }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn err(&self, name: &str, e: io::Error) -> BackendError {
+        let backend = self.describe();
+        let name = name.to_string();
+        match e.kind() {
+            io::ErrorKind::NotFound => BackendError::NotFound { backend, name },
+            io::ErrorKind::Interrupted | io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+                BackendError::Transient {
+                    backend,
+                    name,
+                    message: e.to_string(),
+                }
+            }
+            _ => BackendError::Permanent {
+                backend,
+                name,
+                message: describe_io(&e),
+            },
+        }
+    }
+
+    fn ensure_dir(&self) -> BackendResult<()> {
+        fs::create_dir_all(&self.dir).map_err(|e| BackendError::Permanent {
+            backend: self.describe(),
+            name: String::new(),
+            message: format!(
+                "cannot create the target directory {}: {}",
+                self.dir.display(),
+                describe_io(&e)
+            ),
+        })
+    }
+}
+
+/// io::Error text with a hint for the failures an operator can fix.
+fn describe_io(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) => format!("{e}: free space on the target or choose another target"),
+        Some(libc::EACCES) | Some(libc::EPERM) => {
+            format!("{e}: check the permissions of the target directory")
+        }
+        Some(libc::EROFS) => format!("{e}: the target is mounted read-only"),
+        _ => e.to_string(),
+    }
+}
+
+impl Backend for FileBackend {
+    fn put(&self, src: &Path, name: &str) -> BackendResult<()> {
+        self.ensure_dir()?;
+        let dst = self.dir.join(name);
+        // Write under a temporary name and rename, so a reader never sees a partial file.
+        let tmp = self.dir.join(format!(".{name}.part"));
+        let result = (|| {
+            fs::copy(src, &tmp)?;
+            fs::File::open(&tmp)?.sync_all()?;
+            fs::rename(&tmp, &dst)
+        })();
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(self.err(name, e));
+        }
+        Ok(())
+    }
+
+    fn get(&self, name: &str, dst: &Path) -> BackendResult<()> {
+        fs::copy(self.dir.join(name), dst)
+            .map(|_| ())
+            .map_err(|e| self.err(name, e))
+    }
+
+    fn open(&self, name: &str) -> BackendResult<Box<dyn Read + Send + Sync>> {
+        let f = fs::File::open(self.dir.join(name)).map_err(|e| self.err(name, e))?;
+        Ok(Box::new(f))
+    }
+
+    fn list(&self) -> BackendResult<Vec<String>> {
+        let rd = match fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.err("", e)),
+        };
+        let mut names = Vec::new();
+        for ent in rd {
+            let ent = ent.map_err(|e| self.err("", e))?;
+            if let Ok(name) = ent.file_name().into_string() {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn delete(&self, names: &[String]) -> BackendResult<()> {
+        for name in names {
+            match fs::remove_file(self.dir.join(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(self.err(name, e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("file://{}", self.dir.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_list_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = FileBackend::new(dir.path().join("target"));
+        assert!(b.list().unwrap().is_empty());
+        let src = dir.path().join("src");
+        fs::write(&src, b"hello").unwrap();
+        b.put(&src, "duplicity-full.20240101T000000Z.manifest")
+            .unwrap();
+        assert_eq!(
+            b.list().unwrap(),
+            ["duplicity-full.20240101T000000Z.manifest"]
+        );
+        let got = dir.path().join("got");
+        b.get("duplicity-full.20240101T000000Z.manifest", &got)
+            .unwrap();
+        assert_eq!(fs::read(&got).unwrap(), b"hello");
+        assert!(b.get("missing", &got).unwrap_err().is_not_found());
+        b.delete(&[
+            "duplicity-full.20240101T000000Z.manifest".into(),
+            "missing".into(),
+        ])
+        .unwrap();
+        assert!(b.list().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,1 @@
+//! Remote file names of duplicity's sets (full, inc, manifests, signatures) and their time stamps.

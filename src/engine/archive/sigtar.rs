@@ -1,0 +1,1 @@
+//! Signature tars (full-signatures / new-signatures): per-file librsync signatures and metadata.

@@ -1,0 +1,1 @@
+//! collection-status: what chains and sets a target holds, in duplicity's words.

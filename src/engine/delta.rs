@@ -1,0 +1,1 @@
+//! librsync signatures, deltas and patches, as duplicity stores them.

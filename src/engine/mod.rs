@@ -1,0 +1,12 @@
+//! The backup engine: duplicity's archive format, deltas, encryption, collections and the commands on them.
+//! Knows nothing of Juju.
+
+pub mod archive;
+pub mod cache;
+pub mod collection;
+pub mod commands;
+pub mod crypto;
+pub mod delta;
+pub mod index;
+pub mod meta;
+pub mod timestr;

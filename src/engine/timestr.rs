@@ -1,0 +1,1 @@
+//! duplicity's time strings: now, epoch seconds, w3 datetimes, intervals and dates.
