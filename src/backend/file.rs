@@ -106,6 +106,10 @@ impl Backend for FileBackend {
         Ok(Box::new(f))
     }
 
+    fn local_path(&self, name: &str) -> Option<PathBuf> {
+        Some(self.dir.join(name))
+    }
+
     fn list(&self) -> BackendResult<Vec<String>> {
         let rd = match fs::read_dir(&self.dir) {
             Ok(rd) => rd,

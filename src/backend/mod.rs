@@ -59,6 +59,11 @@ pub trait Backend: Send + Sync {
         Ok(Box::new(f))
     }
 
+    /// The file's path on this machine when the backend is a local directory (lets readers skip a copy).
+    fn local_path(&self, _name: &str) -> Option<std::path::PathBuf> {
+        None
+    }
+
     /// The names of all files in the target (any name; callers pick duplicity's).
     fn list(&self) -> BackendResult<Vec<String>>;
 

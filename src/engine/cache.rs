@@ -1,1 +1,165 @@
-//! The local archive dir (duplicity's cache of manifests and signatures), kept in step with the remote.
+//! The local archive dir (duplicity's cache of manifests and signatures), kept in step with the remote:
+//! `--archive-dir` (default `$XDG_CACHE_HOME/duplicity`) / `--name` (default the MD5 of the URL as typed).
+//! Manifests are kept decrypted; signature tars are kept gzipped, as duplicity keeps them.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use md5::{Digest, Md5};
+
+use super::archive::container::{self, ContainerWriter, Sealing};
+use super::archive::names::{self, NameKind, Storage};
+use super::crypto::Decryptor;
+use crate::backend::Backend;
+
+/// The archive dir for a target.
+pub fn cache_dir(archive_dir: Option<&Path>, name: Option<&str>, url: &str) -> PathBuf {
+    let base = match archive_dir {
+        Some(d) => d.to_path_buf(),
+        None => match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+            Some(x) => PathBuf::from(x).join("duplicity"),
+            None => {
+                let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+                PathBuf::from(home).join(".cache").join("duplicity")
+            }
+        },
+    };
+    let leaf = match name {
+        Some(n) => n.to_string(),
+        None => hex::encode(Md5::digest(url.as_bytes())),
+    };
+    base.join(leaf)
+}
+
+/// The local name of a remote metadata file: manifests decrypted, sigtars gzipped.
+pub fn local_name(kind: &NameKind) -> Option<String> {
+    match kind {
+        NameKind::FullManifest { .. } | NameKind::IncManifest { .. } => {
+            Some(names::format(kind, Storage::Plain))
+        }
+        NameKind::FullSignatures { .. } | NameKind::NewSignatures { .. } => {
+            Some(names::format(kind, Storage::Gzip))
+        }
+        _ => None,
+    }
+}
+
+pub struct Cache {
+    pub dir: PathBuf,
+}
+
+impl Cache {
+    pub fn open(dir: PathBuf) -> Result<Cache> {
+        fs::create_dir_all(&dir).with_context(|| {
+            format!(
+                "cannot create the archive dir {}: check its permissions or pass --archive-dir",
+                dir.display()
+            )
+        })?;
+        Ok(Cache { dir })
+    }
+
+    pub fn path(&self, local: &str) -> PathBuf {
+        self.dir.join(local)
+    }
+
+    /// Brings the cache in step with `remote` (the target's listing): fetches metadata the cache lacks
+    /// (decrypting manifests, re-gzipping sigtars) and drops metadata the target no longer has.
+    pub fn sync(&self, backend: &dyn Backend, remote: &[String], decryptor: &Decryptor) -> Result<()> {
+        let mut wanted = HashSet::new();
+        for r in remote {
+            let Some(p) = names::parse(r) else { continue };
+            if p.partial {
+                continue;
+            }
+            let Some(local) = local_name(&p.kind) else {
+                continue;
+            };
+            wanted.insert(local.clone());
+            let lp = self.path(&local);
+            if lp.exists() {
+                continue;
+            }
+            self.fetch(backend, r, p.storage, &p.kind, &lp, decryptor)
+                .with_context(|| format!("cannot copy {r} into the archive dir {}", self.dir.display()))?;
+        }
+        for ent in fs::read_dir(&self.dir)? {
+            let ent = ent?;
+            let Ok(name) = ent.file_name().into_string() else {
+                continue;
+            };
+            let Some(p) = names::parse(&name) else { continue };
+            if p.partial || local_name(&p.kind).is_none() {
+                continue;
+            }
+            if !wanted.contains(&name) {
+                let _ = fs::remove_file(ent.path());
+            }
+        }
+        Ok(())
+    }
+
+    fn fetch(
+        &self,
+        backend: &dyn Backend,
+        remote: &str,
+        storage: Storage,
+        kind: &NameKind,
+        dst: &Path,
+        decryptor: &Decryptor,
+    ) -> Result<()> {
+        let tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        backend.get(remote, tmp.path())?;
+        let f = File::open(tmp.path())?;
+        let mut plain = container::decode(f, storage, decryptor)?;
+        let out = tempfile::NamedTempFile::new_in(&self.dir)?;
+        let sealing = match kind {
+            NameKind::FullSignatures { .. } | NameKind::NewSignatures { .. } => Sealing::Gzip(1),
+            _ => Sealing::Plain,
+        };
+        let mut w = ContainerWriter::new(out.reopen()?, sealing)?;
+        io::copy(&mut plain, &mut w)?;
+        w.finish()?;
+        out.persist(dst).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    /// Stores a metadata file the backup just wrote (plain bytes for manifests, a gzip file for sigtars).
+    pub fn store_file(&self, src: &Path, local: &str) -> Result<()> {
+        let tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        fs::copy(src, tmp.path())?;
+        tmp.persist(self.path(local)).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    pub fn store_bytes(&self, bytes: &[u8], local: &str) -> Result<()> {
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        tmp.write_all(bytes)?;
+        tmp.persist(self.path(local)).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    pub fn read(&self, local: &str) -> Result<Vec<u8>> {
+        let mut v = Vec::new();
+        File::open(self.path(local))
+            .with_context(|| format!("{local} is missing from the archive dir {}", self.dir.display()))?
+            .read_to_end(&mut v)?;
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_name_is_md5_of_url_as_typed() {
+        let d = cache_dir(Some(Path::new("/c")), None, "file:///tmp/dup/remote");
+        assert!(d.to_string_lossy().starts_with("/c/db1d378e"));
+        let d = cache_dir(Some(Path::new("/c")), Some("mine"), "file:///x");
+        assert_eq!(d, Path::new("/c/mine"));
+    }
+}

@@ -1,1 +1,478 @@
-//! File metadata: reading it from the source tree, in duplicity's order, and putting it back on restore.
+//! File metadata: reading it from the source tree in duplicity's order, comparing it the way duplicity
+//! decides what changed, and putting it back on restore.
+
+use std::collections::HashMap;
+use std::ffi::{CStr, CString, OsStr};
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use super::index::Index;
+
+/// The entry types duplicity stores (sockets are skipped; hard links are stored as regular files).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileType {
+    Regular,
+    Directory,
+    Symlink,
+    Fifo,
+    CharDevice,
+    BlockDevice,
+}
+
+impl FileType {
+    /// The ustar type flag.
+    pub fn tar_flag(self) -> u8 {
+        match self {
+            FileType::Regular => b'0',
+            FileType::Directory => b'5',
+            FileType::Symlink => b'2',
+            FileType::Fifo => b'6',
+            FileType::CharDevice => b'3',
+            FileType::BlockDevice => b'4',
+        }
+    }
+
+    pub fn from_tar_flag(flag: u8) -> Option<FileType> {
+        Some(match flag {
+            b'0' | 0 | b'7' => FileType::Regular,
+            b'5' => FileType::Directory,
+            b'2' => FileType::Symlink,
+            b'6' => FileType::Fifo,
+            b'3' => FileType::CharDevice,
+            b'4' => FileType::BlockDevice,
+            _ => return None,
+        })
+    }
+}
+
+/// What duplicity records of an entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Meta {
+    pub ftype: FileType,
+    /// Permission bits including setuid, setgid and sticky (0o7777).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// User and group names ("" when unknown); restore prefers them over the numbers.
+    pub uname: Vec<u8>,
+    pub gname: Vec<u8>,
+    /// Whole seconds; negative times are stored as 0, as duplicity does.
+    pub mtime: i64,
+    /// Size of a regular file's data (0 for other types).
+    pub size: u64,
+    /// Target of a symlink.
+    pub link_target: Vec<u8>,
+    pub dev_major: u32,
+    pub dev_minor: u32,
+}
+
+impl Meta {
+    /// duplicity's change test (0.8.22 `ROPath.__eq__`): size is never compared.
+    pub fn same_as_for_backup(&self, old: &Meta) -> bool {
+        if self.ftype != old.ftype {
+            return false;
+        }
+        match self.ftype {
+            FileType::Regular | FileType::Directory | FileType::Fifo => {
+                self.mode == old.mode
+                    && self.uid == old.uid
+                    && self.gid == old.gid
+                    && self.mtime == old.mtime
+            }
+            FileType::Symlink => self.link_target == old.link_target,
+            FileType::CharDevice | FileType::BlockDevice => {
+                self.mode == old.mode
+                    && self.dev_major == old.dev_major
+                    && self.dev_minor == old.dev_minor
+            }
+        }
+    }
+}
+
+/// Looks up user and group names once per id.
+#[derive(Default)]
+pub struct NameCache {
+    users: HashMap<u32, Vec<u8>>,
+    groups: HashMap<u32, Vec<u8>>,
+    uids: HashMap<Vec<u8>, Option<u32>>,
+    gids: HashMap<Vec<u8>, Option<u32>>,
+}
+
+impl NameCache {
+    pub fn user_name(&mut self, uid: u32) -> Vec<u8> {
+        self.users.entry(uid).or_insert_with(|| lookup_user(uid)).clone()
+    }
+
+    pub fn group_name(&mut self, gid: u32) -> Vec<u8> {
+        self.groups.entry(gid).or_insert_with(|| lookup_group(gid)).clone()
+    }
+
+    pub fn uid_of(&mut self, name: &[u8]) -> Option<u32> {
+        if name.is_empty() {
+            return None;
+        }
+        *self
+            .uids
+            .entry(name.to_vec())
+            .or_insert_with(|| lookup_uid(name))
+    }
+
+    pub fn gid_of(&mut self, name: &[u8]) -> Option<u32> {
+        if name.is_empty() {
+            return None;
+        }
+        *self
+            .gids
+            .entry(name.to_vec())
+            .or_insert_with(|| lookup_gid(name))
+    }
+}
+
+fn lookup_user(uid: u32) -> Vec<u8> {
+    let mut buf = vec![0u8; 4096];
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: buffers are valid for the sizes given; result points into pwd/buf on success.
+    let rc = unsafe {
+        libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+    };
+    if rc != 0 || result.is_null() {
+        return Vec::new();
+    }
+    unsafe { CStr::from_ptr(pwd.pw_name) }.to_bytes().to_vec()
+}
+
+fn lookup_group(gid: u32) -> Vec<u8> {
+    let mut buf = vec![0u8; 16384];
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: as in lookup_user.
+    let rc = unsafe {
+        libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+    };
+    if rc != 0 || result.is_null() {
+        return Vec::new();
+    }
+    unsafe { CStr::from_ptr(grp.gr_name) }.to_bytes().to_vec()
+}
+
+fn lookup_uid(name: &[u8]) -> Option<u32> {
+    let cname = CString::new(name).ok()?;
+    let mut buf = vec![0u8; 4096];
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: as in lookup_user.
+    let rc = unsafe {
+        libc::getpwnam_r(cname.as_ptr(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+    };
+    (rc == 0 && !result.is_null()).then_some(pwd.pw_uid)
+}
+
+fn lookup_gid(name: &[u8]) -> Option<u32> {
+    let cname = CString::new(name).ok()?;
+    let mut buf = vec![0u8; 16384];
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: as in lookup_user.
+    let rc = unsafe {
+        libc::getgrnam_r(cname.as_ptr(), &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+    };
+    (rc == 0 && !result.is_null()).then_some(grp.gr_gid)
+}
+
+/// Reads the metadata of `path` without following a final symlink. `Ok(None)` for sockets and
+/// other types duplicity does not store.
+pub fn read_meta(path: &Path, names: &mut NameCache) -> io::Result<Option<Meta>> {
+    let md = fs::symlink_metadata(path)?;
+    Ok(meta_from(path, &md, names)?)
+}
+
+fn meta_from(path: &Path, md: &fs::Metadata, names: &mut NameCache) -> io::Result<Option<Meta>> {
+    let ft = md.file_type();
+    let ftype = if ft.is_file() {
+        FileType::Regular
+    } else if ft.is_dir() {
+        FileType::Directory
+    } else if ft.is_symlink() {
+        FileType::Symlink
+    } else if ft.is_fifo() {
+        FileType::Fifo
+    } else if ft.is_char_device() {
+        FileType::CharDevice
+    } else if ft.is_block_device() {
+        FileType::BlockDevice
+    } else {
+        return Ok(None);
+    };
+    let link_target = if ftype == FileType::Symlink {
+        fs::read_link(path)?.into_os_string().as_bytes().to_vec()
+    } else {
+        Vec::new()
+    };
+    let (dev_major, dev_minor) = match ftype {
+        FileType::CharDevice | FileType::BlockDevice => {
+            let r = md.rdev();
+            (libc::major(r), libc::minor(r))
+        }
+        _ => (0, 0),
+    };
+    Ok(Some(Meta {
+        ftype,
+        mode: md.mode() & 0o7777,
+        uid: md.uid(),
+        gid: md.gid(),
+        uname: names.user_name(md.uid()),
+        gname: names.group_name(md.gid()),
+        mtime: md.mtime().max(0),
+        size: if ftype == FileType::Regular { md.len() } else { 0 },
+        link_target,
+        dev_major,
+        dev_minor,
+    }))
+}
+
+/// One entry of the source tree.
+pub struct SourceEntry {
+    pub index: Index,
+    pub path: PathBuf,
+    pub meta: Meta,
+}
+
+/// Something the walk could not read; the backup notes it and goes on, as duplicity does.
+#[derive(Debug)]
+pub struct WalkProblem {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// Walks a source tree depth-first in duplicity's index order (children sorted by their name bytes,
+/// each directory before its contents). Sockets are skipped with a note; unreadable entries are noted.
+pub struct TreeWalk {
+    root: PathBuf,
+    /// Pending children per open directory, sorted in reverse so `pop` yields the next one.
+    stack: Vec<(Index, Vec<Vec<u8>>)>,
+    started: bool,
+    names: NameCache,
+    pub problems: Vec<WalkProblem>,
+    pub skipped_sockets: u64,
+}
+
+impl TreeWalk {
+    pub fn new(root: &Path) -> TreeWalk {
+        TreeWalk {
+            root: root.to_path_buf(),
+            stack: Vec::new(),
+            started: false,
+            names: NameCache::default(),
+            problems: Vec::new(),
+            skipped_sockets: 0,
+        }
+    }
+
+    fn push_dir(&mut self, index: &Index, path: &Path) {
+        match fs::read_dir(path) {
+            Ok(rd) => {
+                let mut children: Vec<Vec<u8>> = Vec::new();
+                for ent in rd {
+                    match ent {
+                        Ok(ent) => children.push(ent.file_name().as_bytes().to_vec()),
+                        Err(e) => self.problems.push(WalkProblem {
+                            path: path.to_path_buf(),
+                            message: e.to_string(),
+                        }),
+                    }
+                }
+                children.sort_unstable_by(|a, b| b.cmp(a));
+                self.stack.push((index.clone(), children));
+            }
+            Err(e) => self.problems.push(WalkProblem {
+                path: path.to_path_buf(),
+                message: format!("cannot list directory: {e}"),
+            }),
+        }
+    }
+}
+
+impl Iterator for TreeWalk {
+    type Item = SourceEntry;
+
+    fn next(&mut self) -> Option<SourceEntry> {
+        if !self.started {
+            self.started = true;
+            let root = self.root.clone();
+            match fs::metadata(&root) {
+                Ok(md) if md.is_dir() => {
+                    let meta = match meta_from(&root, &md, &mut self.names) {
+                        Ok(Some(m)) => m,
+                        _ => return None,
+                    };
+                    self.push_dir(&Index::root(), &root);
+                    return Some(SourceEntry {
+                        index: Index::root(),
+                        path: root,
+                        meta,
+                    });
+                }
+                Ok(_) | Err(_) => return None,
+            }
+        }
+        loop {
+            let (parent, children) = self.stack.last_mut()?;
+            let Some(name) = children.pop() else {
+                self.stack.pop();
+                continue;
+            };
+            let index = parent.join(&name);
+            let path = self.root.join(OsStr::from_bytes(index.as_bytes()));
+            let md = match fs::symlink_metadata(&path) {
+                Ok(md) => md,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // vanished meanwhile
+                Err(e) => {
+                    self.problems.push(WalkProblem {
+                        path,
+                        message: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            match meta_from(&path, &md, &mut self.names) {
+                Ok(Some(meta)) => {
+                    if meta.ftype == FileType::Directory {
+                        self.push_dir(&index, &path);
+                    }
+                    return Some(SourceEntry { index, path, meta });
+                }
+                Ok(None) => {
+                    self.skipped_sockets += 1;
+                    continue;
+                }
+                Err(e) => {
+                    self.problems.push(WalkProblem {
+                        path,
+                        message: e.to_string(),
+                    });
+                    continue;
+                }
+            }
+        }
+    }
+}
+
+fn cpath(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+/// True when this process may set owners and create devices.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Sets owner (when root; names preferred over numbers, as duplicity), permission bits (not on symlinks)
+/// and mtime of an entry already created at `path`.
+pub fn apply_meta(path: &Path, meta: &Meta, names: &mut NameCache, as_root: bool) -> io::Result<()> {
+    let c = cpath(path)?;
+    if as_root {
+        let uid = names.uid_of(&meta.uname).unwrap_or(meta.uid);
+        let gid = names.gid_of(&meta.gname).unwrap_or(meta.gid);
+        // SAFETY: c is a valid NUL-terminated path.
+        if unsafe { libc::lchown(c.as_ptr(), uid, gid) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    if meta.ftype != FileType::Symlink {
+        // chmod after chown: chown clears setuid/setgid bits.
+        // SAFETY: as above.
+        if unsafe { libc::chmod(c.as_ptr(), meta.mode as libc::mode_t) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    let ts = libc::timespec {
+        tv_sec: meta.mtime as libc::time_t,
+        tv_nsec: 0,
+    };
+    let times = [ts, ts];
+    // SAFETY: times has two entries as utimensat requires.
+    if unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    } != 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Creates a fifo or device node at `path`.
+pub fn make_node(path: &Path, meta: &Meta) -> io::Result<()> {
+    let c = cpath(path)?;
+    let (kind, dev) = match meta.ftype {
+        FileType::Fifo => (libc::S_IFIFO, 0),
+        FileType::CharDevice => (libc::S_IFCHR, libc::makedev(meta.dev_major, meta.dev_minor)),
+        FileType::BlockDevice => (libc::S_IFBLK, libc::makedev(meta.dev_major, meta.dev_minor)),
+        _ => return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a node type")),
+    };
+    // SAFETY: valid path; mode and dev are plain integers.
+    if unsafe { libc::mknod(c.as_ptr(), kind | 0o600, dev) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The host name duplicity writes into manifests.
+pub fn hostname() -> Vec<u8> {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is valid for its length.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return b"localhost".to_vec();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    buf[..end].to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn walk_is_in_index_order_and_skips_sockets() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        for d in ["a", "B"] {
+            fs::create_dir(r.join(d)).unwrap();
+        }
+        for f in ["a/b", "a-b", "a.txt", "Z", "_u", "B/x"] {
+            fs::write(r.join(f), b"x").unwrap();
+        }
+        symlink("nowhere", r.join("dangling")).unwrap();
+        let _sock = std::os::unix::net::UnixListener::bind(r.join("sock")).unwrap();
+        let mut walk = TreeWalk::new(r);
+        let got: Vec<String> = walk.by_ref().map(|e| e.index.to_string()).collect();
+        assert_eq!(got, [".", "B", "B/x", "Z", "_u", "a", "a/b", "a-b", "a.txt", "dangling"]);
+        assert_eq!(walk.skipped_sockets, 1);
+    }
+
+    #[test]
+    fn change_test_ignores_size_but_not_mtime() {
+        let mut names = NameCache::default();
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        fs::write(&f, b"abc").unwrap();
+        let m = read_meta(&f, &mut names).unwrap().unwrap();
+        let mut bigger = m.clone();
+        bigger.size += 10;
+        assert!(bigger.same_as_for_backup(&m));
+        let mut newer = m.clone();
+        newer.mtime += 1;
+        assert!(!newer.same_as_for_backup(&m));
+    }
+}

@@ -1,1 +1,643 @@
-//! Full and incremental backups: walk the source, diff against the last signatures, write volumes, sigtar and manifest.
+//! Full and incremental backups: walk the source in index order beside the last signature chain, write
+//! snapshots, deltas and deletions into volumes (sealed and uploaded on worker threads, so both cores
+//! work), then the signature tar, then the manifest — last, so an interrupted run never looks complete.
+
+use std::fs::File;
+use std::io::{self, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread::{Scope, ScopedJoinHandle};
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::backend::Backend;
+use crate::engine::archive::container::{ContainerWriter, Sealing, Stored};
+use crate::engine::archive::difftar::{DiffTarWriter, VolumeBounds, VolumeSink};
+use crate::engine::archive::manifest::{self, FileAction, ManifestWriter, VolumeInfo};
+use crate::engine::archive::names::{self, NameKind, Storage};
+use crate::engine::archive::sigtar::{self, ChainSignatures, SigTarWriter};
+use crate::engine::cache::{self, Cache};
+use crate::engine::collection::Collection;
+use crate::engine::crypto::{Compression, Decryptor, Passphrase, SymmetricEncryptor};
+use crate::engine::delta::{self, TeeReader};
+use crate::engine::meta::{self, FileType, SourceEntry, TreeWalk};
+use crate::engine::{archive::container, timestr};
+
+/// Deflate level inside OpenPGP volumes (any level reads back; chosen for speed at a size close to gpg's).
+pub const GPG_DEFLATE_LEVEL: u32 = 6;
+/// gzip level of unencrypted volumes, as duplicity.
+pub const GZIP_LEVEL: u32 = 6;
+
+/// What the caller asks for.
+pub struct BackupOptions {
+    /// The source directory.
+    pub source: PathBuf,
+    /// The source as typed (the manifest's `Localdir`).
+    pub source_as_typed: String,
+    /// `full` was asked for.
+    pub force_full: bool,
+    /// `--full-if-older-than`, in seconds.
+    pub full_if_older_than: Option<i64>,
+    /// `--volsize`, in bytes.
+    pub volsize: u64,
+    /// The backup's time (now, or `--current-time`).
+    pub now: i64,
+    /// `--current-time` was given: a clash with an existing set is an error rather than a wait.
+    pub fixed_time: bool,
+    pub allow_source_mismatch: bool,
+    /// None = `--no-encryption`.
+    pub passphrase: Option<Passphrase>,
+    pub cache_dir: PathBuf,
+}
+
+/// duplicity's backup statistics.
+#[derive(Debug, Default, Clone)]
+pub struct BackupStats {
+    pub start_time: f64,
+    pub end_time: f64,
+    pub source_files: u64,
+    pub source_file_size: u64,
+    pub new_files: u64,
+    pub new_file_size: u64,
+    pub deleted_files: u64,
+    pub changed_files: u64,
+    pub changed_file_size: u64,
+    pub changed_delta_size: u64,
+    pub delta_entries: u64,
+    pub raw_delta_size: u64,
+    pub total_destination_size_change: u64,
+    pub errors: u64,
+}
+
+impl BackupStats {
+    /// The "Backup Statistics" block duplicity prints.
+    pub fn render(&self) -> String {
+        let elapsed = self.end_time - self.start_time;
+        format!(
+            "--------------[ Backup Statistics ]--------------\n\
+             StartTime {:.2} ({})\n\
+             EndTime {:.2} ({})\n\
+             ElapsedTime {:.2} ({})\n\
+             SourceFiles {}\n\
+             SourceFileSize {} ({})\n\
+             NewFiles {}\n\
+             NewFileSize {} ({})\n\
+             DeletedFiles {}\n\
+             ChangedFiles {}\n\
+             ChangedFileSize {} ({})\n\
+             ChangedDeltaSize {} ({})\n\
+             DeltaEntries {}\n\
+             RawDeltaSize {} ({})\n\
+             TotalDestinationSizeChange {} ({})\n\
+             Errors {}\n\
+             -------------------------------------------------\n",
+            self.start_time,
+            timestr::asctime_local(self.start_time as i64),
+            self.end_time,
+            timestr::asctime_local(self.end_time as i64),
+            elapsed,
+            human_seconds(elapsed),
+            self.source_files,
+            self.source_file_size,
+            human_bytes(self.source_file_size),
+            self.new_files,
+            self.new_file_size,
+            human_bytes(self.new_file_size),
+            self.deleted_files,
+            self.changed_files,
+            self.changed_file_size,
+            human_bytes(self.changed_file_size),
+            self.changed_delta_size,
+            human_bytes(self.changed_delta_size),
+            self.delta_entries,
+            self.raw_delta_size,
+            human_bytes(self.raw_delta_size),
+            self.total_destination_size_change,
+            human_bytes(self.total_destination_size_change),
+            self.errors,
+        )
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    let units = ["bytes", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < units.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{v:.2} {}", units[u])
+    }
+}
+
+fn human_seconds(s: f64) -> String {
+    if s < 60.0 {
+        format!("{s:.2} seconds")
+    } else {
+        let m = (s / 60.0).floor();
+        format!("{m} minute{} {:.2} seconds", if m == 1.0 { "" } else { "s" }, s - m * 60.0)
+    }
+}
+
+/// What a backup did.
+#[derive(Debug, Clone)]
+pub struct BackupReport {
+    pub full: bool,
+    pub time: i64,
+    pub volumes: u32,
+    pub stats: BackupStats,
+    /// Entries that could not be read (noted, skipped; earlier versions stay in the chain).
+    pub problems: Vec<String>,
+}
+
+/// The chain an incremental continues.
+struct ChainTip {
+    end: i64,
+    last_manifest: NameKind,
+    signatures: Vec<NameKind>,
+}
+
+/// Runs a full or incremental backup of `opts.source` to `backend`.
+pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupReport> {
+    let started = Instant::now();
+    let mut stats = BackupStats {
+        start_time: wall_now(),
+        ..Default::default()
+    };
+    let src_md = std::fs::metadata(&opts.source).with_context(|| {
+        format!("cannot read the source directory {}", opts.source.display())
+    })?;
+    if !src_md.is_dir() {
+        bail!("the source {} is not a directory", opts.source.display());
+    }
+    let remote = backend.list().context("cannot list the target")?;
+    let decryptor = Decryptor::new(opts.passphrase.clone());
+    let cache = Cache::open(opts.cache_dir.clone())?;
+    cache.sync(backend, &remote, &decryptor)?;
+    let collection = Collection::from_names(&remote);
+
+    let tip = chain_tip(&collection);
+    let mut full = opts.force_full || tip.is_none();
+    if let (Some(interval), Some(last_full)) = (opts.full_if_older_than, collection.last_full_time()) {
+        if last_full < opts.now - interval {
+            full = true;
+        }
+    }
+    let hostname = meta::hostname();
+    if !full {
+        let tip = tip.as_ref().expect("incremental has a chain");
+        check_source(&cache, tip, &hostname, opts)?;
+    }
+
+    let mut now = opts.now;
+    if let (false, Some(tip)) = (full, tip.as_ref()) {
+        if now <= tip.end {
+            if opts.fixed_time {
+                bail!(
+                    "--current-time {now} is not after the end of the last backup ({}); give a later time",
+                    tip.end
+                );
+            }
+            now = tip.end + 1;
+        }
+    }
+    // Never overwrite an existing set: wait for a fresh second (or refuse a fixed time).
+    let taken = |t: i64| {
+        remote
+            .iter()
+            .filter_map(|n| names::parse(n))
+            .any(|p| p.kind.time() == t)
+    };
+    while taken(now) {
+        if opts.fixed_time {
+            bail!("a backup set with time {} already exists on the target; give another --current-time", timestr::format_timestamp(now));
+        }
+        now += 1;
+    }
+    if !opts.fixed_time && now > opts.now {
+        let wait = (now - wall_now().floor() as i64).clamp(0, 3) as u64;
+        std::thread::sleep(std::time::Duration::from_secs(wait));
+    }
+
+    let (vol_kind, manifest_kind, sig_kind): (Box<dyn Fn(u32) -> NameKind>, NameKind, NameKind) =
+        if full {
+            (
+                Box::new(move |vol| NameKind::FullVolume { time: now, vol }),
+                NameKind::FullManifest { time: now },
+                NameKind::FullSignatures { time: now },
+            )
+        } else {
+            let from = tip.as_ref().expect("chain").end;
+            (
+                Box::new(move |vol| NameKind::IncVolume { from, to: now, vol }),
+                NameKind::IncManifest { from, to: now },
+                NameKind::NewSignatures { from, to: now },
+            )
+        };
+
+    let encryptor = match &opts.passphrase {
+        Some(p) => Some(SymmetricEncryptor::new(p)?),
+        None => None,
+    };
+    let sealing = match &encryptor {
+        Some(e) => Sealing::Gpg(e, Compression::Deflate(GPG_DEFLATE_LEVEL)),
+        None => Sealing::Gzip(GZIP_LEVEL),
+    };
+
+    // The previous state, merged from the chain's signature files in the cache.
+    let old = match (&tip, full) {
+        (Some(tip), false) => {
+            let mut readers = Vec::new();
+            for kind in &tip.signatures {
+                let local = cache::local_name(kind).expect("signature name");
+                let f = File::open(cache.path(&local)).with_context(|| {
+                    format!("signature file {local} is missing from the archive dir; run a full backup")
+                })?;
+                let dec = container::decode(f, Storage::Gzip, &decryptor)?;
+                readers.push(sigtar::spawn_reader(dec, local));
+            }
+            ChainSignatures::new(readers)?
+        }
+        _ => ChainSignatures::empty(),
+    };
+
+    let work = tempfile::Builder::new()
+        .prefix("duplicity-charm-")
+        .tempdir_in(&cache.dir)
+        .context("cannot create a work directory in the archive dir")?;
+    let sig_storage = sealing.storage();
+    let sig_remote_name = names::format(&sig_kind, sig_storage);
+    let sig_path = work.path().join("sigtar");
+    let sig_cache_path = work.path().join("sigtar.gz");
+    let mut manifest = ManifestWriter::new(&hostname, opts.source_as_typed.as_bytes())?;
+    let mut problems = Vec::new();
+
+    let volumes = std::thread::scope(|scope| -> Result<Vec<(VolumeBounds, Stored)>> {
+        let sink = PipelineSink {
+            scope,
+            backend,
+            sealing,
+            storage: sealing.storage(),
+            dir: work.path(),
+            vol_kind: &*vol_kind,
+            tx: None,
+            in_flight: Vec::new(),
+            done: Vec::new(),
+        };
+        let mut vol = DiffTarWriter::new(sink, opts.volsize, matches!(sealing, Sealing::Gpg(..)));
+        let sig_remote = ContainerWriter::new(File::create(&sig_path)?, sealing)?;
+        let sig_cache = ContainerWriter::new(File::create(&sig_cache_path)?, Sealing::Gzip(1))?;
+        let mut sigs = SigTarWriter::new(Tee(sig_remote, sig_cache));
+        let mut walk = TreeWalk::new(&opts.source);
+        let mut old = old;
+        let mut prev = old.next_entry()?;
+        let result = (|| -> Result<()> {
+            for entry in walk.by_ref() {
+                while let Some(o) = prev.as_ref().filter(|o| o.index < entry.index) {
+                    record_deletion(&mut vol, &mut sigs, &mut manifest, &mut stats, o)?;
+                    prev = old.next_entry()?;
+                }
+                let before = prev.take_if(|o| o.index == entry.index);
+                if before.is_some() {
+                    prev = old.next_entry()?;
+                }
+                if let Err(e) = back_up_entry(&mut vol, &mut sigs, &mut manifest, &mut stats, &entry, before.as_ref()) {
+                    match e.downcast_ref::<SourceReadError>() {
+                        Some(_) => {
+                            stats.errors += 1;
+                            problems.push(format!("{}: {e:#}", entry.path.display()));
+                        }
+                        None => return Err(e),
+                    }
+                }
+            }
+            while let Some(o) = prev.take() {
+                record_deletion(&mut vol, &mut sigs, &mut manifest, &mut stats, &o)?;
+                prev = old.next_entry()?;
+            }
+            Ok(())
+        })();
+        for p in walk.problems.drain(..) {
+            stats.errors += 1;
+            problems.push(format!("{}: {}", p.path.display(), p.message));
+        }
+        if walk.skipped_sockets > 0 {
+            problems.push(format!("skipped {} socket(s): sockets are not backed up", walk.skipped_sockets));
+        }
+        let finished = result.and_then(|()| {
+            let (bounds, sink) = vol.finish()?;
+            let Tee(a, b) = sigs.finish()?;
+            a.finish()?;
+            b.finish()?;
+            let stored = sink.wait()?;
+            Ok(bounds.into_iter().zip(stored).collect::<Vec<_>>())
+        });
+        finished
+    })?;
+    stats.raw_delta_size = stats.raw_delta_size.max(0);
+
+    // Signatures next, then the manifest: a set is complete only once its manifest exists.
+    backend
+        .put(&sig_path, &sig_remote_name)
+        .with_context(|| format!("cannot upload {sig_remote_name}"))?;
+    cache.store_file(&sig_cache_path, &cache::local_name(&sig_kind).expect("sig"))?;
+    let mut total_stored: u64 = std::fs::metadata(&sig_path).map(|m| m.len()).unwrap_or(0);
+
+    for (b, stored) in &volumes {
+        total_stored += stored.size;
+        manifest.add_volume(&VolumeInfo {
+            number: b.number,
+            start: b.start.clone(),
+            start_chunk: b.start_chunk,
+            end: b.end.clone(),
+            end_chunk: b.end_chunk,
+            sha1: Some(stored.sha1.clone()),
+        })?;
+    }
+    let mut plain = Vec::new();
+    manifest.finish(&mut plain)?;
+    cache.store_bytes(&plain, &cache::local_name(&manifest_kind).expect("manifest"))?;
+    let man_sealing = sealing.for_manifest();
+    let man_path = work.path().join("manifest");
+    let mut w = ContainerWriter::new(File::create(&man_path)?, man_sealing)?;
+    w.write_all(&plain)?;
+    let stored = w.finish()?;
+    total_stored += stored.size;
+    let man_name = names::format(&manifest_kind, man_sealing.storage());
+    backend
+        .put(&man_path, &man_name)
+        .with_context(|| format!("cannot upload {man_name}"))?;
+
+    stats.total_destination_size_change = total_stored;
+    stats.end_time = stats.start_time + started.elapsed().as_secs_f64();
+    Ok(BackupReport {
+        full,
+        time: now,
+        volumes: volumes.len() as u32,
+        stats,
+        problems,
+    })
+}
+
+fn wall_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The newest complete chain and its signature files, if an incremental can continue it.
+fn chain_tip(c: &Collection) -> Option<ChainTip> {
+    let chain = c.chain_to_continue()?;
+    Some(ChainTip {
+        end: chain.end_time(),
+        last_manifest: chain.last_manifest_kind(),
+        signatures: c.signature_kinds_for(chain)?,
+    })
+}
+
+/// duplicity refuses to continue a chain made from another host or directory.
+fn check_source(cache: &Cache, tip: &ChainTip, hostname: &[u8], opts: &BackupOptions) -> Result<()> {
+    if opts.allow_source_mismatch {
+        return Ok(());
+    }
+    let local = cache::local_name(&tip.last_manifest).expect("manifest");
+    let m = manifest::parse(&cache.read(&local)?)
+        .map_err(|e| anyhow!("the manifest {local} in the archive dir is unreadable: {e}"))?;
+    if let Some(h) = &m.hostname {
+        if h.as_slice() != hostname {
+            bail!(
+                "the last backup was made on host {:?}, this is {:?}: pass --allow-source-mismatch to continue that chain, or run a full backup",
+                String::from_utf8_lossy(h),
+                String::from_utf8_lossy(hostname)
+            );
+        }
+    }
+    if let Some(d) = &m.localdir {
+        if d.as_slice() != opts.source_as_typed.as_bytes() {
+            bail!(
+                "the last backup was of {:?}, this is {:?}: pass --allow-source-mismatch to continue that chain, or run a full backup",
+                String::from_utf8_lossy(d),
+                opts.source_as_typed
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A source file that could not be read: noted and skipped, the backup goes on.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct SourceReadError(io::Error);
+
+fn record_deletion<S: VolumeSink, W: Write>(
+    vol: &mut DiffTarWriter<S>,
+    sigs: &mut SigTarWriter<W>,
+    manifest: &mut ManifestWriter,
+    stats: &mut BackupStats,
+    old: &sigtar::SigEntry,
+) -> Result<()> {
+    if old.index.is_root() {
+        return Ok(());
+    }
+    vol.add_deleted(&old.index)?;
+    sigs.add_deleted(&old.index)?;
+    stats.deleted_files += 1;
+    stats.delta_entries += 1;
+    if old.meta.as_ref().is_some_and(|m| m.ftype == FileType::Regular) {
+        manifest.add_file(FileAction::Deleted, &old.index)?;
+    }
+    Ok(())
+}
+
+fn back_up_entry<S: VolumeSink, W: Write>(
+    vol: &mut DiffTarWriter<S>,
+    sigs: &mut SigTarWriter<W>,
+    manifest: &mut ManifestWriter,
+    stats: &mut BackupStats,
+    entry: &SourceEntry,
+    before: Option<&sigtar::SigEntry>,
+) -> Result<()> {
+    let m = &entry.meta;
+    stats.source_files += 1;
+    stats.source_file_size += m.size;
+    if let Some(old) = before.and_then(|b| b.meta.as_ref()) {
+        if m.same_as_for_backup(old) {
+            return Ok(());
+        }
+    }
+    let old_sig = before.and_then(|b| b.signature.as_deref());
+    stats.delta_entries += 1;
+    if m.ftype != FileType::Regular {
+        vol.add_metadata(&entry.index, m)?;
+        sigs.add_snapshot(&entry.index, m)?;
+        if before.is_none() {
+            stats.new_files += 1;
+        } else {
+            stats.changed_files += 1;
+        }
+        return Ok(());
+    }
+    let open = || File::open(&entry.path).map_err(SourceReadError);
+    match old_sig {
+        Some(old_sig) => {
+            // A delta against the old signature, then the new signature from a second read.
+            let f = open()?;
+            let mut d = delta::delta(BufReader::with_capacity(128 * 1024, f), old_sig)?;
+            let mut pw = vol.payload(&entry.index, m, true);
+            io::copy(&mut d, &mut pw)?;
+            let len = pw.finish()?;
+            let sig = delta::signature(open()?, m.size)?;
+            sigs.add_signature(&entry.index, m, &sig)?;
+            manifest.add_file(FileAction::Changed, &entry.index)?;
+            stats.changed_files += 1;
+            stats.changed_file_size += m.size;
+            stats.changed_delta_size += len;
+            stats.raw_delta_size += len;
+        }
+        None => {
+            // One read feeds both the archive and the signature.
+            let f = open()?;
+            let mut pw = vol.payload(&entry.index, m, false);
+            let mut fail: Option<io::Error> = None;
+            let sig = delta::signature(
+                TeeReader::new(f, |b: &[u8]| {
+                    pw.write_all(b).inspect_err(|e| fail = Some(io::Error::new(e.kind(), e.to_string())))
+                }),
+                m.size,
+            );
+            if let Some(e) = fail {
+                return Err(e.into());
+            }
+            let sig = sig.map_err(SourceReadError)?;
+            let len = pw.finish()?;
+            sigs.add_signature(&entry.index, m, &sig)?;
+            manifest.add_file(FileAction::New, &entry.index)?;
+            if before.is_some() {
+                stats.changed_files += 1;
+                stats.changed_file_size += m.size;
+            } else {
+                stats.new_files += 1;
+                stats.new_file_size += m.size;
+            }
+            stats.raw_delta_size += len;
+        }
+    }
+    Ok(())
+}
+
+/// Writes to two sinks (the remote sigtar and the archive dir's gzipped copy).
+struct Tee<A: Write, B: Write>(A, B);
+
+impl<A: Write, B: Write> Write for Tee<A, B> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write_all(buf)?;
+        self.1.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
+    }
+}
+
+type VolumeJob<'s> = ScopedJoinHandle<'s, Result<(u32, Stored)>>;
+
+/// Hands each volume to a worker thread that seals it into a temporary file and uploads it; at most
+/// two volumes are in flight, so sealing runs beside the walk on the second core.
+struct PipelineSink<'s, 'e> {
+    scope: &'s Scope<'s, 'e>,
+    backend: &'e dyn Backend,
+    sealing: Sealing<'e>,
+    storage: Storage,
+    dir: &'e Path,
+    vol_kind: &'e (dyn Fn(u32) -> NameKind + Sync),
+    tx: Option<SyncSender<Vec<u8>>>,
+    in_flight: Vec<VolumeJob<'s>>,
+    done: Vec<(u32, Stored)>,
+}
+
+const IN_FLIGHT: usize = 2;
+
+impl<'s, 'e> PipelineSink<'s, 'e> {
+    fn join_oldest(&mut self) -> io::Result<()> {
+        let h = self.in_flight.remove(0);
+        match h.join() {
+            Ok(Ok(done)) => {
+                self.done.push(done);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(io::Error::other(format!("{e:#}"))),
+            Err(_) => Err(io::Error::other("a volume worker panicked")),
+        }
+    }
+
+    fn start(&mut self, volume: u32) -> io::Result<()> {
+        while self.in_flight.len() >= IN_FLIGHT {
+            self.join_oldest()?;
+        }
+        let (tx, rx) = sync_channel::<Vec<u8>>(8);
+        let name = names::format(&(self.vol_kind)(volume), self.storage);
+        let path = self.dir.join(format!("vol{volume}"));
+        let sealing = self.sealing;
+        let backend = self.backend;
+        let h = self.scope.spawn(move || -> Result<(u32, Stored)> {
+            let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+            let mut w = ContainerWriter::new(file, sealing)?;
+            for buf in rx {
+                w.write_all(&buf).with_context(|| format!("cannot write volume {volume}"))?;
+            }
+            let stored = w.finish().with_context(|| format!("cannot finish volume {volume}"))?;
+            backend.put(&path, &name).with_context(|| format!("cannot upload {name}"))?;
+            let _ = std::fs::remove_file(&path);
+            Ok((volume, stored))
+        });
+        self.in_flight.push(h);
+        self.tx = Some(tx);
+        Ok(())
+    }
+
+    /// Waits for every volume; their results in volume order.
+    fn wait(mut self) -> Result<Vec<Stored>> {
+        self.tx = None;
+        while !self.in_flight.is_empty() {
+            self.join_oldest()?;
+        }
+        self.done.sort_by_key(|(n, _)| *n);
+        Ok(self.done.into_iter().map(|(_, s)| s).collect())
+    }
+
+    /// A worker stopped early: surface its error rather than "channel closed".
+    fn worker_error(&mut self) -> io::Error {
+        self.tx = None;
+        while !self.in_flight.is_empty() {
+            if let Err(e) = self.join_oldest() {
+                return e;
+            }
+        }
+        io::Error::other("a volume worker stopped")
+    }
+}
+
+impl VolumeSink for PipelineSink<'_, '_> {
+    fn write(&mut self, volume: u32, bytes: Vec<u8>) -> io::Result<()> {
+        if self.tx.is_none() {
+            self.start(volume)?;
+        }
+        if self.tx.as_ref().expect("open").send(bytes).is_err() {
+            return Err(self.worker_error());
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, _volume: u32) -> io::Result<()> {
+        self.tx = None;
+        Ok(())
+    }
+}
