@@ -57,10 +57,22 @@ struct Options {
     #[arg(long, global = true)]
     force: bool,
     /// Restore the state as of TIME (now, epoch, 2024-01-02, 3D, 1h30m, ...).
-    #[arg(short = 't', long = "time", alias = "restore-time", global = true, value_name = "TIME")]
+    #[arg(
+        short = 't',
+        long = "time",
+        alias = "restore-time",
+        global = true,
+        value_name = "TIME"
+    )]
     time: Option<String>,
     /// Restore only this path (relative to the backed-up directory).
-    #[arg(short = 'r', long = "file-to-restore", alias = "path-to-restore", global = true, value_name = "PATH")]
+    #[arg(
+        short = 'r',
+        long = "file-to-restore",
+        alias = "path-to-restore",
+        global = true,
+        value_name = "PATH"
+    )]
     file_to_restore: Option<String>,
     /// Machine-readable output (collection-status).
     #[arg(long, global = true)]
@@ -112,7 +124,8 @@ fn one_line(e: &anyhow::Error) -> String {
 }
 
 fn now(opts: &Options) -> i64 {
-    opts.current_time.unwrap_or_else(|| chrono::Utc::now().timestamp())
+    opts.current_time
+        .unwrap_or_else(|| chrono::Utc::now().timestamp())
 }
 
 fn passphrase_for_backup(opts: &Options) -> Result<Option<Passphrase>> {
@@ -210,10 +223,29 @@ mod tests {
 
     #[test]
     fn options_go_before_or_after_the_subcommand() {
-        let c = Cli::try_parse_from(["d", "--no-encryption", "full", "src", "file:///x", "--volsize", "1"]).unwrap();
+        let c = Cli::try_parse_from([
+            "d",
+            "--no-encryption",
+            "full",
+            "src",
+            "file:///x",
+            "--volsize",
+            "1",
+        ])
+        .unwrap();
         assert!(c.opts.no_encryption);
         assert_eq!(c.opts.volsize, 1);
-        let c = Cli::try_parse_from(["d", "restore", "-t", "3D", "file:///x", "dst", "--file-to-restore", "a/b"]).unwrap();
+        let c = Cli::try_parse_from([
+            "d",
+            "restore",
+            "-t",
+            "3D",
+            "file:///x",
+            "dst",
+            "--file-to-restore",
+            "a/b",
+        ])
+        .unwrap();
         assert_eq!(c.opts.time.as_deref(), Some("3D"));
         assert_eq!(c.opts.file_to_restore.as_deref(), Some("a/b"));
         assert!(Cli::try_parse_from(["d", "full", "src"]).is_err());

@@ -68,7 +68,12 @@ impl Cache {
 
     /// Brings the cache in step with `remote` (the target's listing): fetches metadata the cache lacks
     /// (decrypting manifests, re-gzipping sigtars) and drops metadata the target no longer has.
-    pub fn sync(&self, backend: &dyn Backend, remote: &[String], decryptor: &Decryptor) -> Result<()> {
+    pub fn sync(
+        &self,
+        backend: &dyn Backend,
+        remote: &[String],
+        decryptor: &Decryptor,
+    ) -> Result<()> {
         let mut wanted = HashSet::new();
         for r in remote {
             let Some(p) = names::parse(r) else { continue };
@@ -84,14 +89,21 @@ impl Cache {
                 continue;
             }
             self.fetch(backend, r, p.storage, &p.kind, &lp, decryptor)
-                .with_context(|| format!("cannot copy {r} into the archive dir {}", self.dir.display()))?;
+                .with_context(|| {
+                    format!(
+                        "cannot copy {r} into the archive dir {}",
+                        self.dir.display()
+                    )
+                })?;
         }
         for ent in fs::read_dir(&self.dir)? {
             let ent = ent?;
             let Ok(name) = ent.file_name().into_string() else {
                 continue;
             };
-            let Some(p) = names::parse(&name) else { continue };
+            let Some(p) = names::parse(&name) else {
+                continue;
+            };
             if p.partial || local_name(&p.kind).is_none() {
                 continue;
             }
@@ -145,7 +157,12 @@ impl Cache {
     pub fn read(&self, local: &str) -> Result<Vec<u8>> {
         let mut v = Vec::new();
         File::open(self.path(local))
-            .with_context(|| format!("{local} is missing from the archive dir {}", self.dir.display()))?
+            .with_context(|| {
+                format!(
+                    "{local} is missing from the archive dir {}",
+                    self.dir.display()
+                )
+            })?
             .read_to_end(&mut v)?;
         Ok(v)
     }

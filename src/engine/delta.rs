@@ -26,8 +26,9 @@ fn rs_err(e: librsync::Error) -> io::Error {
 
 /// Computes the signature of everything `input` yields (one pass; `input` may tee the data elsewhere).
 pub fn signature<R: Read>(input: R, size_hint: u64) -> io::Result<Vec<u8>> {
-    let mut sig = Signature::with_options(input, block_len(size_hint), STRONG_LEN, SignatureType::MD4)
-        .map_err(rs_err)?;
+    let mut sig =
+        Signature::with_options(input, block_len(size_hint), STRONG_LEN, SignatureType::MD4)
+            .map_err(rs_err)?;
     let mut out = Vec::with_capacity(12 + (size_hint as usize / block_len(size_hint) + 1) * 12);
     sig.read_to_end(&mut out)?;
     Ok(out)
@@ -40,7 +41,10 @@ pub fn delta<'a, R: Read + 'a>(new: R, old_signature: &[u8]) -> io::Result<impl 
 }
 
 /// A stream of `base` patched by `delta`.
-pub fn patch<'a, B: Read + Seek + 'a, D: Read + 'a>(base: B, delta: D) -> io::Result<impl Read + 'a> {
+pub fn patch<'a, B: Read + Seek + 'a, D: Read + 'a>(
+    base: B,
+    delta: D,
+) -> io::Result<impl Read + 'a> {
     Patch::new(base, delta).map_err(rs_err)
 }
 
@@ -108,7 +112,10 @@ mod tests {
         delta(&new[..], &sig).unwrap().read_to_end(&mut d).unwrap();
         assert!(d.len() < 10_000, "delta should be small, was {}", d.len());
         let mut out = Vec::new();
-        patch(io::Cursor::new(&old), &d[..]).unwrap().read_to_end(&mut out).unwrap();
+        patch(io::Cursor::new(&old), &d[..])
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, new);
     }
 

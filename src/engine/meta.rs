@@ -103,11 +103,17 @@ pub struct NameCache {
 
 impl NameCache {
     pub fn user_name(&mut self, uid: u32) -> Vec<u8> {
-        self.users.entry(uid).or_insert_with(|| lookup_user(uid)).clone()
+        self.users
+            .entry(uid)
+            .or_insert_with(|| lookup_user(uid))
+            .clone()
     }
 
     pub fn group_name(&mut self, gid: u32) -> Vec<u8> {
-        self.groups.entry(gid).or_insert_with(|| lookup_group(gid)).clone()
+        self.groups
+            .entry(gid)
+            .or_insert_with(|| lookup_group(gid))
+            .clone()
     }
 
     pub fn uid_of(&mut self, name: &[u8]) -> Option<u32> {
@@ -137,7 +143,13 @@ fn lookup_user(uid: u32) -> Vec<u8> {
     let mut result: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: buffers are valid for the sizes given; result points into pwd/buf on success.
     let rc = unsafe {
-        libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+        libc::getpwuid_r(
+            uid,
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
     };
     if rc != 0 || result.is_null() {
         return Vec::new();
@@ -151,7 +163,13 @@ fn lookup_group(gid: u32) -> Vec<u8> {
     let mut result: *mut libc::group = std::ptr::null_mut();
     // SAFETY: as in lookup_user.
     let rc = unsafe {
-        libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+        libc::getgrgid_r(
+            gid,
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
     };
     if rc != 0 || result.is_null() {
         return Vec::new();
@@ -166,7 +184,13 @@ fn lookup_uid(name: &[u8]) -> Option<u32> {
     let mut result: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: as in lookup_user.
     let rc = unsafe {
-        libc::getpwnam_r(cname.as_ptr(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+        libc::getpwnam_r(
+            cname.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
     };
     (rc == 0 && !result.is_null()).then_some(pwd.pw_uid)
 }
@@ -178,7 +202,13 @@ fn lookup_gid(name: &[u8]) -> Option<u32> {
     let mut result: *mut libc::group = std::ptr::null_mut();
     // SAFETY: as in lookup_user.
     let rc = unsafe {
-        libc::getgrnam_r(cname.as_ptr(), &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+        libc::getgrnam_r(
+            cname.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
     };
     (rc == 0 && !result.is_null()).then_some(grp.gr_gid)
 }
@@ -227,7 +257,11 @@ fn meta_from(path: &Path, md: &fs::Metadata, names: &mut NameCache) -> io::Resul
         uname: names.user_name(md.uid()),
         gname: names.group_name(md.gid()),
         mtime: md.mtime().max(0),
-        size: if ftype == FileType::Regular { md.len() } else { 0 },
+        size: if ftype == FileType::Regular {
+            md.len()
+        } else {
+            0
+        },
         link_target,
         dev_major,
         dev_minor,
@@ -374,7 +408,12 @@ pub fn is_root() -> bool {
 
 /// Sets owner (when root; names preferred over numbers, as duplicity), permission bits (not on symlinks)
 /// and mtime of an entry already created at `path`.
-pub fn apply_meta(path: &Path, meta: &Meta, names: &mut NameCache, as_root: bool) -> io::Result<()> {
+pub fn apply_meta(
+    path: &Path,
+    meta: &Meta,
+    names: &mut NameCache,
+    as_root: bool,
+) -> io::Result<()> {
     let c = cpath(path)?;
     if as_root {
         let uid = names.uid_of(&meta.uname).unwrap_or(meta.uid);
@@ -418,7 +457,12 @@ pub fn make_node(path: &Path, meta: &Meta) -> io::Result<()> {
         FileType::Fifo => (libc::S_IFIFO, 0),
         FileType::CharDevice => (libc::S_IFCHR, libc::makedev(meta.dev_major, meta.dev_minor)),
         FileType::BlockDevice => (libc::S_IFBLK, libc::makedev(meta.dev_major, meta.dev_minor)),
-        _ => return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a node type")),
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a node type",
+            ))
+        }
     };
     // SAFETY: valid path; mode and dev are plain integers.
     if unsafe { libc::mknod(c.as_ptr(), kind | 0o600, dev) } != 0 {
@@ -457,7 +501,10 @@ mod tests {
         let _sock = std::os::unix::net::UnixListener::bind(r.join("sock")).unwrap();
         let mut walk = TreeWalk::new(r);
         let got: Vec<String> = walk.by_ref().map(|e| e.index.to_string()).collect();
-        assert_eq!(got, [".", "B", "B/x", "Z", "_u", "a", "a/b", "a-b", "a.txt", "dangling"]);
+        assert_eq!(
+            got,
+            [".", "B", "B/x", "Z", "_u", "a", "a/b", "a-b", "a.txt", "dangling"]
+        );
         assert_eq!(walk.skipped_sockets, 1);
     }
 

@@ -99,11 +99,12 @@ impl<'a> ContainerWriter<'a> {
         };
         let inner = match sealing {
             Sealing::Plain => Inner::Plain(BufWriter::with_capacity(BUF, hf)),
-            Sealing::Gzip(level) => Inner::Gzip(
-                flate2::GzBuilder::new()
-                    .operating_system(255)
-                    .write(BufWriter::with_capacity(BUF, hf), flate2::Compression::new(level)),
-            ),
+            Sealing::Gzip(level) => {
+                Inner::Gzip(flate2::GzBuilder::new().operating_system(255).write(
+                    BufWriter::with_capacity(BUF, hf),
+                    flate2::Compression::new(level),
+                ))
+            }
             Sealing::Gpg(enc, compression) => Inner::Gpg(
                 enc.writer(BufWriter::with_capacity(BUF, hf), compression)
                     .map_err(io::Error::other)?,
@@ -190,9 +191,7 @@ pub fn decode<'a>(
     Ok(match storage {
         Storage::Plain => Box::new(r),
         Storage::Gzip => Box::new(MultiGzDecoder::new(r)),
-        Storage::Gpg => Box::new(SendReader(
-            decryptor.reader(r).map_err(io::Error::other)?,
-        )),
+        Storage::Gpg => Box::new(SendReader(decryptor.reader(r).map_err(io::Error::other)?)),
     })
 }
 

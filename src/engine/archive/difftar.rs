@@ -61,7 +61,13 @@ impl<S: VolumeSink> DiffTarWriter<S> {
     }
 
     /// Appends one tar block (header + data + padding) for `index`, opening or cutting volumes first.
-    fn block(&mut self, index: &Index, label: Option<u64>, header: &[u8], data: &[u8]) -> io::Result<()> {
+    fn block(
+        &mut self,
+        index: &Index,
+        label: Option<u64>,
+        header: &[u8],
+        data: &[u8],
+    ) -> io::Result<()> {
         if self.current.is_some() && self.in_volume + CHUNK as u64 > self.volsize {
             self.close_volume()?;
         }
@@ -93,7 +99,10 @@ impl<S: VolumeSink> DiffTarWriter<S> {
 
     fn flush_pending(&mut self) -> io::Result<()> {
         if !self.pending.is_empty() {
-            let bytes = std::mem::replace(&mut self.pending, Vec::with_capacity(FLUSH_AT + CHUNK + 4096));
+            let bytes = std::mem::replace(
+                &mut self.pending,
+                Vec::with_capacity(FLUSH_AT + CHUNK + 4096),
+            );
             self.sink.write(self.volume, bytes)?;
         }
         Ok(())
@@ -131,7 +140,12 @@ impl<S: VolumeSink> DiffTarWriter<S> {
 
     /// Starts a `snapshot/` (file data) or `diff/` (delta) payload for a regular file; write the payload
     /// into the returned writer, then call `finish` on it.
-    pub fn payload<'w>(&'w mut self, index: &Index, meta: &Meta, diff: bool) -> PayloadWriter<'w, S> {
+    pub fn payload<'w>(
+        &'w mut self,
+        index: &Index,
+        meta: &Meta,
+        diff: bool,
+    ) -> PayloadWriter<'w, S> {
         PayloadWriter {
             w: self,
             index: index.clone(),
@@ -255,7 +269,10 @@ mod tests {
             .unwrap()
             .map(|e| {
                 let e = e.unwrap();
-                (String::from_utf8_lossy(&e.path_bytes()).into_owned(), e.size())
+                (
+                    String::from_utf8_lossy(&e.path_bytes()).into_owned(),
+                    e.size(),
+                )
             })
             .collect()
     }
@@ -288,25 +305,46 @@ mod tests {
     #[test]
     fn volumes_cut_with_chunk_bounds() {
         let mut w = DiffTarWriter::new(Collect::default(), 1 << 20, true);
-        w.add_metadata(&Index::root(), &Meta { ftype: FileType::Directory, ..meta() }).unwrap();
+        w.add_metadata(
+            &Index::root(),
+            &Meta {
+                ftype: FileType::Directory,
+                ..meta()
+            },
+        )
+        .unwrap();
         write_file(&mut w, "m.bin", 2_500_000);
         write_file(&mut w, "z.txt", 10);
         let (bounds, sink) = w.finish().unwrap();
         assert_eq!(bounds.len(), 3);
         assert_eq!(sink.closed, [1, 2, 3]);
-        assert_eq!((bounds[0].start.to_string(), bounds[0].start_chunk), (".".into(), None));
+        assert_eq!(
+            (bounds[0].start.to_string(), bounds[0].start_chunk),
+            (".".into(), None)
+        );
         assert_eq!(bounds[0].end.to_string(), "m.bin");
         let k = bounds[0].end_chunk.unwrap();
         assert_eq!(bounds[1].start_chunk, Some(k + 1));
-        assert_eq!((bounds[2].end.to_string(), bounds[2].end_chunk), ("z.txt".into(), None));
+        assert_eq!(
+            (bounds[2].end.to_string(), bounds[2].end_chunk),
+            ("z.txt".into(), None)
+        );
         for v in &sink.vols {
             assert_eq!(v.len() % RECORD, 0, "gpg volumes end on a record");
             assert!(v.len() <= (1 << 20) + RECORD);
         }
         // Chunks continue across volumes in order.
-        let all: Vec<String> = sink.vols.iter().flat_map(|v| names(v)).map(|(n, _)| n).collect();
+        let all: Vec<String> = sink
+            .vols
+            .iter()
+            .flat_map(|v| names(v))
+            .map(|(n, _)| n)
+            .collect();
         let m: Vec<&String> = all.iter().filter(|n| n.starts_with("multivol")).collect();
         assert_eq!(m.len(), 2_500_000 / 65536 + 1);
-        assert_eq!(m.last().unwrap().as_str(), format!("multivol_snapshot/m.bin/{}", m.len()));
+        assert_eq!(
+            m.last().unwrap().as_str(),
+            format!("multivol_snapshot/m.bin/{}", m.len())
+        );
     }
 }

@@ -36,7 +36,12 @@ impl<W: Write> SigTarWriter<W> {
         Ok(())
     }
 
-    pub fn add_signature(&mut self, index: &Index, meta: &Meta, signature: &[u8]) -> io::Result<()> {
+    pub fn add_signature(
+        &mut self,
+        index: &Index,
+        meta: &Meta,
+        signature: &[u8],
+    ) -> io::Result<()> {
         let name = tarfmt::entry_name(EntryClass::Signature, index, false, false);
         self.put(&name, meta, signature)
     }
@@ -151,7 +156,9 @@ impl ChainSignatures {
 
     /// An empty chain (for a full backup).
     pub fn empty() -> Self {
-        ChainSignatures { sources: Vec::new() }
+        ChainSignatures {
+            sources: Vec::new(),
+        }
     }
 
     /// The next live path, or None at the end.
@@ -221,16 +228,22 @@ mod tests {
     #[test]
     fn chain_merges_newest_wins_and_drops_deleted() {
         let full = sigtar(|w| {
-            w.add_snapshot(&Index::root(), &meta(FileType::Directory, 1)).unwrap();
-            w.add_signature(&ix("a"), &meta(FileType::Regular, 1), b"sig-a1").unwrap();
-            w.add_signature(&ix("b"), &meta(FileType::Regular, 1), b"sig-b1").unwrap();
-            w.add_signature(&ix("c"), &meta(FileType::Regular, 1), b"sig-c1").unwrap();
+            w.add_snapshot(&Index::root(), &meta(FileType::Directory, 1))
+                .unwrap();
+            w.add_signature(&ix("a"), &meta(FileType::Regular, 1), b"sig-a1")
+                .unwrap();
+            w.add_signature(&ix("b"), &meta(FileType::Regular, 1), b"sig-b1")
+                .unwrap();
+            w.add_signature(&ix("c"), &meta(FileType::Regular, 1), b"sig-c1")
+                .unwrap();
         });
         assert_eq!(full.len() % RECORD, 0);
         let inc = sigtar(|w| {
-            w.add_signature(&ix("a"), &meta(FileType::Regular, 2), b"sig-a2").unwrap();
+            w.add_signature(&ix("a"), &meta(FileType::Regular, 2), b"sig-a2")
+                .unwrap();
             w.add_deleted(&ix("b")).unwrap();
-            w.add_signature(&ix("d"), &meta(FileType::Regular, 2), b"sig-d2").unwrap();
+            w.add_signature(&ix("d"), &meta(FileType::Regular, 2), b"sig-d2")
+                .unwrap();
         });
         let readers = vec![
             spawn_reader(Box::new(io::Cursor::new(full)), "full".into()),
@@ -239,7 +252,10 @@ mod tests {
         let mut chain = ChainSignatures::new(readers).unwrap();
         let mut got = Vec::new();
         while let Some(e) = chain.next_entry().unwrap() {
-            got.push((e.index.to_string(), e.signature.map(|s| String::from_utf8(s).unwrap())));
+            got.push((
+                e.index.to_string(),
+                e.signature.map(|s| String::from_utf8(s).unwrap()),
+            ));
         }
         assert_eq!(
             got,

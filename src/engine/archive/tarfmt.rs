@@ -334,7 +334,11 @@ pub fn meta_from_entry<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Met
     if let Some(exts) = entry.pax_extensions()? {
         for ext in exts.flatten() {
             let v = ext.value_bytes();
-            let n = || std::str::from_utf8(v).ok().and_then(|s| s.parse::<u64>().ok());
+            let n = || {
+                std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+            };
             match ext.key_bytes() {
                 b"uname" => meta.uname = v.to_vec(),
                 b"gname" => meta.gname = v.to_vec(),
@@ -407,10 +411,18 @@ mod tests {
     #[test]
     fn non_ascii_and_non_utf8_names_get_pax() {
         let mut out = Vec::new();
-        encode_header(&mut out, "snapshot/naïve ü.txt".as_bytes(), &meta(FileType::Regular), 8);
+        encode_header(
+            &mut out,
+            "snapshot/naïve ü.txt".as_bytes(),
+            &meta(FileType::Regular),
+            8,
+        );
         assert_eq!(&out[0..14], b"././@PaxHeader");
         assert_eq!(out[156], b'x');
-        assert_eq!(&out[512..512 + 35], "31 path=snapshot/naïve ü.txt\n".as_bytes());
+        assert_eq!(
+            &out[512..512 + 35],
+            "31 path=snapshot/naïve ü.txt\n".as_bytes()
+        );
         assert_eq!(&out[1024..1024 + 20], b"snapshot/na?ve ?.txt");
 
         let mut out = Vec::new();
@@ -426,12 +438,17 @@ mod tests {
         let mut m = meta(FileType::Symlink);
         m.link_target = b"target \xff".to_vec();
         encode_header(&mut out, long.as_bytes(), &m, 0);
-        encode_header(&mut out, b"snapshot/dev", &{
-            let mut d = meta(FileType::CharDevice);
-            d.dev_major = 1;
-            d.dev_minor = 3;
-            d
-        }, 0);
+        encode_header(
+            &mut out,
+            b"snapshot/dev",
+            &{
+                let mut d = meta(FileType::CharDevice);
+                d.dev_major = 1;
+                d.dev_minor = 3;
+                d
+            },
+            0,
+        );
         let mut ar = reader(&out[..]);
         let mut it = ar.entries().unwrap();
         let mut e = it.next().unwrap().unwrap();
@@ -448,14 +465,38 @@ mod tests {
     #[test]
     fn entry_names_round_trip() {
         let i = Index::parse(b"a/b").unwrap();
-        assert_eq!(entry_name(EntryClass::Snapshot, &Index::root(), true, true), b"snapshot/./");
-        assert_eq!(entry_name(EntryClass::Snapshot, &Index::root(), true, false), b"snapshot/");
-        assert_eq!(entry_name(EntryClass::Snapshot, &i, true, true), b"snapshot/a/b/");
-        assert_eq!(entry_name(EntryClass::MultivolDiff(3), &i, false, true), b"multivol_diff/a/b/3");
-        assert_eq!(parse_entry_name(b"snapshot/./").unwrap(), (EntryClass::Snapshot, Index::root()));
-        assert_eq!(parse_entry_name(b"snapshot/").unwrap(), (EntryClass::Snapshot, Index::root()));
-        assert_eq!(parse_entry_name(b"multivol_snapshot/a/b/12").unwrap(), (EntryClass::MultivolSnapshot(12), i.clone()));
-        assert_eq!(parse_entry_name(b"deleted/a/b").unwrap(), (EntryClass::Deleted, i));
+        assert_eq!(
+            entry_name(EntryClass::Snapshot, &Index::root(), true, true),
+            b"snapshot/./"
+        );
+        assert_eq!(
+            entry_name(EntryClass::Snapshot, &Index::root(), true, false),
+            b"snapshot/"
+        );
+        assert_eq!(
+            entry_name(EntryClass::Snapshot, &i, true, true),
+            b"snapshot/a/b/"
+        );
+        assert_eq!(
+            entry_name(EntryClass::MultivolDiff(3), &i, false, true),
+            b"multivol_diff/a/b/3"
+        );
+        assert_eq!(
+            parse_entry_name(b"snapshot/./").unwrap(),
+            (EntryClass::Snapshot, Index::root())
+        );
+        assert_eq!(
+            parse_entry_name(b"snapshot/").unwrap(),
+            (EntryClass::Snapshot, Index::root())
+        );
+        assert_eq!(
+            parse_entry_name(b"multivol_snapshot/a/b/12").unwrap(),
+            (EntryClass::MultivolSnapshot(12), i.clone())
+        );
+        assert_eq!(
+            parse_entry_name(b"deleted/a/b").unwrap(),
+            (EntryClass::Deleted, i)
+        );
         assert!(parse_entry_name(b"snapshot/../evil").is_err());
         assert!(parse_entry_name(b"snapshot//abs/evil").is_err());
         assert!(parse_entry_name(b"other/x").is_err());

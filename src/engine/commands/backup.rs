@@ -140,7 +140,11 @@ fn human_seconds(s: f64) -> String {
         format!("{s:.2} seconds")
     } else {
         let m = (s / 60.0).floor();
-        format!("{m} minute{} {:.2} seconds", if m == 1.0 { "" } else { "s" }, s - m * 60.0)
+        format!(
+            "{m} minute{} {:.2} seconds",
+            if m == 1.0 { "" } else { "s" },
+            s - m * 60.0
+        )
     }
 }
 
@@ -169,9 +173,8 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
         start_time: wall_now(),
         ..Default::default()
     };
-    let src_md = std::fs::metadata(&opts.source).with_context(|| {
-        format!("cannot read the source directory {}", opts.source.display())
-    })?;
+    let src_md = std::fs::metadata(&opts.source)
+        .with_context(|| format!("cannot read the source directory {}", opts.source.display()))?;
     if !src_md.is_dir() {
         bail!("the source {} is not a directory", opts.source.display());
     }
@@ -183,7 +186,9 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
 
     let tip = chain_tip(&collection);
     let mut full = opts.force_full || tip.is_none();
-    if let (Some(interval), Some(last_full)) = (opts.full_if_older_than, collection.last_full_time()) {
+    if let (Some(interval), Some(last_full)) =
+        (opts.full_if_older_than, collection.last_full_time())
+    {
         if last_full < opts.now - interval {
             full = true;
         }
@@ -256,7 +261,9 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
             for kind in &tip.signatures {
                 let local = cache::local_name(kind).expect("signature name");
                 let f = File::open(cache.path(&local)).with_context(|| {
-                    format!("signature file {local} is missing from the archive dir; run a full backup")
+                    format!(
+                        "signature file {local} is missing from the archive dir; run a full backup"
+                    )
                 })?;
                 let dec = container::decode(f, Storage::Gzip, &decryptor)?;
                 readers.push(sigtar::spawn_reader(dec, local));
@@ -306,7 +313,14 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
                 if before.is_some() {
                     prev = old.next_entry()?;
                 }
-                if let Err(e) = back_up_entry(&mut vol, &mut sigs, &mut manifest, &mut stats, &entry, before.as_ref()) {
+                if let Err(e) = back_up_entry(
+                    &mut vol,
+                    &mut sigs,
+                    &mut manifest,
+                    &mut stats,
+                    &entry,
+                    before.as_ref(),
+                ) {
                     match e.downcast_ref::<SourceReadError>() {
                         Some(_) => {
                             stats.errors += 1;
@@ -327,7 +341,10 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
             problems.push(format!("{}: {}", p.path.display(), p.message));
         }
         if walk.skipped_sockets > 0 {
-            problems.push(format!("skipped {} socket(s): sockets are not backed up", walk.skipped_sockets));
+            problems.push(format!(
+                "skipped {} socket(s): sockets are not backed up",
+                walk.skipped_sockets
+            ));
         }
         let finished = result.and_then(|()| {
             let (bounds, sink) = vol.finish()?;
@@ -361,7 +378,10 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
     }
     let mut plain = Vec::new();
     manifest.finish(&mut plain)?;
-    cache.store_bytes(&plain, &cache::local_name(&manifest_kind).expect("manifest"))?;
+    cache.store_bytes(
+        &plain,
+        &cache::local_name(&manifest_kind).expect("manifest"),
+    )?;
     let man_sealing = sealing.for_manifest();
     let man_path = work.path().join("manifest");
     let mut w = ContainerWriter::new(File::create(&man_path)?, man_sealing)?;
@@ -402,7 +422,12 @@ fn chain_tip(c: &Collection) -> Option<ChainTip> {
 }
 
 /// duplicity refuses to continue a chain made from another host or directory.
-fn check_source(cache: &Cache, tip: &ChainTip, hostname: &[u8], opts: &BackupOptions) -> Result<()> {
+fn check_source(
+    cache: &Cache,
+    tip: &ChainTip,
+    hostname: &[u8],
+    opts: &BackupOptions,
+) -> Result<()> {
     if opts.allow_source_mismatch {
         return Ok(());
     }
@@ -449,7 +474,11 @@ fn record_deletion<S: VolumeSink, W: Write>(
     sigs.add_deleted(&old.index)?;
     stats.deleted_files += 1;
     stats.delta_entries += 1;
-    if old.meta.as_ref().is_some_and(|m| m.ftype == FileType::Regular) {
+    if old
+        .meta
+        .as_ref()
+        .is_some_and(|m| m.ftype == FileType::Regular)
+    {
         manifest.add_file(FileAction::Deleted, &old.index)?;
     }
     Ok(())
@@ -507,7 +536,8 @@ fn back_up_entry<S: VolumeSink, W: Write>(
             let mut fail: Option<io::Error> = None;
             let sig = delta::signature(
                 TeeReader::new(f, |b: &[u8]| {
-                    pw.write_all(b).inspect_err(|e| fail = Some(io::Error::new(e.kind(), e.to_string())))
+                    pw.write_all(b)
+                        .inspect_err(|e| fail = Some(io::Error::new(e.kind(), e.to_string())))
                 }),
                 m.size,
             );
@@ -557,7 +587,7 @@ struct PipelineSink<'s, 'e> {
     sealing: Sealing<'e>,
     storage: Storage,
     dir: &'e Path,
-    vol_kind: &'e (dyn Fn(u32) -> NameKind + Sync),
+    vol_kind: &'e dyn Fn(u32) -> NameKind,
     tx: Option<SyncSender<Vec<u8>>>,
     in_flight: Vec<VolumeJob<'s>>,
     done: Vec<(u32, Stored)>,
@@ -588,13 +618,19 @@ impl<'s, 'e> PipelineSink<'s, 'e> {
         let sealing = self.sealing;
         let backend = self.backend;
         let h = self.scope.spawn(move || -> Result<(u32, Stored)> {
-            let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+            let file =
+                File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
             let mut w = ContainerWriter::new(file, sealing)?;
             for buf in rx {
-                w.write_all(&buf).with_context(|| format!("cannot write volume {volume}"))?;
+                w.write_all(&buf)
+                    .with_context(|| format!("cannot write volume {volume}"))?;
             }
-            let stored = w.finish().with_context(|| format!("cannot finish volume {volume}"))?;
-            backend.put(&path, &name).with_context(|| format!("cannot upload {name}"))?;
+            let stored = w
+                .finish()
+                .with_context(|| format!("cannot finish volume {volume}"))?;
+            backend
+                .put(&path, &name)
+                .with_context(|| format!("cannot upload {name}"))?;
             let _ = std::fs::remove_file(&path);
             Ok((volume, stored))
         });

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Read, Seek};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -78,7 +78,11 @@ pub fn restore(backend: &dyn Backend, opts: &RestoreOptions) -> Result<RestoreRe
                 )
             })?;
             let sha1 = v.sha1.clone().ok_or_else(|| {
-                anyhow!("{} has no Hash SHA1 for volume {}: the manifest is damaged", set.manifest, v.number)
+                anyhow!(
+                    "{} has no Hash SHA1 for volume {}: the manifest is damaged",
+                    set.manifest,
+                    v.number
+                )
             })?;
             vols.push((name.clone(), sha1));
         }
@@ -95,11 +99,17 @@ pub fn restore(backend: &dyn Backend, opts: &RestoreOptions) -> Result<RestoreRe
         for (time, vols) in &plan {
             report.set_times.push(*time);
             for (name, _) in vols {
-                let mut reader = VolumeReader { rx: &rx, buf: Vec::new(), pos: 0, done: false };
+                let mut reader = VolumeReader {
+                    rx: &rx,
+                    buf: Vec::new(),
+                    pos: 0,
+                    done: false,
+                };
                 applier
                     .apply_volume(&mut reader)
                     .with_context(|| format!("cannot restore from {name}"))?;
-                io::copy(&mut reader, &mut io::sink()).with_context(|| format!("cannot read {name}"))?;
+                io::copy(&mut reader, &mut io::sink())
+                    .with_context(|| format!("cannot read {name}"))?;
                 report.volumes += 1;
             }
         }
@@ -132,7 +142,9 @@ fn restore_sets(c: &Collection, time: i64) -> Result<Vec<SetFiles>> {
 }
 
 pub fn read_manifest(backend: &dyn Backend, name: &str, decryptor: &Decryptor) -> Result<Manifest> {
-    let storage = names::parse(name).map(|p| p.storage).unwrap_or(Storage::Plain);
+    let storage = names::parse(name)
+        .map(|p| p.storage)
+        .unwrap_or(Storage::Plain);
     let file = fetch(backend, name)?;
     let mut bytes = Vec::new();
     container::decode(file, storage, decryptor)?
@@ -164,7 +176,10 @@ fn prepare_target(target: &Path, single_path: bool, force: bool) -> Result<()> {
             }
             Ok(())
         }
-        Err(e) => Err(anyhow!("cannot inspect the restore target {}: {e}", target.display())),
+        Err(e) => Err(anyhow!(
+            "cannot inspect the restore target {}: {e}",
+            target.display()
+        )),
         Ok(md) => {
             if force {
                 return Ok(());
@@ -282,8 +297,18 @@ impl Read for VolumeReader<'_> {
 
 /// A multivol payload being reassembled across chunks (and volumes).
 enum Pending {
-    Snapshot { rel: Index, file: File, meta: Meta, next: u64 },
-    Diff { rel: Index, spool: File, meta: Meta, next: u64 },
+    Snapshot {
+        rel: Index,
+        file: File,
+        meta: Meta,
+        next: u64,
+    },
+    Diff {
+        rel: Index,
+        spool: File,
+        meta: Meta,
+        next: u64,
+    },
 }
 
 /// Puts entries back under the target.
@@ -345,12 +370,26 @@ impl Applier {
         Ok(())
     }
 
-    fn apply_entry<R: Read>(&mut self, class: EntryClass, rel: Index, entry: &mut tar::Entry<'_, R>) -> Result<()> {
+    fn apply_entry<R: Read>(
+        &mut self,
+        class: EntryClass,
+        rel: Index,
+        entry: &mut tar::Entry<'_, R>,
+    ) -> Result<()> {
         if class == EntryClass::Deleted {
             if !rel.is_root() {
-                self.ensure_parent(&rel)?;
+                // Only through real directories; a parent already gone means nothing is left to delete.
+                if !self.parent_exists(&rel)? {
+                    return Ok(());
+                }
                 remove_any(&self.path_of(&rel))?;
-                let gone: Vec<Index> = self.dirs.range(rel.clone()..).take_while(|(k, _)| k.starts_with(&rel)).map(|(k, _)| k.clone()).collect();
+                self.checked_parent = None;
+                let gone: Vec<Index> = self
+                    .dirs
+                    .range(rel.clone()..)
+                    .take_while(|(k, _)| k.starts_with(&rel))
+                    .map(|(k, _)| k.clone())
+                    .collect();
                 for k in gone {
                     self.dirs.remove(&k);
                 }
@@ -359,13 +398,20 @@ impl Applier {
         }
         let meta = tarfmt::meta_from_entry(entry)?;
         match class {
-            EntryClass::Snapshot | EntryClass::Diff | EntryClass::MultivolSnapshot(_) | EntryClass::MultivolDiff(_)
+            EntryClass::Snapshot
+            | EntryClass::Diff
+            | EntryClass::MultivolSnapshot(_)
+            | EntryClass::MultivolDiff(_)
                 if meta.ftype == FileType::Regular =>
             {
                 self.apply_payload(class, rel, meta, entry)
             }
             EntryClass::Snapshot => self.apply_special(rel, meta),
-            _ => bail!("unexpected {:?} entry for a {:?} at {rel}", class, meta.ftype),
+            _ => bail!(
+                "unexpected {:?} entry for a {:?} at {rel}",
+                class,
+                meta.ftype
+            ),
         }
     }
 
@@ -389,6 +435,21 @@ impl Applier {
         Ok(())
     }
 
+    /// True when every parent of `rel` is a real directory; false when one is missing; an error for a
+    /// symlink or other file in the way.
+    fn parent_exists(&mut self, rel: &Index) -> Result<bool> {
+        let mut path = self.target.clone();
+        let comps: Vec<&[u8]> = rel.components().collect();
+        for comp in &comps[..comps.len().saturating_sub(1)] {
+            path.push(OsStr::from_bytes(comp));
+            match fs::symlink_metadata(&path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+                _ => check_dir(&path, false)?,
+            }
+        }
+        Ok(true)
+    }
+
     fn apply_special(&mut self, rel: Index, meta: Meta) -> Result<()> {
         let path = self.path_of(&rel);
         if rel.is_root() && self.only.is_none() {
@@ -405,7 +466,8 @@ impl Applier {
                         remove_any(&path)?;
                         fs::create_dir(&path)?;
                     }
-                    Err(_) => fs::create_dir(&path).with_context(|| format!("cannot create {}", path.display()))?,
+                    Err(_) => fs::create_dir(&path)
+                        .with_context(|| format!("cannot create {}", path.display()))?,
                 }
                 self.dirs.insert(rel, meta);
                 return Ok(());
@@ -419,11 +481,13 @@ impl Applier {
             }
             FileType::Fifo | FileType::CharDevice | FileType::BlockDevice => {
                 if meta.ftype != FileType::Fifo && !self.as_root {
-                    self.notes.push(format!("{rel}: device not restored (needs root)"));
+                    self.notes
+                        .push(format!("{rel}: device not restored (needs root)"));
                     return Ok(());
                 }
                 remove_any(&path)?;
-                meta::make_node(&path, &meta).with_context(|| format!("cannot create {}", path.display()))?;
+                meta::make_node(&path, &meta)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
             }
             FileType::Regular => unreachable!("regular files carry payloads"),
         }
@@ -433,7 +497,13 @@ impl Applier {
         Ok(())
     }
 
-    fn apply_payload<R: Read>(&mut self, class: EntryClass, rel: Index, meta: Meta, data: &mut R) -> Result<()> {
+    fn apply_payload<R: Read>(
+        &mut self,
+        class: EntryClass,
+        rel: Index,
+        meta: Meta,
+        data: &mut R,
+    ) -> Result<()> {
         let (chunk, diff) = match class {
             EntryClass::Snapshot => (None, false),
             EntryClass::Diff => (None, true),
@@ -448,7 +518,12 @@ impl Applier {
             (None, None) | (Some(1), None) => {
                 self.ensure_parent(&rel)?;
                 if diff {
-                    Pending::Diff { rel: rel.clone(), spool: tempfile::tempfile()?, meta: meta.clone(), next: 1 }
+                    Pending::Diff {
+                        rel: rel.clone(),
+                        spool: tempfile::tempfile()?,
+                        meta: meta.clone(),
+                        next: 1,
+                    }
                 } else {
                     let path = self.path_of(&rel);
                     remove_any(&path)?;
@@ -459,19 +534,28 @@ impl Applier {
                         .mode(0o600)
                         .open(&path)
                         .with_context(|| format!("cannot create {}", path.display()))?;
-                    Pending::Snapshot { rel: rel.clone(), file, meta: meta.clone(), next: 1 }
+                    Pending::Snapshot {
+                        rel: rel.clone(),
+                        file,
+                        meta: meta.clone(),
+                        next: 1,
+                    }
                 }
             }
             (Some(k), Some(p)) => {
                 let (prel, next) = match &p {
-                    Pending::Snapshot { rel, next, .. } | Pending::Diff { rel, next, .. } => (rel, *next),
+                    Pending::Snapshot { rel, next, .. } | Pending::Diff { rel, next, .. } => {
+                        (rel, *next)
+                    }
                 };
                 if *prel != rel || next != k {
                     bail!("multivol chunk {k} of {rel} is out of order: a volume is missing or damaged");
                 }
                 p
             }
-            (Some(k), None) => bail!("multivol chunk {k} of {rel} has no start: a volume is missing"),
+            (Some(k), None) => {
+                bail!("multivol chunk {k} of {rel} has no start: a volume is missing")
+            }
         };
         let n = match &mut pending {
             Pending::Snapshot { file, .. } => io::copy(data, file)?,
@@ -486,12 +570,19 @@ impl Applier {
             return Ok(());
         }
         match pending {
-            Pending::Snapshot { rel, file, meta, .. } => {
+            Pending::Snapshot {
+                rel, file, meta, ..
+            } => {
                 self.bytes += file.metadata()?.len();
                 drop(file);
                 self.finish_file(&rel, &meta)
             }
-            Pending::Diff { rel, mut spool, meta, .. } => {
+            Pending::Diff {
+                rel,
+                mut spool,
+                meta,
+                ..
+            } => {
                 spool.rewind()?;
                 self.patch(&rel, spool, &meta)
             }
@@ -504,14 +595,25 @@ impl Applier {
             .read(true)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
-            .with_context(|| format!("cannot patch {}: its earlier version is missing", path.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot patch {}: its earlier version is missing",
+                    path.display()
+                )
+            })?;
         if !base.metadata()?.is_file() {
             bail!("cannot patch {}: it is not a regular file", path.display());
         }
         let dir = path.parent().unwrap_or(&self.target);
-        let mut out = tempfile::Builder::new().prefix(".duplicity-restore-").tempfile_in(dir)?;
-        let mut p = delta::patch(io::BufReader::with_capacity(128 * 1024, base), io::BufReader::new(delta_data))?;
-        let n = io::copy(&mut p, out.as_file_mut()).with_context(|| format!("cannot apply the delta to {}", path.display()))?;
+        let mut out = tempfile::Builder::new()
+            .prefix(".duplicity-restore-")
+            .tempfile_in(dir)?;
+        let mut p = delta::patch(
+            io::BufReader::with_capacity(128 * 1024, base),
+            io::BufReader::new(delta_data),
+        )?;
+        let n = io::copy(&mut p, out.as_file_mut())
+            .with_context(|| format!("cannot apply the delta to {}", path.display()))?;
         drop(p);
         out.persist(&path).map_err(|e| e.error)?;
         self.bytes += n;
@@ -564,10 +666,11 @@ fn check_dir(path: &Path, create: bool) -> Result<()> {
 /// Removes whatever is at `path` (a directory with its contents); nothing there is fine.
 fn remove_any(path: &Path) -> Result<()> {
     match fs::symlink_metadata(path) {
-        Ok(md) if md.is_dir() => fs::remove_dir_all(path).with_context(|| format!("cannot remove {}", path.display())),
+        Ok(md) if md.is_dir() => {
+            fs::remove_dir_all(path).with_context(|| format!("cannot remove {}", path.display()))
+        }
         Ok(_) => fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(anyhow!("cannot inspect {}: {e}", path.display())),
     }
 }
-
