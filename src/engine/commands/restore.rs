@@ -147,7 +147,8 @@ pub fn read_manifest(backend: &dyn Backend, name: &str, decryptor: &Decryptor) -
         .unwrap_or(Storage::Plain);
     let file = fetch(backend, name)?;
     let mut bytes = Vec::new();
-    container::decode(file, storage, decryptor)?
+    container::decode(file, storage, decryptor)
+        .with_context(|| format!("cannot read the manifest {name}"))?
         .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read the manifest {name}"))?;
     manifest::parse(&bytes).map_err(|e| anyhow!("the manifest {name} is damaged: {e}"))
