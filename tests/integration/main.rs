@@ -4,6 +4,9 @@
 mod support;
 
 mod chains;
+mod demo;
 mod harness;
 mod hostile;
+mod mixed;
 mod restore;
+mod status;
