@@ -1,0 +1,14 @@
+# The commands of the README. `charm` comes with the charm issue.
+.PHONY: test demo bench deps
+
+test:            ## install what the tests need, then fmt, clippy and every test
+	bash scripts/test.sh
+
+demo:            ## a real encrypted backup + restore of a sample directory to a local file:// target
+	bash scripts/demo.sh
+
+bench:           ## duplicity 0.8.22 vs ours on a ~1 GiB dataset (release build; see bench/README.md)
+	bash bench/run.sh $(BENCH_ARGS)
+
+deps:            ## only the Debian packages
+	bash scripts/setup-deps.sh

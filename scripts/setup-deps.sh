@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build, the tests, the demo and the benchmark need, and nothing else.
+# Idempotent: skips what is installed, runs `apt-get update` only when something must be installed.
+# Needs root (or sudo) on Debian 12 with the Rust toolchain already present.
+#   cmake                                  libz-ng-sys (flate2 zlib-ng)
+#   libclang1-14 libclang-common-14-dev    bindgen in nettle-sys (sequoia crypto-nettle)
+#   duplicity rdiff gnupg                  stock duplicity 0.8.22 for the interop tests and the benchmark
+#   time                                   /usr/bin/time -f for the benchmark's CPU time and peak RSS
+set -euo pipefail
+
+PKGS=(cmake libclang1-14 libclang-common-14-dev duplicity rdiff gnupg time)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    if [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" != "ii " ]; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "setup-deps: all present: ${PKGS[*]}"
+else
+    SUDO=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || { echo "setup-deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+        SUDO=(sudo)
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    APT=("${SUDO[@]}" apt-get -y -q -o DPkg::Lock::Timeout=600)
+    echo "setup-deps: installing: ${missing[*]}"
+    # Refresh the package lists only if apt cannot find a candidate for every missing package.
+    need_update=0
+    for p in "${missing[@]}"; do
+        cand=$(apt-cache policy "$p" 2>/dev/null | awk '/Candidate:/ {print $2}')
+        if [ -z "$cand" ] || [ "$cand" = "(none)" ]; then need_update=1; fi
+    done
+    if [ "$need_update" -eq 1 ]; then
+        echo "setup-deps: apt-get update"
+        "${APT[@]}" update
+    fi
+    # Recommends are not needed: duplicity's file:// backend runs without paramiko/pexpect/rsync.
+    if ! "${APT[@]}" install --no-install-recommends "${missing[@]}"; then
+        echo "setup-deps: install failed; retrying after apt-get update" >&2
+        "${APT[@]}" update
+        "${APT[@]}" install --no-install-recommends "${missing[@]}"
+    fi
+fi
+
+# Fail loudly if anything the tests rely on does not run.
+for c in duplicity rdiff gpg python3 /usr/bin/time cargo; do
+    command -v "$c" >/dev/null || { echo "setup-deps: '$c' not found after install" >&2; exit 1; }
+done
+ver=$(duplicity --version 2>&1) || { echo "setup-deps: 'duplicity --version' failed: $ver" >&2; exit 1; }
+echo "setup-deps: ok ($ver; $(gpg --version | head -1); $(rdiff --version 2>&1 | head -1))"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# THE test command (README, `make test`, .ci/run): install what the tests need, then format check, clippy
+# and every test (unit + integration against stock duplicity) in one debug build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { echo; echo "=== $* ($(date +%T))"; }
+
+step "setup-deps"
+if [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null; then
+    bash scripts/setup-deps.sh
+else
+    echo "test: not root and no sudo: cannot install; checking what is there" >&2
+    bash scripts/setup-deps.sh # fails loudly, naming what is missing
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
+
+step "all tests passed"

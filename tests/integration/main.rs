@@ -1,0 +1,12 @@
+//! Integration tests: drive the built `duplicity-charm` binary and stock duplicity 0.8.22 against each other.
+//! All helpers live in `support.rs`; each module is one area. Every test uses its own temp workspace.
+
+mod support;
+
+mod chains;
+mod demo;
+mod harness;
+mod hostile;
+mod mixed;
+mod restore;
+mod status;
