@@ -1,30 +1,349 @@
 //! collection-status: what chains and sets a target holds, in duplicity's words.
+//!
+//! The text is duplicity 0.8.22's (warnings, "Last full backup date", then the status block), line for
+//! line, with two differences: "Connecting with backend:" names the target URL (password removed)
+//! instead of duplicity's Python class name `BackendWrapper`, and duplicity's "Archive dir:" line is
+//! left out because this command reads only the remote listing. Times are local, in `asctime` form.
+//!
+//! With `json`, one JSON object carries the same facts (times as epoch seconds and as UTC
+//! `YYYYMMDDTHHMMSSZ`); it is written by hand to keep the dependency set small.
 
+use std::fmt::Write as _;
 use std::io::Write;
 
 use crate::backend::Backend;
-use crate::engine::collection::Collection;
-use crate::engine::timestr;
+use crate::engine::collection::{plural, BackupChain, BackupSet, Collection, SetKind};
+use crate::engine::timestr::{asctime_local, format_timestamp};
 
+/// Lists the target and prints its collection status as duplicity does (or as JSON).
 pub fn collection_status(
     backend: &dyn Backend,
     out: &mut dyn Write,
-    _json: bool,
+    json: bool,
 ) -> anyhow::Result<()> {
-    let c = Collection::from_names(&backend.list()?);
-    writeln!(out, "Found {} backup chain(s)", c.chains.len())?;
-    for chain in &c.chains {
-        writeln!(
-            out,
-            "Chain start time: {}",
-            timestr::asctime_local(chain.start_time())
-        )?;
-        writeln!(
-            out,
-            "Chain end time: {}",
-            timestr::asctime_local(chain.end_time())
-        )?;
-        writeln!(out, "Number of contained backup sets: {}", chain.sets.len())?;
-    }
+    let listing = backend.list()?;
+    let col = Collection::from_names(&listing);
+    let text = if json {
+        render_json(&col, &backend.describe())
+    } else {
+        render_text(&col, &backend.describe())
+    };
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
     Ok(())
+}
+
+/// duplicity's status text for a collection.
+pub fn render_text(col: &Collection, target: &str) -> String {
+    let mut l: Vec<String> = col.warnings();
+    l.push(match col.last_full_time() {
+        Some(t) => format!("Last full backup date: {}", asctime_local(t)),
+        None => "Last full backup date: none".to_string(),
+    });
+    l.push("Collection Status".into());
+    l.push("-----------------".into());
+    l.push(format!("Connecting with backend: {target}"));
+
+    let secondary: Vec<&BackupChain> = col.secondary_chains().collect();
+    l.push(format!(
+        "\nFound {} secondary backup {}",
+        secondary.len(),
+        plural(secondary.len(), "chain.", "chains.")
+    ));
+    for (i, chain) in secondary.iter().enumerate() {
+        l.push(format!("Secondary chain {} of {}:", i + 1, secondary.len()));
+        l.push(chain_text(chain));
+        l.push(String::new());
+    }
+    match col.primary_chain() {
+        Some(chain) => {
+            l.push("\nFound primary backup chain with matching signature chain:".into());
+            l.push(chain_text(chain));
+        }
+        None => l.push("No backup chains with active signatures found".into()),
+    }
+    let (orphaned, incomplete) = (col.orphaned_sets.len(), col.incomplete_sets.len());
+    if orphaned > 0 || incomplete > 0 {
+        l.push(format!(
+            "Also found {orphaned} backup {} not part of any chain,",
+            plural(orphaned, "set", "sets")
+        ));
+        l.push(format!(
+            "and {incomplete} incomplete backup {}",
+            plural(incomplete, "set.", "sets.")
+        ));
+        l.push("These may be deleted by running duplicity with the \"cleanup\" command.".into());
+    } else {
+        l.push("No orphaned or incomplete backup sets found.".into());
+    }
+    let mut s = l.join("\n");
+    s.push('\n');
+    s
+}
+
+/// duplicity's `str(BackupChain)`; the table columns are right-aligned to 20, 30 and 15.
+fn chain_text(chain: &BackupChain) -> String {
+    let row = |a: &str, b: &str, c: &str| format!("{a:>20}   {b:>30}   {c:>15}");
+    let mut l = vec![
+        "-------------------------".to_string(),
+        format!("Chain start time: {}", asctime_local(chain.start)),
+        format!("Chain end time: {}", asctime_local(chain.end)),
+        format!("Number of contained backup sets: {}", chain.incs.len() + 1),
+        format!("Total number of contained volumes: {}", chain.num_volumes()),
+        row("Type of backup set:", "Time:", "Num volumes:"),
+    ];
+    for set in chain.sets() {
+        let kind = if set.is_full() { "Full" } else { "Incremental" };
+        l.push(row(
+            kind,
+            &asctime_local(set.time()),
+            &set.num_volumes().to_string(),
+        ));
+    }
+    l.push("-------------------------".into());
+    l.join("\n")
+}
+
+/// The same facts as one JSON object.
+pub fn render_json(col: &Collection, target: &str) -> String {
+    let mut s = String::from("{");
+    let _ = write!(s, "\"target\":{}", jstr(target));
+    s.push_str(",\"last_full\":");
+    s.push_str(&col.last_full_time().map_or("null".into(), jtime));
+    s.push_str(",\"primary_chain\":");
+    match col.primary_chain() {
+        Some(chain) => {
+            let sigs = col
+                .primary_signatures()
+                .map(|sc| jarr(sc.names(None).iter().map(|n| jstr(n))))
+                .unwrap_or_else(|| "[]".into());
+            s.push_str(&chain_json(chain, Some(&sigs)));
+        }
+        None => s.push_str("null"),
+    }
+    let _ = write!(
+        s,
+        ",\"secondary_chains\":{}",
+        jarr(col.secondary_chains().map(|c| chain_json(c, None)))
+    );
+    let _ = write!(
+        s,
+        ",\"orphaned_sets\":{}",
+        jarr(col.orphaned_sets.iter().map(set_json))
+    );
+    let _ = write!(
+        s,
+        ",\"incomplete_sets\":{}",
+        jarr(col.incomplete_sets.iter().map(set_json))
+    );
+    let _ = write!(
+        s,
+        ",\"orphaned_signatures\":{}",
+        jarr(col.orphaned_sig_names.iter().map(|n| jstr(n)))
+    );
+    let _ = write!(
+        s,
+        ",\"conflicting_names\":{}",
+        jarr(col.conflicts.iter().map(|n| jstr(n)))
+    );
+    let _ = write!(
+        s,
+        ",\"warnings\":{}",
+        jarr(col.warnings().iter().map(|w| jstr(w)))
+    );
+    s.push_str("}\n");
+    s
+}
+
+fn chain_json(chain: &BackupChain, signatures: Option<&str>) -> String {
+    let mut s = String::from("{");
+    let _ = write!(
+        s,
+        "\"start\":{},\"end\":{},\"num_sets\":{},\"num_volumes\":{},\"sets\":{}",
+        jtime(chain.start),
+        jtime(chain.end),
+        chain.incs.len() + 1,
+        chain.num_volumes(),
+        jarr(chain.sets().map(set_json))
+    );
+    if let Some(sigs) = signatures {
+        let _ = write!(s, ",\"signatures\":{sigs}");
+    }
+    s.push('}');
+    s
+}
+
+fn set_json(set: &BackupSet) -> String {
+    let (kind, from) = match set.kind {
+        SetKind::Full { .. } => ("full", "null".to_string()),
+        SetKind::Inc { from, .. } => ("incremental", jtime(from)),
+    };
+    format!(
+        "{{\"type\":\"{kind}\",\"time\":{},\"from\":{from},\"num_volumes\":{},\"encrypted\":{},\"complete\":{},\"files\":{}}}",
+        jtime(set.time()),
+        set.num_volumes(),
+        set.encrypted,
+        set.is_complete(),
+        jarr(set.file_names().iter().map(|n| jstr(n)))
+    )
+}
+
+/// A time as `{"epoch": …, "utc": "YYYYMMDDTHHMMSSZ"}`.
+fn jtime(t: i64) -> String {
+    format!("{{\"epoch\":{t},\"utc\":\"{}\"}}", format_timestamp(t))
+}
+
+fn jarr(items: impl Iterator<Item = String>) -> String {
+    format!("[{}]", items.collect::<Vec<_>>().join(","))
+}
+
+/// A JSON string literal.
+fn jstr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::file::FileBackend;
+
+    // Real names from a duplicity 0.8.22 target: two chains, an orphaned inc, an incomplete inc and
+    // an orphaned new-signatures file (see the expected text, taken from duplicity's output).
+    const NAMES: &[&str] = &[
+        "duplicity-full-signatures.20261123T071245Z.sigtar.gz",
+        "duplicity-full-signatures.20261123T071253Z.sigtar.gz",
+        "duplicity-full.20261123T071245Z.manifest",
+        "duplicity-full.20261123T071245Z.vol1.difftar.gz",
+        "duplicity-full.20261123T071253Z.manifest",
+        "duplicity-full.20261123T071253Z.vol1.difftar.gz",
+        "duplicity-inc.20261123T071200Z.to.20261123T071201Z.manifest",
+        "duplicity-inc.20261123T071200Z.to.20261123T071201Z.vol1.difftar.gz",
+        "duplicity-inc.20261123T071245Z.to.20261123T071246Z.manifest",
+        "duplicity-inc.20261123T071245Z.to.20261123T071246Z.vol1.difftar.gz",
+        "duplicity-inc.20261123T071246Z.to.20261123T071250Z.vol1.difftar.gz",
+        "duplicity-inc.20261123T071246Z.to.20261123T071250Z.vol2.difftar.gz",
+        "duplicity-inc.20261123T071253Z.to.20261123T071254Z.manifest",
+        "duplicity-inc.20261123T071253Z.to.20261123T071254Z.vol1.difftar.gz",
+        "duplicity-new-signatures.20261123T071100Z.to.20261123T071101Z.sigtar.gz",
+        "duplicity-new-signatures.20261123T071245Z.to.20261123T071246Z.sigtar.gz",
+        "duplicity-new-signatures.20261123T071253Z.to.20261123T071254Z.sigtar.gz",
+        "notduplicity.txt",
+    ];
+
+    fn backend_with(names: &[&str]) -> (tempfile::TempDir, FileBackend) {
+        let dir = tempfile::tempdir().unwrap();
+        for n in names {
+            std::fs::write(dir.path().join(n), b"").unwrap();
+        }
+        let b = FileBackend::new(dir.path().to_path_buf());
+        (dir, b)
+    }
+
+    fn at(s: &str) -> String {
+        asctime_local(crate::engine::timestr::parse_timestamp(s).unwrap())
+    }
+
+    #[test]
+    fn text_matches_duplicity() {
+        let (_dir, b) = backend_with(NAMES);
+        let mut out = Vec::new();
+        collection_status(&b, &mut out, false).unwrap();
+        let (t45, t46, t53, t54) = (
+            at("20261123T071245Z"),
+            at("20261123T071246Z"),
+            at("20261123T071253Z"),
+            at("20261123T071254Z"),
+        );
+        let expected = format!(
+            "Warning, found the following remote orphaned signature file:
+duplicity-new-signatures.20261123T071100Z.to.20261123T071101Z.sigtar.gz
+Warning, found incomplete backup sets, probably left from aborted session
+Warning, found the following orphaned backup file:
+[duplicity-inc.20261123T071200Z.to.20261123T071201Z.manifest, duplicity-inc.20261123T071200Z.to.20261123T071201Z.vol1.difftar.gz]
+Last full backup date: {t53}
+Collection Status
+-----------------
+Connecting with backend: {}
+
+Found 1 secondary backup chain.
+Secondary chain 1 of 1:
+-------------------------
+Chain start time: {t45}
+Chain end time: {t46}
+Number of contained backup sets: 2
+Total number of contained volumes: 2
+ Type of backup set:                            Time:      Num volumes:
+                Full         {t45}                 1
+         Incremental         {t46}                 1
+-------------------------
+
+
+Found primary backup chain with matching signature chain:
+-------------------------
+Chain start time: {t53}
+Chain end time: {t54}
+Number of contained backup sets: 2
+Total number of contained volumes: 2
+ Type of backup set:                            Time:      Num volumes:
+                Full         {t53}                 1
+         Incremental         {t54}                 1
+-------------------------
+Also found 1 backup set not part of any chain,
+and 1 incomplete backup set.
+These may be deleted by running duplicity with the \"cleanup\" command.
+",
+            b.describe()
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+    }
+
+    #[test]
+    fn empty_target_text() {
+        let (_dir, b) = backend_with(&[]);
+        let mut out = Vec::new();
+        collection_status(&b, &mut out, false).unwrap();
+        let expected = format!(
+            "Last full backup date: none\nCollection Status\n-----------------\nConnecting with backend: {}\n\nFound 0 secondary backup chains.\nNo backup chains with active signatures found\nNo orphaned or incomplete backup sets found.\n",
+            b.describe()
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+    }
+
+    #[test]
+    fn json_has_the_same_facts() {
+        let (_dir, b) = backend_with(NAMES);
+        let mut out = Vec::new();
+        collection_status(&b, &mut out, true).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.starts_with('{') && s.ends_with("}\n"));
+        assert!(s.contains("\"last_full\":{\"epoch\":1795417973,\"utc\":\"20261123T071253Z\"}"));
+        assert!(s.contains("\"signatures\":[\"duplicity-full-signatures.20261123T071253Z.sigtar.gz\",\"duplicity-new-signatures.20261123T071253Z.to.20261123T071254Z.sigtar.gz\"]"));
+        assert!(s.contains("\"secondary_chains\":[{\"start\":{\"epoch\":1795417965"));
+        assert!(s.contains("\"incomplete_sets\":[{\"type\":\"incremental\""));
+        assert!(s.contains("\"orphaned_signatures\":[\"duplicity-new-signatures.20261123T071100Z"));
+        assert_eq!(jstr("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\u0001\"");
+        // Balanced braces and brackets (no JSON parser among the dependencies).
+        let depth = s.chars().try_fold(0i32, |d, c| match c {
+            '{' | '[' => Some(d + 1),
+            '}' | ']' => (d > 0).then_some(d - 1),
+            _ => Some(d),
+        });
+        assert_eq!(depth, Some(0));
+    }
 }
