@@ -18,7 +18,7 @@ use crate::engine::archive::manifest::{self, FileAction, ManifestWriter, VolumeI
 use crate::engine::archive::names::{self, NameKind, Storage};
 use crate::engine::archive::sigtar::{self, ChainSignatures, SigTarWriter};
 use crate::engine::cache::{self, Cache};
-use crate::engine::collection::Collection;
+use crate::engine::collection::{Collection, SetKind};
 use crate::engine::crypto::{Compression, Decryptor, Passphrase, SymmetricEncryptor};
 use crate::engine::delta::{self, TeeReader};
 use crate::engine::meta::{self, FileType, SourceEntry, TreeWalk};
@@ -411,13 +411,24 @@ fn wall_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// The newest complete chain and its signature files, if an incremental can continue it.
+/// The primary chain and its signature files, if an incremental can continue it.
 fn chain_tip(c: &Collection) -> Option<ChainTip> {
-    let chain = c.chain_to_continue()?;
+    let base = c.incremental_base()?;
+    let last = base.chain.last();
+    let last_manifest = match last.kind {
+        SetKind::Full { time } => NameKind::FullManifest { time },
+        SetKind::Inc { from, to } => NameKind::IncManifest { from, to },
+    };
+    let signatures = base
+        .signatures
+        .names(None)
+        .iter()
+        .filter_map(|n| names::parse(n).map(|p| p.kind))
+        .collect();
     Some(ChainTip {
-        end: chain.end_time(),
-        last_manifest: chain.last_manifest_kind(),
-        signatures: c.signature_kinds_for(chain)?,
+        end: base.from,
+        last_manifest,
+        signatures,
     })
 }
 

@@ -23,6 +23,7 @@ use crate::engine::crypto::{Decryptor, Passphrase};
 use crate::engine::delta;
 use crate::engine::index::Index;
 use crate::engine::meta::{self, FileType, Meta, NameCache};
+use crate::engine::timestr;
 
 pub struct RestoreOptions {
     pub target: PathBuf,
@@ -128,17 +129,21 @@ pub fn restore(backend: &dyn Backend, opts: &RestoreOptions) -> Result<RestoreRe
 }
 
 fn restore_sets(c: &Collection, time: i64) -> Result<Vec<SetFiles>> {
-    let sets = c.sets_for_restore(time).ok_or_else(|| {
-        anyhow!("no complete backup found on the target: check the URL, or make a backup first")
+    let sets = c.sets_at_time(time).map_err(|e| {
+        anyhow!("nothing to restore: {e}")
     })?;
-    Ok(sets
-        .into_iter()
-        .map(|s| SetFiles {
-            time: s.time,
-            manifest: s.manifest,
-            volumes: s.volumes,
+    sets.into_iter()
+        .map(|s| {
+            Ok(SetFiles {
+                time: s.time(),
+                manifest: s
+                    .manifest
+                    .clone()
+                    .ok_or_else(|| anyhow!("the set of {} has no manifest", timestr::format_timestamp(s.time())))?,
+                volumes: s.volumes.clone(),
+            })
         })
-        .collect())
+        .collect()
 }
 
 pub fn read_manifest(backend: &dyn Backend, name: &str, decryptor: &Decryptor) -> Result<Manifest> {
