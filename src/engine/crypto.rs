@@ -115,7 +115,7 @@ pub enum CryptoError {
 pub enum Compression {
     /// No compressed data packet at all.
     None,
-    /// A ZIP (raw deflate, algorithm 1) compressed data packet at this zlib level (1..=9).
+    /// A ZIP (raw deflate, algorithm 1) compressed data packet at this zlib level (1..=9; 0 stores).
     Deflate(u32),
 }
 
@@ -169,11 +169,11 @@ impl SymmetricEncryptor {
             Compression::Deflate(l) => Some(
                 u8::try_from(l)
                     .ok()
-                    .filter(|l| (1..=9).contains(l))
+                    .filter(|l| *l <= 9)
                     .and_then(|l| CompressionLevel::new(l).ok())
                     .ok_or_else(|| {
                         CryptoError::Encrypt(format!(
-                            "deflate level {l} is out of range: use a level from 1 to 9, or no compression"
+                            "deflate level {l} is out of range: use a level from 1 to 9 (0 stores without compressing), or Compression::None"
                         ))
                     })?,
             ),
@@ -876,6 +876,7 @@ mod tests {
             for c in [
                 Compression::Deflate(6),
                 Compression::Deflate(1),
+                Compression::Deflate(0),
                 Compression::None,
             ] {
                 let cipher = encrypt(&enc, plain, c);
