@@ -115,7 +115,7 @@ pub enum CryptoError {
 pub enum Compression {
     /// No compressed data packet at all.
     None,
-    /// A ZIP (raw deflate, algorithm 1) compressed data packet at this zlib level (1..=9).
+    /// A ZIP (raw deflate, algorithm 1) compressed data packet at this zlib level (1..=9; 0 stores).
     Deflate(u32),
 }
 
@@ -169,11 +169,11 @@ impl SymmetricEncryptor {
             Compression::Deflate(l) => Some(
                 u8::try_from(l)
                     .ok()
-                    .filter(|l| (1..=9).contains(l))
+                    .filter(|l| *l <= 9)
                     .and_then(|l| CompressionLevel::new(l).ok())
                     .ok_or_else(|| {
                         CryptoError::Encrypt(format!(
-                            "deflate level {l} is out of range: use a level from 1 to 9, or no compression"
+                            "deflate level {l} is out of range: use a level from 1 to 9 (0 stores without compressing), or Compression::None"
                         ))
                     })?,
             ),
@@ -534,6 +534,14 @@ fn classify(e: anyhow::Error, reading: bool) -> CryptoError {
                 | E::UnsupportedHashAlgorithm(_)
                 | E::UnsupportedPacketType(_)
                 | E::UnsupportedPublicKeyAlgorithm(_) => CryptoError::Unsupported(text),
+                E::PolicyViolation(what, _) if what.contains("Symmetrically Encrypted Data") => {
+                    CryptoError::Unsupported(
+                        "the file uses the old encrypted packet without integrity protection (SED, made \
+                         by gpg 1.x without --force-mdc), which sequoia cannot decrypt: decrypt it with \
+                         `gpg --decrypt --ignore-mdc-error` and use the plaintext"
+                            .into(),
+                    )
+                }
                 // A garbage packet tag (damage, truncation) also shows up as a policy rejection.
                 E::PolicyViolation(what, _)
                     if what.contains("Reserved") || what.contains("Unknown") =>
@@ -868,6 +876,7 @@ mod tests {
             for c in [
                 Compression::Deflate(6),
                 Compression::Deflate(1),
+                Compression::Deflate(0),
                 Compression::None,
             ] {
                 let cipher = encrypt(&enc, plain, c);
@@ -935,6 +944,20 @@ mod tests {
     }
 
     #[test]
+    fn sed_without_mdc_is_refused_clearly() {
+        // gpg 1.x with CAST5 wrote SED (tag 9, no MDC) unless told --force-mdc; sequoia 2.4 cannot
+        // decrypt SED at all, so such files must fail with a message that says what to do.
+        let gpg = Gpg::new();
+        let cipher = gpg.symmetric(b"old data", &["--rfc2440", "--cipher-algo", "CAST5"], false);
+        assert!(looks_like_openpgp(&cipher));
+        let dec = Decryptor::new(Some(pass()));
+        match decrypt_all(&dec, &cipher) {
+            Err(e @ CryptoError::Unsupported(_)) => assert!(e.to_string().contains("gpg"), "{e}"),
+            other => panic!("expected Unsupported, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn wrong_or_missing_passphrase() {
         let gpg = Gpg::new();
         let enc = SymmetricEncryptor::new(&pass()).unwrap();
@@ -966,6 +989,10 @@ mod tests {
                 let mut bad = cipher.clone();
                 bad[pos] ^= 0x01;
                 match decrypt_all(&dec, &bad) {
+                    // Without compression nothing but the MDC can notice.
+                    Err(CryptoError::Malformed(e)) if c == Compression::None => {
+                        panic!("flip at {pos} should fail the MDC check, got: {e}")
+                    }
                     Err(CryptoError::Tampered(_)) | Err(CryptoError::Malformed(_)) => {}
                     Ok(_) => panic!("{c:?}: flipped byte at {pos} of {} not detected", bad.len()),
                     Err(e) => panic!("{c:?}: flipped byte at {pos}: unexpected error {e}"),
@@ -1063,6 +1090,52 @@ mod tests {
         // gpg 2.2's first octets: SKESK v4, old-format header.
         assert!(looks_like_openpgp(b"\x8c\x0d\x04\x09"));
         assert!(looks_like_openpgp(b"\xc3\x2e\x04\x09"));
+    }
+
+    /// Peak memory for a 200 MiB message, encrypted to and decrypted from a file. Run alone with
+    /// `cargo test --lib engine::crypto::tests::memory_200mib -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn memory_200mib() {
+        fn peak_kib() -> u64 {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+            line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        }
+        let chunk = mixed(4 << 20, 1 << 20);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.gpg");
+        let before = peak_kib();
+        let enc = SymmetricEncryptor::new(&pass()).unwrap();
+        let file = std::fs::File::create(&path).unwrap();
+        let mut w = enc
+            .writer(io::BufWriter::new(file), Compression::Deflate(1))
+            .unwrap();
+        for _ in 0..50 {
+            w.write_all(&chunk).unwrap();
+        }
+        w.finish().unwrap();
+        let after_enc = peak_kib();
+        let dec = Decryptor::new(Some(pass()));
+        let mut r = dec.reader(std::fs::File::open(&path).unwrap()).unwrap();
+        let mut buf = vec![0u8; 64 << 10];
+        let mut n = 0u64;
+        loop {
+            let k = r.read(&mut buf).unwrap();
+            if k == 0 {
+                break;
+            }
+            n += k as u64;
+        }
+        assert_eq!(n, 200 << 20);
+        let after_dec = peak_kib();
+        println!(
+            "peak RSS: start {before} KiB, after encrypting 200 MiB {after_enc} KiB, after decrypting {after_dec} KiB"
+        );
+        assert!(
+            after_dec < before + 32 * 1024,
+            "decryption memory grew too much"
+        );
     }
 
     /// Throughput on 64 MiB of half random, half text data. Run with
