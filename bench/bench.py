@@ -139,7 +139,7 @@ def scenario_small(tools, src, runs, results):
             r.setdefault("small_full", []).append(tool.timed(["full", src, tool.url], "small-full"))
             time.sleep(1)
             r.setdefault("small_incr", []).append(tool.timed(["incremental", src, tool.url], "small-incr"))
-            print("bench: run %d %-10s 200k-files full %.1f s, no-change incr %.1f s" % (
+            print("bench: run %d %-10s small files: full %.1f s, no-change incr %.1f s" % (
                 run + 1, tool.name, r["small_full"][-1][0], r["small_incr"][-1][0]), flush=True)
 
 

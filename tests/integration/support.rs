@@ -546,6 +546,11 @@ pub fn build_sample(root: &Path) {
     mkfifo(&root.join("fifo"));
     set_mtime(&root.join("fifo"), m(17));
     // Permission bits.
+    if !is_root() {
+        eprintln!(
+            "note: not root: the sample tree has no files owned by other ids and no mode-0000 file"
+        );
+    }
     if is_root() {
         write_file(&root.join("owned"), b"owned by 4242:4343\n", 0o644, m(18));
         std::os::unix::fs::chown(root.join("owned"), Some(4242), Some(4343)).unwrap();
