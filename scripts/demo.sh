@@ -2,11 +2,14 @@
 # A real encrypted backup and restore of a sample directory to a local file:// target:
 # full, change, incremental, collection-status, restore into a new directory, diff -r.
 # Env: DEMO_DIR (default: a new temp dir, kept for a look afterwards),
-#      DUPLICITY_CHARM_BIN (default: build with `cargo build`, the same debug profile as the tests).
+#      DUPLICITY_CHARM_BIN (default: install the build's packages with scripts/setup-deps.sh, then
+#      `cargo build`, the same debug profile as the tests, so `make test` reuses the build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ -z "${DUPLICITY_CHARM_BIN:-}" ]; then
+    # A fresh machine needs the build's Debian packages (cmake, libclang) first.
+    bash scripts/setup-deps.sh
     echo "demo: cargo build"
     cargo build --quiet --bin duplicity-charm
     DUPLICITY_CHARM_BIN="${CARGO_TARGET_DIR:-target}/debug/duplicity-charm"

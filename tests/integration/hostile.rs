@@ -145,6 +145,21 @@ fn hostile_archive_stays_inside_dst() {
     let r = ws.restore_try(Tool::Ours, Enc::Plain, "repo", &dst, None, &[]);
     let report = format!("exit {:?}\n{}", r.code, r.output());
 
+    // Either a clear refusal, or a restore of the benign entry with the hostile ones left out:
+    // a tool that does nothing and exits 0 does not pass.
+    if r.success() {
+        assert_eq!(
+            fs::read(dst.join("ok.txt")).ok().as_deref(),
+            Some(&b"ok\n"[..]),
+            "restore exited 0 but did not restore the benign entry ok.txt\n{report}"
+        );
+    } else {
+        assert!(
+            !r.stderr.trim().is_empty(),
+            "restore failed without a message\n{report}"
+        );
+    }
+
     assert!(
         !ws.p("evil").exists(),
         "`snapshot/../evil` was written outside DST\n{report}"

@@ -546,6 +546,11 @@ pub fn build_sample(root: &Path) {
     mkfifo(&root.join("fifo"));
     set_mtime(&root.join("fifo"), m(17));
     // Permission bits.
+    if !is_root() {
+        eprintln!(
+            "note: not root: the sample tree has no files owned by other ids and no mode-0000 file"
+        );
+    }
     if is_root() {
         write_file(&root.join("owned"), b"owned by 4242:4343\n", 0o644, m(18));
         std::os::unix::fs::chown(root.join("owned"), Some(4242), Some(4343)).unwrap();
@@ -855,6 +860,11 @@ pub fn diff_trees(a: &Path, b: &Path) -> Vec<String> {
 
 /// Panics listing every difference between the trees, with `what` saying which restore this was.
 pub fn assert_same_tree(expected: &Path, actual: &Path, what: &str) {
+    assert!(
+        fs::symlink_metadata(actual).is_ok(),
+        "{what}: the restored tree {} does not exist (the restore exited 0 but wrote nothing)",
+        actual.display()
+    );
     let d = diff_trees(expected, actual);
     if !d.is_empty() {
         panic!(
@@ -889,7 +899,9 @@ pub fn assert_same_entry(expected: &Path, actual: &Path, what: &str) {
 /// Names of the files in a `file://` repository dir of the workspace, sorted.
 pub fn repo_files(ws: &Ws, repo: &str) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(ws.p(repo))
-        .unwrap_or_else(|e| panic!("list {repo}: {e}"))
+        .unwrap_or_else(|e| {
+            panic!("cannot list the repository {repo} (did the backup write it?): {e}")
+        })
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     v.sort();
