@@ -217,7 +217,7 @@ fn lookup_gid(name: &[u8]) -> Option<u32> {
 /// other types duplicity does not store.
 pub fn read_meta(path: &Path, names: &mut NameCache) -> io::Result<Option<Meta>> {
     let md = fs::symlink_metadata(path)?;
-    Ok(meta_from(path, &md, names)?)
+    meta_from(path, &md, names)
 }
 
 fn meta_from(path: &Path, md: &fs::Metadata, names: &mut NameCache) -> io::Result<Option<Meta>> {

@@ -346,17 +346,15 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
                 walk.skipped_sockets
             ));
         }
-        let finished = result.and_then(|()| {
+        result.and_then(|()| {
             let (bounds, sink) = vol.finish()?;
             let Tee(a, b) = sigs.finish()?;
             a.finish()?;
             b.finish()?;
             let stored = sink.wait()?;
             Ok(bounds.into_iter().zip(stored).collect::<Vec<_>>())
-        });
-        finished
+        })
     })?;
-    stats.raw_delta_size = stats.raw_delta_size.max(0);
 
     // Signatures next, then the manifest: a set is complete only once its manifest exists.
     backend

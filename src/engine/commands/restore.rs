@@ -129,17 +129,19 @@ pub fn restore(backend: &dyn Backend, opts: &RestoreOptions) -> Result<RestoreRe
 }
 
 fn restore_sets(c: &Collection, time: i64) -> Result<Vec<SetFiles>> {
-    let sets = c.sets_at_time(time).map_err(|e| {
-        anyhow!("nothing to restore: {e}")
-    })?;
+    let sets = c
+        .sets_at_time(time)
+        .map_err(|e| anyhow!("nothing to restore: {e}"))?;
     sets.into_iter()
         .map(|s| {
             Ok(SetFiles {
                 time: s.time(),
-                manifest: s
-                    .manifest
-                    .clone()
-                    .ok_or_else(|| anyhow!("the set of {} has no manifest", timestr::format_timestamp(s.time())))?,
+                manifest: s.manifest.clone().ok_or_else(|| {
+                    anyhow!(
+                        "the set of {} has no manifest",
+                        timestr::format_timestamp(s.time())
+                    )
+                })?,
                 volumes: s.volumes.clone(),
             })
         })
