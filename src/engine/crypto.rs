@@ -179,6 +179,34 @@ impl SymmetricEncryptor {
             ),
         };
 
+        let mut message = self.start(out)?;
+        if let Some(level) = level {
+            message = pgp_stream::Compressor::new(message)
+                .algo(CompressionAlgorithm::Zip)
+                .level(level)
+                .build()
+                .map_err(encrypt_err)?;
+        }
+        let message = LiteralWriter::new(message)
+            .format(DataFormat::Binary)
+            .build()
+            .map_err(encrypt_err)?;
+        Ok(EncryptWriter { message })
+    }
+
+    /// Starts one message whose encrypted body the caller fills with whole OpenPGP packets (e.g. a
+    /// compressed packet it deflated itself, on several cores). [`EncryptWriter::finish`] must be called.
+    pub fn packet_writer<'a, W: Write + Send + Sync + 'a>(
+        &self,
+        out: W,
+    ) -> Result<EncryptWriter<'a>, CryptoError> {
+        Ok(EncryptWriter {
+            message: self.start(out)?,
+        })
+    }
+
+    /// The SKESK for this message, then the SEIPD layer: what is written next is encrypted.
+    fn start<'a, W: Write + Send + Sync + 'a>(&self, out: W) -> Result<Message<'a>, CryptoError> {
         // A fresh session key for this message, encrypted under the run's derived key: ESK =
         // CFB(kek, IV 0)[cipher octet || session key] (RFC 4880 5.3).
         let key_size = WRITE_CIPHER.key_size().map_err(encrypt_err)?;
@@ -205,23 +233,12 @@ impl SymmetricEncryptor {
         Packet::from(skesk)
             .serialize(&mut message)
             .map_err(encrypt_err)?;
-        let mut message =
+        let message =
             pgp_stream::Encryptor::with_session_key(message, WRITE_CIPHER, session_key)
                 .map_err(encrypt_err)?
                 .build()
                 .map_err(encrypt_err)?;
-        if let Some(level) = level {
-            message = pgp_stream::Compressor::new(message)
-                .algo(CompressionAlgorithm::Zip)
-                .level(level)
-                .build()
-                .map_err(encrypt_err)?;
-        }
-        let message = LiteralWriter::new(message)
-            .format(DataFormat::Binary)
-            .build()
-            .map_err(encrypt_err)?;
-        Ok(EncryptWriter { message })
+        Ok(message)
     }
 }
 

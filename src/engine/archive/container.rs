@@ -6,9 +6,9 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::sync::{Arc, Mutex};
 
 use flate2::read::MultiGzDecoder;
-use flate2::write::GzEncoder;
 use sha1::{Digest, Sha1};
 
+use super::deflate::{GzipWriter, PgpLiteralWriter};
 use super::names::Storage;
 use crate::engine::crypto::{Compression, Decryptor, EncryptWriter, SymmetricEncryptor};
 
@@ -69,7 +69,10 @@ impl Write for HashingFile {
 
 enum Inner<'a> {
     Plain(BufWriter<HashingFile>),
-    Gzip(GzEncoder<BufWriter<HashingFile>>),
+    Gzip(GzipWriter<BufWriter<HashingFile>>),
+    /// OpenPGP with our own (multi-core) deflate inside.
+    GpgZip(PgpLiteralWriter<EncryptWriter<'a>>),
+    /// OpenPGP without compression.
     Gpg(EncryptWriter<'a>),
 }
 
@@ -100,13 +103,15 @@ impl<'a> ContainerWriter<'a> {
         let inner = match sealing {
             Sealing::Plain => Inner::Plain(BufWriter::with_capacity(BUF, hf)),
             Sealing::Gzip(level) => {
-                Inner::Gzip(flate2::GzBuilder::new().operating_system(255).write(
-                    BufWriter::with_capacity(BUF, hf),
-                    flate2::Compression::new(level),
-                ))
+                Inner::Gzip(GzipWriter::new(BufWriter::with_capacity(BUF, hf), level)?)
             }
-            Sealing::Gpg(enc, compression) => Inner::Gpg(
-                enc.writer(BufWriter::with_capacity(BUF, hf), compression)
+            Sealing::Gpg(enc, Compression::Deflate(level)) => Inner::GpgZip(PgpLiteralWriter::new(
+                enc.packet_writer(BufWriter::with_capacity(BUF, hf))
+                    .map_err(io::Error::other)?,
+                level,
+            )?),
+            Sealing::Gpg(enc, Compression::None) => Inner::Gpg(
+                enc.writer(BufWriter::with_capacity(BUF, hf), Compression::None)
                     .map_err(io::Error::other)?,
             ),
         };
@@ -134,6 +139,7 @@ impl<'a> ContainerWriter<'a> {
                 let hf = bw.into_inner().map_err(|e| e.into_error())?;
                 hf.file.sync_data()?;
             }
+            Inner::GpgZip(w) => w.finish()?.finish().map_err(io::Error::other)?,
             Inner::Gpg(w) => w.finish().map_err(io::Error::other)?,
         }
         let st = self.state.lock().expect("hash state poisoned");
@@ -149,6 +155,7 @@ impl Write for ContainerWriter<'_> {
         let n = match &mut self.inner {
             Inner::Plain(w) => w.write(buf)?,
             Inner::Gzip(w) => w.write(buf)?,
+            Inner::GpgZip(w) => w.write(buf)?,
             Inner::Gpg(w) => w.write(buf)?,
         };
         self.written += n as u64;
@@ -159,6 +166,7 @@ impl Write for ContainerWriter<'_> {
         match &mut self.inner {
             Inner::Plain(w) => w.flush(),
             Inner::Gzip(w) => w.flush(),
+            Inner::GpgZip(w) => w.flush(),
             Inner::Gpg(w) => w.flush(),
         }
     }

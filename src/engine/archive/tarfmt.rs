@@ -420,7 +420,7 @@ mod tests {
         assert_eq!(&out[0..14], b"././@PaxHeader");
         assert_eq!(out[156], b'x');
         assert_eq!(
-            &out[512..512 + 35],
+            &out[512..512 + 31],
             "31 path=snapshot/naïve ü.txt\n".as_bytes()
         );
         assert_eq!(&out[1024..1024 + 20], b"snapshot/na?ve ?.txt");
