@@ -233,11 +233,10 @@ impl SymmetricEncryptor {
         Packet::from(skesk)
             .serialize(&mut message)
             .map_err(encrypt_err)?;
-        let message =
-            pgp_stream::Encryptor::with_session_key(message, WRITE_CIPHER, session_key)
-                .map_err(encrypt_err)?
-                .build()
-                .map_err(encrypt_err)?;
+        let message = pgp_stream::Encryptor::with_session_key(message, WRITE_CIPHER, session_key)
+            .map_err(encrypt_err)?
+            .build()
+            .map_err(encrypt_err)?;
         Ok(message)
     }
 }

@@ -450,6 +450,39 @@ pub fn apply_meta(
     Ok(())
 }
 
+/// Like [`apply_meta`] for a regular file still open for writing: no path lookups.
+pub fn apply_meta_to_file(
+    file: &fs::File,
+    meta: &Meta,
+    names: &mut NameCache,
+    as_root: bool,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    if as_root {
+        let uid = names.uid_of(&meta.uname).unwrap_or(meta.uid);
+        let gid = names.gid_of(&meta.gname).unwrap_or(meta.gid);
+        // SAFETY: fd is an open descriptor owned by `file`.
+        if unsafe { libc::fchown(fd, uid, gid) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fchmod(fd, meta.mode as libc::mode_t) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let ts = libc::timespec {
+        tv_sec: meta.mtime as libc::time_t,
+        tv_nsec: 0,
+    };
+    let times = [ts, ts];
+    // SAFETY: times has the two entries futimens requires.
+    if unsafe { libc::futimens(fd, times.as_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Creates a fifo or device node at `path`.
 pub fn make_node(path: &Path, meta: &Meta) -> io::Result<()> {
     let c = cpath(path)?;

@@ -129,7 +129,9 @@ pub struct ParallelDeflate<W: Write> {
 
 impl<W: Write> ParallelDeflate<W> {
     pub fn new(inner: W, level: u32) -> Self {
-        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         ParallelDeflate {
             inner,
             level: level.min(9),
@@ -329,7 +331,9 @@ mod tests {
             w.write_all(&data).unwrap();
             let gz = w.finish().unwrap();
             let mut out = Vec::new();
-            flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut out).unwrap();
+            flate2::read::GzDecoder::new(&gz[..])
+                .read_to_end(&mut out)
+                .unwrap();
             assert_eq!(out, data, "size {n}");
         }
     }
@@ -359,7 +363,9 @@ mod tests {
             let out = w.finish().unwrap();
             assert_eq!(&out[..2], &[0xa3, 0x01]);
             let mut plain = Vec::new();
-            flate2::read::DeflateDecoder::new(&out[2..]).read_to_end(&mut plain).unwrap();
+            flate2::read::DeflateDecoder::new(&out[2..])
+                .read_to_end(&mut plain)
+                .unwrap();
             // Walk the literal packet's lengths.
             assert_eq!(plain[0], 0xcb);
             let mut body = Vec::new();

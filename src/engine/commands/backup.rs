@@ -26,6 +26,8 @@ use crate::engine::{archive::container, timestr};
 
 /// Deflate level inside OpenPGP volumes (any level reads back; chosen for speed at a size close to gpg's).
 pub const GPG_DEFLATE_LEVEL: u32 = 6;
+/// Changed files at least this large get their new signature computed beside the delta.
+const PARALLEL_SIGNATURE_FROM: u64 = 1 << 20;
 /// gzip level of unencrypted volumes, as duplicity.
 pub const GZIP_LEVEL: u32 = 6;
 
@@ -250,7 +252,15 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
         None => None,
     };
     let sealing = match &encryptor {
-        Some(e) => Sealing::Gpg(e, Compression::Deflate(std::env::var("XLEVEL").ok().and_then(|v| v.parse().ok()).unwrap_or(GPG_DEFLATE_LEVEL))),
+        Some(e) => Sealing::Gpg(
+            e,
+            Compression::Deflate(
+                std::env::var("XLEVEL")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(GPG_DEFLATE_LEVEL),
+            ),
+        ),
         None => Sealing::Gzip(GZIP_LEVEL),
     };
 
@@ -524,13 +534,27 @@ fn back_up_entry<S: VolumeSink, W: Write>(
     let open = || File::open(&entry.path).map_err(SourceReadError);
     match old_sig {
         Some(old_sig) => {
-            // A delta against the old signature, then the new signature from a second read.
+            // A delta against the old signature; the new signature comes from a second read, on
+            // another core for large files.
             let f = open()?;
-            let mut d = delta::delta(BufReader::with_capacity(128 * 1024, f), old_sig)?;
-            let mut pw = vol.payload(&entry.index, m, true);
-            io::copy(&mut d, &mut pw)?;
-            let len = pw.finish()?;
-            let sig = delta::signature(open()?, m.size)?;
+            let sig_file = open()?;
+            let (len, sig) = std::thread::scope(|s| -> Result<(u64, Vec<u8>)> {
+                let size = m.size;
+                let job = (size >= PARALLEL_SIGNATURE_FROM)
+                    .then(|| s.spawn(move || delta::signature(sig_file, size)));
+                let mut d = delta::delta(BufReader::with_capacity(128 * 1024, f), old_sig)?;
+                let mut pw = vol.payload(&entry.index, m, true);
+                io::copy(&mut d, &mut pw)?;
+                let len = pw.finish()?;
+                let sig = match job {
+                    Some(job) => job
+                        .join()
+                        .map_err(|_| anyhow!("signature thread panicked"))?,
+                    None => delta::signature(open()?, size),
+                }
+                .map_err(SourceReadError)?;
+                Ok((len, sig))
+            })?;
             sigs.add_signature(&entry.index, m, &sig)?;
             manifest.add_file(FileAction::Changed, &entry.index)?;
             stats.changed_files += 1;

@@ -211,18 +211,18 @@ enum Piece {
     Failed(io::Error),
 }
 
-/// Checks and decodes the volumes in order on its own thread, ahead of the writer.
+/// Checks and decodes the volumes in order on two threads of their own, ahead of the writer.
 fn spawn_decoder<'s>(
     scope: &'s std::thread::Scope<'s, '_>,
     backend: &'s dyn Backend,
     volumes: Vec<(String, String)>,
     decryptor: &'s Decryptor,
 ) -> Receiver<Piece> {
-    let (tx, rx) = sync_channel::<Piece>(16);
+    // Stage 1 fetches each volume and checks its SHA1 while stage 2 decodes the one before.
+    let (ftx, frx) = sync_channel::<(String, Result<File>)>(1);
     scope.spawn(move || {
         for (name, sha1) in volumes {
-            let res = (|| -> Result<()> {
-                let storage = names::parse(&name).map(|p| p.storage).unwrap_or(Storage::Plain);
+            let checked = (|| -> Result<File> {
                 let mut file = fetch(backend, &name)?;
                 let got = container::sha1_of(&mut file)?;
                 if got != sha1 {
@@ -230,7 +230,22 @@ fn spawn_decoder<'s>(
                         "{name} is corrupt (SHA1 {got}, manifest says {sha1}): it was damaged or tampered with"
                     );
                 }
-                let mut dec = container::decode(file, storage, decryptor)?;
+                Ok(file)
+            })();
+            let failed = checked.is_err();
+            if ftx.send((name, checked)).is_err() || failed {
+                return;
+            }
+        }
+    });
+    let (tx, rx) = sync_channel::<Piece>(16);
+    scope.spawn(move || {
+        for (name, checked) in frx {
+            let res = (|| -> Result<()> {
+                let storage = names::parse(&name)
+                    .map(|p| p.storage)
+                    .unwrap_or(Storage::Plain);
+                let mut dec = container::decode(checked?, storage, decryptor)?;
                 loop {
                     let mut buf = vec![0u8; 256 * 1024];
                     let mut filled = 0;
@@ -533,15 +548,7 @@ impl Applier {
                         next: 1,
                     }
                 } else {
-                    let path = self.path_of(&rel);
-                    remove_any(&path)?;
-                    let file = OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .custom_flags(libc::O_NOFOLLOW)
-                        .mode(0o600)
-                        .open(&path)
-                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    let file = create_file(&self.path_of(&rel))?;
                     Pending::Snapshot {
                         rel: rel.clone(),
                         file,
@@ -582,8 +589,12 @@ impl Applier {
                 rel, file, meta, ..
             } => {
                 self.bytes += file.metadata()?.len();
-                drop(file);
-                self.finish_file(&rel, &meta)
+                meta::apply_meta_to_file(&file, &meta, &mut self.names, self.as_root)
+                    .with_context(|| {
+                        format!("cannot set metadata of {}", self.path_of(&rel).display())
+                    })?;
+                self.files += 1;
+                Ok(())
             }
             Pending::Diff {
                 rel,
@@ -652,6 +663,26 @@ impl Applier {
             self.files += 1;
         }
         Ok(())
+    }
+}
+
+/// A new regular file at `path`, replacing whatever was there; never follows a symlink.
+fn create_file(path: &Path) -> Result<File> {
+    let open = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .mode(0o600)
+            .open(path)
+    };
+    match open() {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            remove_any(path)?;
+            open().with_context(|| format!("cannot create {}", path.display()))
+        }
+        Err(e) => Err(anyhow!("cannot create {}: {e}", path.display())),
     }
 }
 
