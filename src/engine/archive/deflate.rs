@@ -17,12 +17,15 @@ const BLOCK: usize = 256 * 1024;
 /// Deflate's window: each block is primed with this much of what precedes it.
 const DICT: usize = 32 * 1024;
 
+/// A compressed block and the CRC-32 of its input.
+type BlockResult = io::Result<(Vec<u8>, Crc)>;
+
 struct Job {
     data: Vec<u8>,
     dict: Vec<u8>,
     level: u32,
     last: bool,
-    reply: Sender<io::Result<(Vec<u8>, Crc)>>,
+    reply: Sender<BlockResult>,
 }
 
 /// The process-wide compression threads, started on first use.
@@ -122,7 +125,7 @@ pub struct ParallelDeflate<W: Write> {
     level: u32,
     buf: Vec<u8>,
     dict: Vec<u8>,
-    queue: VecDeque<Receiver<io::Result<(Vec<u8>, Crc)>>>,
+    queue: VecDeque<Receiver<BlockResult>>,
     crc: Crc,
     max_in_flight: usize,
 }
@@ -373,7 +376,7 @@ mod tests {
             loop {
                 let b = plain[p] as usize;
                 p += 1;
-                let (len, partial) = if b >= 224 && b < 255 {
+                let (len, partial) = if (224..255).contains(&b) {
                     (1usize << (b & 0x1f), true)
                 } else if b < 192 {
                     (b, false)
