@@ -253,15 +253,7 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
         None => None,
     };
     let sealing = match &encryptor {
-        Some(e) => Sealing::Gpg(
-            e,
-            Compression::Deflate(
-                std::env::var("XLEVEL")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(GPG_DEFLATE_LEVEL),
-            ),
-        ),
+        Some(e) => Sealing::Gpg(e, Compression::Deflate(GPG_DEFLATE_LEVEL)),
         None => Sealing::Gzip(GZIP_LEVEL),
     };
 
