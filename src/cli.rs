@@ -4,13 +4,14 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::backend;
 use crate::engine::cache;
-use crate::engine::commands::{backup, restore, status};
-use crate::engine::crypto::Passphrase;
+use crate::engine::commands::retention::{self, RetentionCommand};
+use crate::engine::commands::{backup, list, restore, status, verify};
+use crate::engine::crypto::{Decryptor, Passphrase};
 use crate::engine::index::Index;
 use crate::engine::timestr;
 
@@ -74,9 +75,16 @@ struct Options {
         value_name = "PATH"
     )]
     file_to_restore: Option<String>,
-    /// Machine-readable output (collection-status).
+    /// Machine-readable output (collection-status, list-current-files, verify, remove-*, cleanup,
+    /// backup statistics).
     #[arg(long, global = true)]
     json: bool,
+    /// verify: also compare metadata and contents with SRC (otherwise integrity only).
+    #[arg(long, global = true)]
+    compare_data: bool,
+    /// Show what would be done, change nothing (backups write nothing, not even the cache).
+    #[arg(long, global = true)]
+    dry_run: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -90,6 +98,21 @@ enum Command {
     Restore { url: String, target: PathBuf },
     /// Show the chains and sets stored at URL.
     CollectionStatus { url: String },
+    /// Check the backup at URL (hashes, decryption, every volume) and, with --compare-data, compare
+    /// it with SRC. Exit 1 when differences are found.
+    Verify { url: String, source: PathBuf },
+    /// List the files of the backup at URL as of -t TIME (default now).
+    #[command(alias = "list-current")]
+    ListCurrentFiles { url: String },
+    /// Delete backup chains older than TIME (only with --force; otherwise show what would go).
+    #[command(alias = "remove-old")]
+    RemoveOlderThan { time: String, url: String },
+    /// Delete all chains but the N newest (only with --force).
+    RemoveAllButNFull { n: usize, url: String },
+    /// Delete the incrementals of all chains but the N newest, keeping their fulls (only with --force).
+    RemoveAllIncOfButNFull { n: usize, url: String },
+    /// Delete what interrupted backups left behind (only with --force).
+    Cleanup { url: String },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -103,7 +126,7 @@ pub fn main() -> i32 {
         }
     };
     match run(cli) {
-        Ok(()) => 0,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("duplicity-charm: error: {}", one_line(&e));
             1
@@ -140,7 +163,21 @@ fn passphrase_for_backup(opts: &Options) -> Result<Option<Passphrase>> {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+/// `-t/--time`, or now.
+fn time_option(opts: &Options) -> Result<i64> {
+    let n = now(opts);
+    match &opts.time {
+        Some(t) => Ok(timestr::parse_time(t, n).context("-t/--time")?),
+        None => Ok(n),
+    }
+}
+
+fn cache_for(opts: &Options, url: &str) -> std::path::PathBuf {
+    cache::cache_dir(opts.archive_dir.as_deref(), opts.name.as_deref(), url)
+}
+
+/// Runs a command; Ok carries the exit code (verify exits 1 on differences, as duplicity).
+fn run(cli: Cli) -> Result<i32> {
     let opts = &cli.opts;
     match &cli.command {
         Command::Full { source, url } | Command::Incremental { source, url } => {
@@ -174,7 +211,7 @@ fn run(cli: Cli) -> Result<()> {
                 eprintln!("duplicity-charm: warning: {p}");
             }
             write!(out, "{}", report.stats.render())?;
-            Ok(())
+            Ok(0)
         }
         Command::Restore { url, target } => {
             let backend = backend::open(url)?;
@@ -206,13 +243,99 @@ fn run(cli: Cli) -> Result<()> {
             for n in &report.notes {
                 eprintln!("duplicity-charm: note: {n}");
             }
-            Ok(())
+            Ok(0)
         }
         Command::CollectionStatus { url } => {
             let backend = backend::open(url)?;
             let mut out = std::io::stdout().lock();
             status::collection_status(backend.as_ref(), &mut out, opts.json)
-                .with_context(|| format!("collection-status of {} failed", backend.describe()))
+                .with_context(|| format!("collection-status of {} failed", backend.describe()))?;
+            Ok(0)
+        }
+        Command::ListCurrentFiles { url } => {
+            let backend = backend::open(url)?;
+            let time = time_option(opts)?;
+            let cache = cache::Cache::open(cache_for(opts, url))?;
+            let decryptor = Decryptor::new(Passphrase::from_env("PASSPHRASE"));
+            let mut out = std::io::stdout().lock();
+            list::list_current_files(
+                backend.as_ref(),
+                &cache,
+                &decryptor,
+                time,
+                &mut out,
+                opts.json,
+            )
+            .with_context(|| format!("list-current-files of {} failed", backend.describe()))?;
+            Ok(0)
+        }
+        Command::Verify { url, source } => {
+            let backend = backend::open(url)?;
+            if opts.file_to_restore.is_some() {
+                bail!("verify --file-to-restore is not supported yet: verify the whole backup");
+            }
+            let report = verify::verify(
+                backend.as_ref(),
+                &verify::VerifyOptions {
+                    source: source.clone(),
+                    time: time_option(opts)?,
+                    compare_data: opts.compare_data,
+                    passphrase: Passphrase::from_env("PASSPHRASE"),
+                    scratch_in: None,
+                },
+            )
+            .with_context(|| format!("verify of {} failed", backend.describe()))?;
+            for n in &report.notes {
+                eprintln!("duplicity-charm: note: {n}");
+            }
+            let text = if opts.json {
+                report.render_json()
+            } else {
+                report.render()
+            };
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+            Ok(if report.differences.is_empty() { 0 } else { 1 })
+        }
+        Command::RemoveOlderThan { url, .. }
+        | Command::RemoveAllButNFull { url, .. }
+        | Command::RemoveAllIncOfButNFull { url, .. }
+        | Command::Cleanup { url } => {
+            let command = match &cli.command {
+                Command::RemoveOlderThan { time, .. } => RetentionCommand::RemoveOlderThan {
+                    time: timestr::parse_time(time, now(opts))
+                        .with_context(|| format!("remove-older-than {time:?}"))?,
+                },
+                Command::RemoveAllButNFull { n, .. } => {
+                    RetentionCommand::RemoveAllButNFull { n: *n }
+                }
+                Command::RemoveAllIncOfButNFull { n, .. } => {
+                    RetentionCommand::RemoveAllIncOfButNFull { n: *n }
+                }
+                _ => RetentionCommand::Cleanup,
+            };
+            let backend = backend::open(url)?;
+            let archive_dir = cache_for(opts, url);
+            let listing = backend
+                .list()
+                .with_context(|| format!("cannot list {}", backend.describe()))?;
+            let plan = retention::plan(command, &listing, Some(&archive_dir))?;
+            let apply = opts.force && !opts.dry_run;
+            let applied = if apply {
+                Some(
+                    retention::apply(&plan, backend.as_ref(), Some(&archive_dir)).with_context(
+                        || format!("{} on {} failed", command.name(), backend.describe()),
+                    )?,
+                )
+            } else {
+                None
+            };
+            let text = if opts.json {
+                plan.render_json(applied.as_ref())
+            } else {
+                plan.render(apply)
+            };
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+            Ok(0)
         }
     }
 }

@@ -12,6 +12,7 @@ use md5::{Digest, Md5};
 
 use super::archive::container::{self, ContainerWriter, Sealing};
 use super::archive::names::{self, NameKind, Storage};
+use super::archive::sigtar::{self, ChainSignatures};
 use super::crypto::Decryptor;
 use crate::backend::Backend;
 
@@ -152,6 +153,27 @@ impl Cache {
         tmp.write_all(bytes)?;
         tmp.persist(self.path(local)).map_err(|e| e.error)?;
         Ok(())
+    }
+
+    /// The merged state of the signature files `remote` (a chain's names, oldest first), read from
+    /// their copies in the archive dir (which `sync` has filled).
+    pub fn chain_signatures(&self, remote: &[String]) -> Result<ChainSignatures> {
+        let plain = Decryptor::new(None); // cached sigtars are gzipped, never encrypted
+        let mut readers = Vec::new();
+        for r in remote {
+            let local = names::parse(r)
+                .and_then(|p| local_name(&p.kind))
+                .with_context(|| format!("{r} is not a signature file name"))?;
+            let f = File::open(self.path(&local)).with_context(|| {
+                format!(
+                    "signature file {local} is missing from the archive dir {}",
+                    self.dir.display()
+                )
+            })?;
+            let dec = container::decode(f, Storage::Gzip, &plain)?;
+            readers.push(sigtar::spawn_reader(dec, local));
+        }
+        Ok(ChainSignatures::new(readers)?)
     }
 
     pub fn read(&self, local: &str) -> Result<Vec<u8>> {

@@ -276,8 +276,13 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
         _ => ChainSignatures::empty(),
     };
 
+    // The pid in the name lets cleanup tell a dead run's work dir from a running one's.
     let work = tempfile::Builder::new()
-        .prefix("duplicity-charm-")
+        .prefix(&format!(
+            "{}{}-",
+            super::retention::WORK_DIR_PREFIX,
+            std::process::id()
+        ))
         .tempdir_in(&cache.dir)
         .context("cannot create a work directory in the archive dir")?;
     let sig_storage = sealing.storage();

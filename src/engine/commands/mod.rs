@@ -1,5 +1,10 @@
-//! The engine's commands, called by the CLI and (later) the charm: backup, restore, collection status.
+//! The engine's commands, called by the CLI and the charm: backup, restore, verify, listing, collection
+//! status, and retention (remove-*, cleanup).
 
 pub mod backup;
+pub mod json;
+pub mod list;
 pub mod restore;
+pub mod retention;
 pub mod status;
+pub mod verify;

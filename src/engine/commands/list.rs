@@ -1,0 +1,113 @@
+//! list-current-files: what a backup holds as of a time, read from the signature chain alone (no
+//! volume is downloaded), printed as duplicity 0.8.22 prints it: `asctime(local mtime) path` per live
+//! entry in index order, the root as `.`, deleted entries left out. `--json` gives the same facts.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+
+use crate::backend::Backend;
+use crate::engine::cache::Cache;
+use crate::engine::collection::Collection;
+use crate::engine::commands::json::{jpath, jstr, jtime};
+use crate::engine::crypto::Decryptor;
+use crate::engine::meta::FileType;
+use crate::engine::timestr::asctime_local;
+
+/// One live entry of the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedFile {
+    /// Relative path as raw bytes; `.` for the root.
+    pub path: Vec<u8>,
+    pub mtime: i64,
+    pub ftype: FileType,
+}
+
+/// duplicity's short type names (`path.type`).
+pub fn type_name(t: FileType) -> &'static str {
+    match t {
+        FileType::Regular => "reg",
+        FileType::Directory => "dir",
+        FileType::Symlink => "sym",
+        FileType::Fifo => "fifo",
+        FileType::CharDevice => "chr",
+        FileType::BlockDevice => "blk",
+    }
+}
+
+/// Brings the archive dir in step with the target, then calls `each` for every live entry of the
+/// signature chain as of `time`, in index order. Returns the chain's signature file names used.
+pub fn for_each_current_file(
+    backend: &dyn Backend,
+    cache: &Cache,
+    decryptor: &Decryptor,
+    time: i64,
+    mut each: impl FnMut(ListedFile) -> Result<()>,
+) -> Result<Vec<String>> {
+    let remote = backend.list().context("cannot list the target")?;
+    cache.sync(backend, &remote, decryptor)?;
+    let col = Collection::from_names(&remote);
+    let chain = col.sig_chain_at_time(time)?;
+    let names = chain.names(Some(time));
+    let mut sigs = cache.chain_signatures(&names)?;
+    while let Some(e) = sigs.next_entry()? {
+        let Some(meta) = e.meta else { continue };
+        each(ListedFile {
+            path: e.index.display_bytes().to_vec(),
+            mtime: meta.mtime,
+            ftype: meta.ftype,
+        })?;
+    }
+    Ok(names)
+}
+
+/// Prints the list as duplicity does, or as one JSON object.
+pub fn list_current_files(
+    backend: &dyn Backend,
+    cache: &Cache,
+    decryptor: &Decryptor,
+    time: i64,
+    out: &mut dyn Write,
+    json: bool,
+) -> Result<()> {
+    if json {
+        out.write_all(b"{\"files\":[")?;
+    }
+    let mut first = true;
+    let names = for_each_current_file(backend, cache, decryptor, time, |f| {
+        if json {
+            if !first {
+                out.write_all(b",")?;
+            }
+            first = false;
+            let raw = match std::str::from_utf8(&f.path) {
+                Ok(_) => String::new(),
+                Err(_) => format!(",\"path_hex\":\"{}\"", hex::encode(&f.path)),
+            };
+            write!(
+                out,
+                "{{\"path\":{}{raw},\"type\":\"{}\",\"mtime\":{}}}",
+                jpath(&f.path),
+                type_name(f.ftype),
+                jtime(f.mtime)
+            )?;
+        } else {
+            out.write_all(asctime_local(f.mtime).as_bytes())?;
+            out.write_all(b" ")?;
+            out.write_all(&f.path)?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    })?;
+    if json {
+        let sigs: Vec<String> = names.iter().map(|n| jstr(n)).collect();
+        writeln!(
+            out,
+            "],\"time\":{},\"signatures\":[{}]}}",
+            jtime(time),
+            sigs.join(",")
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
