@@ -7,6 +7,7 @@ mod chains;
 mod demo;
 mod harness;
 mod hostile;
+mod listing;
 mod mixed;
 mod restore;
 mod status;

@@ -931,3 +931,80 @@ pub fn stamp(epoch: i64) -> String {
         .format("%Y%m%dT%H%M%SZ")
         .to_string()
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Copies, listings, retention
+
+/// Copies the directory tree `src` to `dst` (files, dirs, symlinks; modes and mtimes kept).
+pub fn copy_tree(src: &Path, dst: &Path) {
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(src)
+        .arg(dst)
+        .status()
+        .expect("run cp");
+    assert!(st.success(), "cp -a {} {}", src.display(), dst.display());
+}
+
+/// The lines of a `list-current-files` output that are entries (`<asctime> <path>`), dropping duplicity's
+/// notices ("Last full backup date: …", "Synchronizing remote metadata…").
+pub fn listing_lines(stdout: &str) -> Vec<String> {
+    const DAYS: [&str; 7] = ["Mon ", "Tue ", "Wed ", "Thu ", "Fri ", "Sat ", "Sun "];
+    stdout
+        .lines()
+        .filter(|l| DAYS.iter().any(|d| l.starts_with(d)) && l.len() > 25 && &l[24..25] == " ")
+        .map(str::to_string)
+        .collect()
+}
+
+/// The "Difference found: …" and "Verify complete: …" lines of a verify output.
+pub fn verify_lines(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("Difference found: ") || l.starts_with("Verify complete: "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The names of a directory's entries, sorted (empty when it does not exist).
+pub fn dir_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = match fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+/// The same chain of backups written by `tool` into `repo` at the times `times` (`"full"` or `"inc"` at
+/// each), from a tree that changes a little before every backup, so both tools produce identically named
+/// collections from the same `--current-time`s.
+pub fn build_collection(ws: &Ws, tool: Tool, enc: Enc, repo: &str, times: &[(&str, i64)]) {
+    let src = ws.p(&format!("src-{repo}"));
+    let _ = fs::remove_dir_all(&src);
+    fs::create_dir_all(&src).unwrap();
+    for (i, (kind, now)) in times.iter().enumerate() {
+        let i = i as i64;
+        write_file(
+            &src.join(format!("f{i}.txt")),
+            &text_bytes(i as u64, 500),
+            0o644,
+            1_600_000_000 + i,
+        );
+        write_file(
+            &src.join("changing.txt"),
+            &text_bytes(100 + i as u64, 300),
+            0o644,
+            1_600_100_000 + i,
+        );
+        set_mtime(&src, 1_650_000_000 + i);
+        let kind = if *kind == "full" {
+            "full"
+        } else {
+            "incremental"
+        };
+        ws.backup(tool, kind, enc, &src, repo, *now, &[]);
+    }
+}

@@ -239,8 +239,8 @@ fn compare_entry(
             } else {
                 Ok(Some(format!(
                     "Symlink {p} points to {}, expected {}",
-                    String::from_utf8_lossy(&cm.link_target),
-                    String::from_utf8_lossy(&bm.link_target)
+                    py_bytes_repr(&cm.link_target),
+                    py_bytes_repr(&bm.link_target)
                 )))
             }
         }
@@ -261,6 +261,32 @@ fn compare_entry(
             Ok(None)
         }
     }
+}
+
+/// Python's `repr(bytes)` (`b'a\\xff'`), as duplicity 0.8.22 prints symlink targets.
+fn py_bytes_repr(b: &[u8]) -> String {
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut s = format!("b{quote}");
+    for &c in b {
+        match c {
+            b'\\' => s.push_str("\\\\"),
+            b'\t' => s.push_str("\\t"),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            c if c as char == quote => {
+                s.push('\\');
+                s.push(quote);
+            }
+            0x20..=0x7e => s.push(c as char),
+            c => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    s.push(quote);
+    s
 }
 
 fn shown(e: &SourceEntry) -> String {
@@ -350,7 +376,7 @@ mod tests {
             [
                 "Data for file data is different",
                 "File gone is missing",
-                "Symlink ln points to y, expected x",
+                "Symlink ln points to b'y', expected b'x'",
                 "New file new",
                 &format!(
                     "File time has mtime {}, expected {}",
@@ -363,5 +389,7 @@ mod tests {
             .render()
             .ends_with("7 files compared, 5 differences found.\n"));
         assert!(r.render_json().contains("\"ok\":false"));
+        assert_eq!(py_bytes_repr(b"a'\xff\\"), "b\"a'\\xff\\\\\"");
+        assert_eq!(py_bytes_repr(b"it's \"q\""), "b'it\\'s \"q\"'");
     }
 }
