@@ -10,4 +10,5 @@ mod hostile;
 mod listing;
 mod mixed;
 mod restore;
+mod retention;
 mod status;
