@@ -203,12 +203,27 @@ fn run(cli: Cli) -> Result<i32> {
                 allow_source_mismatch: opts.allow_source_mismatch,
                 passphrase: passphrase_for_backup(opts)?,
                 cache_dir: cache::cache_dir(opts.archive_dir.as_deref(), opts.name.as_deref(), url),
+                dry_run: opts.dry_run,
             };
             let report = backup::backup(backend.as_ref(), &backup_opts)
                 .with_context(|| format!("backup to {} failed", backend.describe()))?;
             let mut out = std::io::stdout().lock();
             for p in &report.problems {
                 eprintln!("duplicity-charm: warning: {p}");
+            }
+            if opts.json {
+                write!(out, "{}", report.render_json())?;
+                return Ok(0);
+            }
+            if report.dry_run {
+                writeln!(
+                    out,
+                    "Dry run: nothing was stored. The {} backup would have written:",
+                    if report.full { "full" } else { "incremental" }
+                )?;
+                for f in &report.files {
+                    writeln!(out, "    {f}")?;
+                }
             }
             write!(out, "{}", report.stats.render())?;
             Ok(0)

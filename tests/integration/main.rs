@@ -3,6 +3,7 @@
 
 mod support;
 
+mod backups;
 mod chains;
 mod demo;
 mod harness;

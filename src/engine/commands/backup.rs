@@ -52,6 +52,8 @@ pub struct BackupOptions {
     /// None = `--no-encryption`.
     pub passphrase: Option<Passphrase>,
     pub cache_dir: PathBuf,
+    /// `--dry-run`: do all the work, but store nothing, neither on the target nor in the archive dir.
+    pub dry_run: bool,
 }
 
 /// duplicity's backup statistics.
@@ -160,17 +162,100 @@ pub struct BackupReport {
     pub stats: BackupStats,
     /// Entries that could not be read (noted, skipped; earlier versions stay in the chain).
     pub problems: Vec<String>,
+    /// The remote files written (or, in a dry run, that would have been written), in upload order.
+    pub files: Vec<String>,
+    pub dry_run: bool,
+}
+
+impl BackupReport {
+    /// The statistics and facts of the run as one JSON object (the charm's view of the block above).
+    pub fn render_json(&self) -> String {
+        use super::json::{jarr, jstr, jtime};
+        let s = &self.stats;
+        format!(
+            "{{\"type\":\"{}\",\"time\":{},\"dry_run\":{},\"volumes\":{},\"files\":{},\"problems\":{},\
+             \"statistics\":{{\"StartTime\":{:.2},\"EndTime\":{:.2},\"ElapsedTime\":{:.2},\"SourceFiles\":{},\
+             \"SourceFileSize\":{},\"NewFiles\":{},\"NewFileSize\":{},\"DeletedFiles\":{},\"ChangedFiles\":{},\
+             \"ChangedFileSize\":{},\"ChangedDeltaSize\":{},\"DeltaEntries\":{},\"RawDeltaSize\":{},\
+             \"TotalDestinationSizeChange\":{},\"Errors\":{}}}}}\n",
+            if self.full { "full" } else { "incremental" },
+            jtime(self.time),
+            self.dry_run,
+            self.volumes,
+            jarr(self.files.iter().map(|n| jstr(n))),
+            jarr(self.problems.iter().map(|n| jstr(n))),
+            s.start_time,
+            s.end_time,
+            s.end_time - s.start_time,
+            s.source_files,
+            s.source_file_size,
+            s.new_files,
+            s.new_file_size,
+            s.deleted_files,
+            s.changed_files,
+            s.changed_file_size,
+            s.changed_delta_size,
+            s.delta_entries,
+            s.raw_delta_size,
+            s.total_destination_size_change,
+            s.errors,
+        )
+    }
+}
+
+/// A dry run's target: reads go to the real one, writes and deletes are only recorded.
+struct DryRunBackend<'a> {
+    inner: &'a dyn Backend,
+}
+
+impl Backend for DryRunBackend<'_> {
+    fn put(&self, _src: &Path, _name: &str) -> crate::backend::BackendResult<()> {
+        Ok(())
+    }
+    fn get(&self, name: &str, dst: &Path) -> crate::backend::BackendResult<()> {
+        self.inner.get(name, dst)
+    }
+    fn local_path(&self, name: &str) -> Option<PathBuf> {
+        self.inner.local_path(name)
+    }
+    fn list(&self) -> crate::backend::BackendResult<Vec<String>> {
+        self.inner.list()
+    }
+    fn delete(&self, _names: &[String]) -> crate::backend::BackendResult<()> {
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+/// A remote file fetched into an anonymous temporary file (outside the archive dir).
+fn fetch_remote(backend: &dyn Backend, name: &str) -> Result<File> {
+    if let Some(p) = backend.local_path(name) {
+        return File::open(&p).with_context(|| format!("cannot read {name} on the target"));
+    }
+    let tmp = tempfile::NamedTempFile::new()?;
+    backend
+        .get(name, tmp.path())
+        .with_context(|| format!("cannot fetch {name}"))?;
+    Ok(tmp.reopen()?)
 }
 
 /// The chain an incremental continues.
 struct ChainTip {
     end: i64,
     last_manifest: NameKind,
+    /// The last set's manifest as named on the target.
+    last_manifest_remote: String,
     signatures: Vec<NameKind>,
+    /// The chain's signature files as named on the target.
+    signature_names: Vec<String>,
 }
 
 /// Runs a full or incremental backup of `opts.source` to `backend`.
 pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupReport> {
+    let dry = DryRunBackend { inner: backend };
+    let backend: &dyn Backend = if opts.dry_run { &dry } else { backend };
     let started = Instant::now();
     let mut stats = BackupStats {
         start_time: wall_now(),
@@ -183,8 +268,14 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
     }
     let remote = backend.list().context("cannot list the target")?;
     let decryptor = Decryptor::new(opts.passphrase.clone());
-    let cache = Cache::open(opts.cache_dir.clone())?;
-    cache.sync(backend, &remote, &decryptor)?;
+    // A dry run leaves the archive dir alone: metadata is read from the target instead.
+    let cache = if opts.dry_run {
+        None
+    } else {
+        let cache = Cache::open(opts.cache_dir.clone())?;
+        cache.sync(backend, &remote, &decryptor)?;
+        Some(cache)
+    };
     let collection = Collection::from_names(&remote);
 
     let tip = chain_tip(&collection);
@@ -199,7 +290,16 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
     let hostname = meta::hostname();
     if !full {
         let tip = tip.as_ref().expect("incremental has a chain");
-        check_source(&cache, tip, &hostname, opts)?;
+        let last = match &cache {
+            Some(cache) => {
+                let local = cache::local_name(&tip.last_manifest).expect("manifest");
+                manifest::parse(&cache.read(&local)?).map_err(|e| {
+                    anyhow!("the manifest {local} in the archive dir is unreadable: {e}")
+                })?
+            }
+            None => super::restore::read_manifest(backend, &tip.last_manifest_remote, &decryptor)?,
+        };
+        check_source(&last, &hostname, opts)?;
     }
 
     let mut now = opts.now;
@@ -261,15 +361,25 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
     let old = match (&tip, full) {
         (Some(tip), false) => {
             let mut readers = Vec::new();
-            for kind in &tip.signatures {
-                let local = cache::local_name(kind).expect("signature name");
-                let f = File::open(cache.path(&local)).with_context(|| {
-                    format!(
-                        "signature file {local} is missing from the archive dir; run a full backup"
-                    )
-                })?;
-                let dec = container::decode(f, Storage::Gzip, &decryptor)?;
-                readers.push(sigtar::spawn_reader(dec, local));
+            for (kind, remote_name) in tip.signatures.iter().zip(&tip.signature_names) {
+                let dec = match &cache {
+                    Some(cache) => {
+                        let local = cache::local_name(kind).expect("signature name");
+                        let f = File::open(cache.path(&local)).with_context(|| {
+                            format!(
+                                "signature file {local} is missing from the archive dir; run a full backup"
+                            )
+                        })?;
+                        container::decode(f, Storage::Gzip, &decryptor)?
+                    }
+                    None => {
+                        let storage = names::parse(remote_name)
+                            .map(|p| p.storage)
+                            .unwrap_or(Storage::Plain);
+                        container::decode(fetch_remote(backend, remote_name)?, storage, &decryptor)?
+                    }
+                };
+                readers.push(sigtar::spawn_reader(dec, remote_name.clone()));
             }
             ChainSignatures::new(readers)?
         }
@@ -277,14 +387,21 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
     };
 
     // The pid in the name lets cleanup tell a dead run's work dir from a running one's.
-    let work = tempfile::Builder::new()
-        .prefix(&format!(
-            "{}{}-",
-            super::retention::WORK_DIR_PREFIX,
-            std::process::id()
-        ))
-        .tempdir_in(&cache.dir)
-        .context("cannot create a work directory in the archive dir")?;
+    let prefix = format!(
+        "{}{}-",
+        super::retention::WORK_DIR_PREFIX,
+        std::process::id()
+    );
+    let mut work = tempfile::Builder::new();
+    work.prefix(&prefix);
+    let work = match &cache {
+        Some(cache) => work
+            .tempdir_in(&cache.dir)
+            .context("cannot create a work directory in the archive dir")?,
+        None => work
+            .tempdir()
+            .context("cannot create a work directory: set TMPDIR to a writable directory")?,
+    };
     let sig_storage = sealing.storage();
     let sig_remote_name = names::format(&sig_kind, sig_storage);
     let sig_path = work.path().join("sigtar");
@@ -368,7 +485,9 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
     backend
         .put(&sig_path, &sig_remote_name)
         .with_context(|| format!("cannot upload {sig_remote_name}"))?;
-    cache.store_file(&sig_cache_path, &cache::local_name(&sig_kind).expect("sig"))?;
+    if let Some(cache) = &cache {
+        cache.store_file(&sig_cache_path, &cache::local_name(&sig_kind).expect("sig"))?;
+    }
     let mut total_stored: u64 = std::fs::metadata(&sig_path).map(|m| m.len()).unwrap_or(0);
 
     for (b, stored) in &volumes {
@@ -384,10 +503,12 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
     }
     let mut plain = Vec::new();
     manifest.finish(&mut plain)?;
-    cache.store_bytes(
-        &plain,
-        &cache::local_name(&manifest_kind).expect("manifest"),
-    )?;
+    if let Some(cache) = &cache {
+        cache.store_bytes(
+            &plain,
+            &cache::local_name(&manifest_kind).expect("manifest"),
+        )?;
+    }
     let man_sealing = sealing.for_manifest();
     let man_path = work.path().join("manifest");
     let mut w = ContainerWriter::new(File::create(&man_path)?, man_sealing)?;
@@ -401,12 +522,19 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
 
     stats.total_destination_size_change = total_stored;
     stats.end_time = stats.start_time + started.elapsed().as_secs_f64();
+    let mut files: Vec<String> = (1..=volumes.len() as u32)
+        .map(|v| names::format(&vol_kind(v), sealing.storage()))
+        .collect();
+    files.push(sig_remote_name);
+    files.push(man_name);
     Ok(BackupReport {
         full,
         time: now,
         volumes: volumes.len() as u32,
         stats,
         problems,
+        files,
+        dry_run: opts.dry_run,
     })
 }
 
@@ -425,32 +553,25 @@ fn chain_tip(c: &Collection) -> Option<ChainTip> {
         SetKind::Full { time } => NameKind::FullManifest { time },
         SetKind::Inc { from, to } => NameKind::IncManifest { from, to },
     };
-    let signatures = base
-        .signatures
-        .names(None)
+    let signature_names = base.signatures.names(None);
+    let signatures = signature_names
         .iter()
         .filter_map(|n| names::parse(n).map(|p| p.kind))
         .collect();
     Some(ChainTip {
         end: base.from,
         last_manifest,
+        last_manifest_remote: last.manifest.clone()?,
         signatures,
+        signature_names,
     })
 }
 
 /// duplicity refuses to continue a chain made from another host or directory.
-fn check_source(
-    cache: &Cache,
-    tip: &ChainTip,
-    hostname: &[u8],
-    opts: &BackupOptions,
-) -> Result<()> {
+fn check_source(m: &manifest::Manifest, hostname: &[u8], opts: &BackupOptions) -> Result<()> {
     if opts.allow_source_mismatch {
         return Ok(());
     }
-    let local = cache::local_name(&tip.last_manifest).expect("manifest");
-    let m = manifest::parse(&cache.read(&local)?)
-        .map_err(|e| anyhow!("the manifest {local} in the archive dir is unreadable: {e}"))?;
     if let Some(h) = &m.hostname {
         if h.as_slice() != hostname {
             bail!(
