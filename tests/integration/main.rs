@@ -8,6 +8,7 @@ mod chains;
 mod demo;
 mod harness;
 mod hostile;
+mod interrupted;
 mod listing;
 mod mixed;
 mod restore;

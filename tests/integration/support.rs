@@ -112,6 +112,17 @@ impl Ws {
     /// Run one tool with `--archive-dir` set to its cache, `--no-encryption` or `PASSPHRASE`, and the
     /// workspace's HOME/TMPDIR/GNUPGHOME. `args` start with the subcommand.
     pub fn run<S: AsRef<OsStr>>(&self, tool: Tool, enc: Enc, args: &[S]) -> Run {
+        self.run_env(tool, enc, args, &[])
+    }
+
+    /// As [`Ws::run`], with extra environment variables (e.g. test hooks).
+    pub fn run_env<S: AsRef<OsStr>>(
+        &self,
+        tool: Tool,
+        enc: Enc,
+        args: &[S],
+        vars: &[(&str, &str)],
+    ) -> Run {
         let (prog, mut argv): (&str, Vec<OsString>) = match tool {
             Tool::Ours => (ours_bin(), vec![]),
             Tool::Duplicity => ("duplicity", vec![]),
@@ -131,6 +142,9 @@ impl Ws {
             Enc::Pass(p) => cmd.env("PASSPHRASE", p),
             Enc::Plain => cmd.env_remove("PASSPHRASE"),
         };
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
         run_cmd(cmd, &format!("{prog} {}", show_args(&argv)))
     }
 

@@ -203,6 +203,52 @@ impl BackupReport {
     }
 }
 
+/// Test-only: `DUPLICITY_CHARM_TEST_KILL_AT=<point>` makes the backup kill itself (SIGKILL) on
+/// reaching that point, so tests can interrupt it at exact places without timing guesses. Points:
+/// `during-volume-N`, `after-volume-N`, `before-signatures`, `before-manifest`.
+fn test_hook(point: &str) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| std::env::var("DUPLICITY_CHARM_TEST_KILL_AT").ok());
+    if at.as_deref() == Some(point) {
+        // SAFETY: sends a signal to this process; nothing else.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
+
+/// A backup killed after uploading its signatures but before its manifest leaves a signature file
+/// that extends the signature chain past the backup chain, so the two no longer pair and the next
+/// incremental could not continue. Nothing can use that file (its set never got a manifest), so it is
+/// removed before the new backup starts (listed, not removed, in a dry run). Returns notes.
+fn drop_dead_signatures(
+    backend: &dyn Backend,
+    remote: &mut Vec<String>,
+    dry_run: bool,
+) -> Result<Vec<String>> {
+    use super::retention::{self, Reason, RetentionCommand};
+    let plan = retention::plan(RetentionCommand::Cleanup, remote, None)?;
+    let dead: Vec<String> = plan
+        .deletions
+        .iter()
+        .filter(|d| matches!(d.reason, Reason::SignaturesOfIncompleteSet { .. }))
+        .map(|d| d.name.clone())
+        .collect();
+    if dead.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !dry_run {
+        backend
+            .delete(&dead)
+            .context("cannot remove the signatures an interrupted backup left")?;
+    }
+    remote.retain(|n| !dead.contains(n));
+    Ok(dead
+        .iter()
+        .map(|n| format!("removed {n}, left by an interrupted backup (its set has no manifest)"))
+        .collect())
+}
+
 /// A dry run's target: reads go to the real one, writes and deletes are only recorded.
 struct DryRunBackend<'a> {
     inner: &'a dyn Backend,
@@ -266,7 +312,8 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
     if !src_md.is_dir() {
         bail!("the source {} is not a directory", opts.source.display());
     }
-    let remote = backend.list().context("cannot list the target")?;
+    let mut remote = backend.list().context("cannot list the target")?;
+    let removed = drop_dead_signatures(backend, &mut remote, opts.dry_run)?;
     let decryptor = Decryptor::new(opts.passphrase.clone());
     // A dry run leaves the archive dir alone: metadata is read from the target instead.
     let cache = if opts.dry_run {
@@ -481,6 +528,7 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
         })
     })?;
 
+    test_hook("before-signatures");
     // Signatures next, then the manifest: a set is complete only once its manifest exists.
     backend
         .put(&sig_path, &sig_remote_name)
@@ -516,12 +564,15 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
     let stored = w.finish()?;
     total_stored += stored.size;
     let man_name = names::format(&manifest_kind, man_sealing.storage());
+    test_hook("before-manifest");
     backend
         .put(&man_path, &man_name)
         .with_context(|| format!("cannot upload {man_name}"))?;
 
     stats.total_destination_size_change = total_stored;
     stats.end_time = stats.start_time + started.elapsed().as_secs_f64();
+    let mut problems = problems;
+    problems.extend(removed);
     let mut files: Vec<String> = (1..=volumes.len() as u32)
         .map(|v| names::format(&vol_kind(v), sealing.storage()))
         .collect();
@@ -773,9 +824,14 @@ impl<'s, 'e> PipelineSink<'s, 'e> {
             let file =
                 File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
             let mut w = ContainerWriter::new(file, sealing)?;
+            let mut chunks = 0u64;
             for buf in rx {
                 w.write_all(&buf)
                     .with_context(|| format!("cannot write volume {volume}"))?;
+                chunks += 1;
+                if chunks == 2 {
+                    test_hook(&format!("during-volume-{volume}"));
+                }
             }
             let stored = w
                 .finish()
@@ -784,6 +840,7 @@ impl<'s, 'e> PipelineSink<'s, 'e> {
                 .put(&path, &name)
                 .with_context(|| format!("cannot upload {name}"))?;
             let _ = std::fs::remove_file(&path);
+            test_hook(&format!("after-volume-{volume}"));
             Ok((volume, stored))
         });
         self.in_flight.push(h);
