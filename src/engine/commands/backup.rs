@@ -571,7 +571,6 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
 
     stats.total_destination_size_change = total_stored;
     stats.end_time = stats.start_time + started.elapsed().as_secs_f64();
-    let mut problems = problems;
     problems.extend(removed);
     let mut files: Vec<String> = (1..=volumes.len() as u32)
         .map(|v| names::format(&vol_kind(v), sealing.storage()))
