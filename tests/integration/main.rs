@@ -5,6 +5,7 @@ mod support;
 
 mod backups;
 mod chains;
+mod corruption;
 mod demo;
 mod harness;
 mod hostile;
