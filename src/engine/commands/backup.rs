@@ -13,7 +13,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::backend::Backend;
 use crate::engine::archive::container::{ContainerWriter, Sealing, Stored};
-use crate::engine::archive::difftar::{DiffTarWriter, VolumeBounds, VolumeSink};
+use crate::engine::archive::difftar::{DiffTarWriter, VolumeSink};
 use crate::engine::archive::manifest::{self, FileAction, ManifestWriter, VolumeInfo};
 use crate::engine::archive::names::{self, NameKind, Storage};
 use crate::engine::archive::sigtar::{self, ChainSignatures, SigTarWriter};
@@ -287,7 +287,7 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
     let mut manifest = ManifestWriter::new(&hostname, opts.source_as_typed.as_bytes())?;
     let mut problems = Vec::new();
 
-    let volumes = std::thread::scope(|scope| -> Result<Vec<(VolumeBounds, Stored)>> {
+    let volumes = std::thread::scope(|scope| -> Result<Vec<(VolumeInfo, Stored)>> {
         let sink = PipelineSink {
             scope,
             backend,
@@ -366,16 +366,10 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
     cache.store_file(&sig_cache_path, &cache::local_name(&sig_kind).expect("sig"))?;
     let mut total_stored: u64 = std::fs::metadata(&sig_path).map(|m| m.len()).unwrap_or(0);
 
-    for (b, stored) in &volumes {
+    for (mut info, stored) in volumes.iter().cloned() {
         total_stored += stored.size;
-        manifest.add_volume(&VolumeInfo {
-            number: b.number,
-            start: b.start.clone(),
-            start_chunk: b.start_chunk,
-            end: b.end.clone(),
-            end_chunk: b.end_chunk,
-            sha1: Some(stored.sha1.clone()),
-        })?;
+        info.sha1 = Some(stored.sha1);
+        manifest.add_volume(&info)?;
     }
     let mut plain = Vec::new();
     manifest.finish(&mut plain)?;
