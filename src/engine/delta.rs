@@ -26,9 +26,15 @@ fn rs_err(e: librsync::Error) -> io::Error {
 
 /// Computes the signature of everything `input` yields (one pass; `input` may tee the data elsewhere).
 pub fn signature<R: Read>(input: R, size_hint: u64) -> io::Result<Vec<u8>> {
-    let mut sig =
-        Signature::with_options(input, block_len(size_hint), STRONG_LEN, SignatureType::MD4)
-            .map_err(rs_err)?;
+    // Reads of 64 KiB: one duplicity chunk per read when `input` tees into an archive.
+    let buffered = io::BufReader::with_capacity(64 * 1024, input);
+    let mut sig = Signature::with_buf_read(
+        buffered,
+        block_len(size_hint),
+        STRONG_LEN,
+        SignatureType::MD4,
+    )
+    .map_err(rs_err)?;
     let mut out = Vec::with_capacity(12 + (size_hint as usize / block_len(size_hint) + 1) * 12);
     sig.read_to_end(&mut out)?;
     Ok(out)

@@ -4,6 +4,7 @@
 
 use std::io::{self, Write};
 
+use super::manifest::VolumeInfo;
 use super::tarfmt::{self, EntryClass, CHUNK, RECORD};
 use crate::engine::index::Index;
 use crate::engine::meta::Meta;
@@ -14,17 +15,6 @@ pub trait VolumeSink {
     fn write(&mut self, volume: u32, bytes: Vec<u8>) -> io::Result<()>;
     /// No more bytes for `volume`.
     fn close(&mut self, volume: u32) -> io::Result<()>;
-}
-
-/// The first and last block of one volume, as the manifest records them: the chunk number is set only
-/// for a multivol chunk that is not its file's last (duplicity's rule).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VolumeBounds {
-    pub number: u32,
-    pub start: Index,
-    pub start_chunk: Option<u64>,
-    pub end: Index,
-    pub end_chunk: Option<u64>,
 }
 
 /// Payload sent to the sink in pieces of about this size.
@@ -39,8 +29,8 @@ pub struct DiffTarWriter<S: VolumeSink> {
     volume: u32,
     in_volume: u64,
     pending: Vec<u8>,
-    current: Option<VolumeBounds>,
-    done: Vec<VolumeBounds>,
+    current: Option<VolumeInfo>,
+    done: Vec<VolumeInfo>,
     /// Payload bytes (file data and deltas) written, for statistics.
     pub payload_bytes: u64,
 }
@@ -74,12 +64,13 @@ impl<S: VolumeSink> DiffTarWriter<S> {
         if self.current.is_none() {
             self.volume += 1;
             self.in_volume = 0;
-            self.current = Some(VolumeBounds {
+            self.current = Some(VolumeInfo {
                 number: self.volume,
                 start: index.clone(),
                 start_chunk: label,
                 end: index.clone(),
                 end_chunk: label,
+                sha1: None,
             });
         }
         let cur = self.current.as_mut().expect("volume open");
@@ -156,8 +147,10 @@ impl<S: VolumeSink> DiffTarWriter<S> {
         }
     }
 
-    /// Closes the last volume and returns every volume's bounds, in order.
-    pub fn finish(mut self) -> io::Result<(Vec<VolumeBounds>, S)> {
+    /// Closes the last volume and returns every volume's bounds, in order (the manifest's entries, with
+    /// the hash left for whoever stores the volume). The chunk number is set only for a multivol chunk
+    /// that is not its file's last, as duplicity records it.
+    pub fn finish(mut self) -> io::Result<(Vec<VolumeInfo>, S)> {
         self.close_volume()?;
         Ok((self.done, self.sink))
     }
