@@ -6,7 +6,7 @@
 //! sequoia), followed by a SEIPD v1 packet (with MDC) that we frame ourselves: partial body lengths, CFB
 //! (sequoia's cipher, zero IV, no resync) over a random prefix, the caller's packets and the MDC packet,
 //! whose SHA-1 comes from the `sha1` crate (SHA-NI). sequoia's own SEIPD writer hashes with SHA-1
-//! collision detection, which is five times slower and needless for an MDC we compute ourselves. Inside
+//! collision detection, about six times slower, and needless for an MDC we compute ourselves. Inside
 //! the SEIPD sits an optional ZIP (raw deflate) packet and a binary literal packet. That is plain
 //! RFC 4880 and `gpg --decrypt` reads it.
 //!
@@ -194,15 +194,15 @@ impl SymmetricEncryptor {
             }
         }
         let mut seipd = self.start(out)?;
-        // A binary literal packet (new format, tag 11) with partial body lengths: format 'b', no file
-        // name, no date.
-        const LITERAL_START: [u8; 7] = [0xcb, 0, 0, 0, 0, 0, 0];
+        // A literal packet (new format, tag 11) with partial body lengths; its body starts with the
+        // format 'b' (binary), no file name and no date.
+        const LITERAL_TAG: [u8; 1] = [0xc0 | 11];
+        const LITERAL_HEADER: &[u8] = b"b\0\0\0\0\0";
         let inner = match compression {
             Compression::None => {
-                seipd.write_all(&LITERAL_START[..1])?;
+                seipd.write_all(&LITERAL_TAG)?;
                 let mut literal = Partial::new(seipd, LITERAL_PIECE_BITS);
-                literal.write_all(b"b")?;
-                literal.write_all(&LITERAL_START[2..])?;
+                literal.write_all(LITERAL_HEADER)?;
                 Inner::Literal(literal)
             }
             Compression::Deflate(level) => {
@@ -210,10 +210,9 @@ impl SymmetricEncryptor {
                 seipd.write_all(&[0xa3, 0x01])?;
                 let mut deflate =
                     flate2::write::DeflateEncoder::new(seipd, flate2::Compression::new(level));
-                deflate.write_all(&LITERAL_START[..1])?;
+                deflate.write_all(&LITERAL_TAG)?;
                 let mut literal = Partial::new(deflate, LITERAL_PIECE_BITS);
-                literal.write_all(b"b")?;
-                literal.write_all(&LITERAL_START[2..])?;
+                literal.write_all(LITERAL_HEADER)?;
                 Inner::Zip(literal)
             }
         };
@@ -2188,6 +2187,54 @@ mod tests {
         marked_mine.extend_from_slice(&mine);
         let gpg = Gpg::new();
         assert_eq!(gpg.decrypt(&marked_mine, PASS).unwrap(), b"the data");
+    }
+
+    /// Shapes the fast path leaves to sequoia: a signed symmetric message (one-pass signature inside)
+    /// decrypts there after the fast path looked into its SEIPD; public-key encryption is refused as before.
+    #[test]
+    fn signed_and_public_key_messages_go_to_sequoia() {
+        let gpg = Gpg::new();
+        let uid = "Test <test@example.org>";
+        let (ok, _, err) = gpg.run(
+            &["--quick-gen-key", uid, "future-default", "default", "never"],
+            "",
+            b"",
+        );
+        assert!(ok, "gpg --quick-gen-key: {err}");
+        let dec = Decryptor::new(Some(pass()));
+        let plain = mixed(300_000, 100_000);
+        let signed = gpg.symmetric(
+            &plain,
+            &["--sign", "--local-user", "test@example.org"],
+            false,
+        );
+        assert_eq!(decrypt_all(&dec, &signed).unwrap(), plain);
+        assert_eq!(dec.paths(), (0, 1));
+        let out = gpg.path("pk.gpg");
+        let input = gpg.path("pk-in");
+        std::fs::write(&input, &plain).unwrap();
+        let (ok, _, err) = gpg.run(
+            &[
+                "--encrypt",
+                "--trust-model",
+                "always",
+                "--recipient",
+                "test@example.org",
+                "--output",
+                out.to_str().unwrap(),
+                input.to_str().unwrap(),
+            ],
+            "",
+            b"",
+        );
+        assert!(ok, "gpg --encrypt: {err}");
+        match decrypt_all(&dec, &std::fs::read(&out).unwrap()) {
+            Err(e @ CryptoError::Unsupported(_)) => {
+                assert!(e.to_string().contains("public key"), "{e}")
+            }
+            other => panic!("expected Unsupported, got {other:?}"),
+        }
+        assert_eq!(dec.paths(), (0, 2));
     }
 
     #[test]
