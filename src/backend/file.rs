@@ -95,6 +95,30 @@ impl Backend for FileBackend {
         Ok(())
     }
 
+    fn put_move(&self, src: &Path, name: &str) -> BackendResult<()> {
+        self.ensure_dir()?;
+        let tmp = self.dir.join(format!(".{name}.part"));
+        match fs::rename(src, &tmp) {
+            Ok(()) => {}
+            // Another filesystem: copy instead.
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+                self.put(src, name)?;
+                let _ = fs::remove_file(src);
+                return Ok(());
+            }
+            Err(e) => return Err(self.err(name, e)),
+        }
+        let result = (|| {
+            fs::File::open(&tmp)?.sync_all()?;
+            fs::rename(&tmp, self.dir.join(name))
+        })();
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(self.err(name, e));
+        }
+        Ok(())
+    }
+
     fn get(&self, name: &str, dst: &Path) -> BackendResult<()> {
         fs::copy(self.dir.join(name), dst)
             .map(|_| ())
@@ -171,5 +195,20 @@ mod tests {
         ])
         .unwrap();
         assert!(b.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn put_move_moves_and_never_leaves_a_partial_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = FileBackend::new(dir.path().join("target"));
+        let src = dir.path().join("vol");
+        fs::write(&src, b"data").unwrap();
+        b.put_move(&src, "duplicity-full.20240101T000000Z.vol1.difftar.gz")
+            .unwrap();
+        assert!(!src.exists());
+        assert_eq!(
+            b.list().unwrap(),
+            ["duplicity-full.20240101T000000Z.vol1.difftar.gz"]
+        );
     }
 }

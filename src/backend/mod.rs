@@ -40,6 +40,14 @@ pub trait Backend: Send + Sync {
     /// partly written `name`.
     fn put(&self, src: &Path, name: &str) -> BackendResult<()>;
 
+    /// Like `put`, for a local file the caller no longer needs: a backend on the same filesystem may
+    /// move it rather than copy it. `src` is gone afterwards either way.
+    fn put_move(&self, src: &Path, name: &str) -> BackendResult<()> {
+        self.put(src, name)?;
+        let _ = std::fs::remove_file(src);
+        Ok(())
+    }
+
     /// Copies the file `name` to the local path `dst`.
     fn get(&self, name: &str, dst: &Path) -> BackendResult<()>;
 

@@ -140,8 +140,12 @@ impl Cache {
         Ok(())
     }
 
-    /// Stores a metadata file the backup just wrote (plain bytes for manifests, a gzip file for sigtars).
+    /// Stores a metadata file the backup just wrote (plain bytes for manifests, a gzip file for
+    /// sigtars), moving it when it is on the same filesystem.
     pub fn store_file(&self, src: &Path, local: &str) -> Result<()> {
+        if fs::rename(src, self.path(local)).is_ok() {
+            return Ok(());
+        }
         let tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
         fs::copy(src, tmp.path())?;
         tmp.persist(self.path(local)).map_err(|e| e.error)?;

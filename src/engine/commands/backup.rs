@@ -531,13 +531,13 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
 
     test_hook("before-signatures");
     // Signatures next, then the manifest: a set is complete only once its manifest exists.
+    let mut total_stored: u64 = std::fs::metadata(&sig_path).map(|m| m.len()).unwrap_or(0);
     backend
-        .put(&sig_path, &sig_remote_name)
+        .put_move(&sig_path, &sig_remote_name)
         .with_context(|| format!("cannot upload {sig_remote_name}"))?;
     if let Some(cache) = &cache {
         cache.store_file(&sig_cache_path, &cache::local_name(&sig_kind).expect("sig"))?;
     }
-    let mut total_stored: u64 = std::fs::metadata(&sig_path).map(|m| m.len()).unwrap_or(0);
 
     for (mut info, stored) in volumes.iter().cloned() {
         total_stored += stored.size;
@@ -561,7 +561,7 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
     let man_name = names::format(&manifest_kind, man_sealing.storage());
     test_hook("before-manifest");
     backend
-        .put(&man_path, &man_name)
+        .put_move(&man_path, &man_name)
         .with_context(|| format!("cannot upload {man_name}"))?;
 
     stats.total_destination_size_change = total_stored;
@@ -814,7 +814,7 @@ impl<'s, 'e> PipelineSink<'s, 'e> {
         let path = self.dir.join(format!("vol{volume}"));
         let sealing = self.sealing;
         let backend = self.backend;
-        let h = self.scope.spawn(move || -> Result<(u32, Stored)> {
+        let job = move || -> Result<(u32, Stored)> {
             let file =
                 File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
             let mut w = ContainerWriter::new(file, sealing)?;
@@ -831,12 +831,14 @@ impl<'s, 'e> PipelineSink<'s, 'e> {
                 .finish()
                 .with_context(|| format!("cannot finish volume {volume}"))?;
             backend
-                .put(&path, &name)
+                .put_move(&path, &name)
                 .with_context(|| format!("cannot upload {name}"))?;
-            let _ = std::fs::remove_file(&path);
             test_hook(&format!("after-volume-{volume}"));
             Ok((volume, stored))
-        });
+        };
+        let h = std::thread::Builder::new()
+            .name(format!("volume-{volume}"))
+            .spawn_scoped(self.scope, job)?;
         self.in_flight.push(h);
         self.tx = Some(tx);
         Ok(())
