@@ -13,6 +13,9 @@ pub mod settings;
 pub mod system;
 pub mod validate;
 
+#[cfg(test)]
+mod tests;
+
 use anyhow::{Context, Result};
 
 use crate::juju::{Event, HookTools, JujuContext, LogLevel, RealHookTools, WorkloadStatus};

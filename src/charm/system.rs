@@ -91,3 +91,45 @@ impl System for RealSystem {
         which(name).is_some()
     }
 }
+
+/// A recording stand-in for state-transition tests: systemd's enabled units, the commands on `PATH`.
+#[derive(Debug, Default)]
+pub struct FakeSystem {
+    /// Commands that [`System::has_command`] finds.
+    pub commands: Vec<String>,
+    pub calls: std::cell::RefCell<Vec<String>>,
+    pub enabled: std::cell::RefCell<std::collections::BTreeSet<String>>,
+}
+
+impl System for FakeSystem {
+    fn systemctl(&self, args: &[&str]) -> Result<bool> {
+        self.calls
+            .borrow_mut()
+            .push(format!("systemctl {}", args.join(" ")));
+        let unit = args.last().copied().unwrap_or_default().to_string();
+        let mut enabled = self.enabled.borrow_mut();
+        Ok(match args.first().copied() {
+            Some("is-enabled") => enabled.contains(&unit),
+            Some("enable") => {
+                enabled.insert(unit);
+                true
+            }
+            Some("disable") => {
+                enabled.remove(&unit);
+                true
+            }
+            _ => true,
+        })
+    }
+
+    fn apt_install(&self, packages: &[&str]) -> Result<()> {
+        self.calls
+            .borrow_mut()
+            .push(format!("apt-get install {}", packages.join(" ")));
+        Ok(())
+    }
+
+    fn has_command(&self, name: &str) -> bool {
+        self.commands.iter().any(|c| c == name)
+    }
+}

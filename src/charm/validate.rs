@@ -21,8 +21,9 @@ pub fn ssh_private_key(b64: &str) -> Result<String, String> {
     {
         return Err("is a public key: base64-encode the private key file, not the .pub".into());
     }
-    if !(first.starts_with("-----BEGIN ") && first.ends_with("PRIVATE KEY-----"))
-        || !trimmed.contains("-----END ")
+    if !(first.starts_with("-----BEGIN ")
+        && first.ends_with("PRIVATE KEY-----")
+        && trimmed.contains("-----END "))
     {
         return Err("does not decode to a private key (no \"-----BEGIN ... PRIVATE KEY-----\" line): base64-encode the private key file".into());
     }
