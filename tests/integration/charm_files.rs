@@ -179,7 +179,10 @@ fn dispatch_is_an_executable_script_that_execs_the_binary() {
     );
     let text = fs::read_to_string(&path).unwrap();
     assert!(text.starts_with("#!/bin/sh\n"));
-    assert!(text.contains("cd \"$(dirname \"$0\")\" || exit 1\n"), "{text}");
+    assert!(
+        text.contains("cd \"$(dirname \"$0\")\" || exit 1\n"),
+        "{text}"
+    );
     // charmcraft analyse takes the last word of the last line as the entrypoint and checks it exists.
     assert!(text.ends_with("exec ./bin/duplicity-charm\n"), "{text}");
 }
