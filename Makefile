@@ -1,5 +1,5 @@
-# The commands of the README. `charm` comes with the charm issue.
-.PHONY: test demo bench deps
+# The commands of the README.
+.PHONY: test demo bench deps charm
 
 test:            ## install what the tests need, then fmt, clippy and every test
 	bash scripts/test.sh
@@ -12,3 +12,7 @@ bench:           ## duplicity 0.8.22 vs ours on a ~1 GiB dataset (release build;
 
 deps:            ## only the Debian packages
 	bash scripts/setup-deps.sh
+
+charm:           ## build/duplicity.charm: a release build of the binary, packed with dispatch and the charm's YAML
+	cargo build --release --locked
+	bash scripts/pack-charm.sh $${CARGO_TARGET_DIR:-target}/release/duplicity-charm build/duplicity.charm

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # THE test command (README, `make test`, .ci/run): install what the tests need, then format check, clippy
-# and every test (unit + integration against stock duplicity) in one debug build.
+# and every test (unit + integration against stock duplicity) in one debug build; then the charm is packed
+# from that build and checked with charmcraft (expand-extensions on the repo, analyse on the .charm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,5 +23,9 @@ cargo clippy --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
+
+step "pack the charm (debug binary) and check it with charmcraft"
+bash scripts/pack-charm.sh "${CARGO_TARGET_DIR:-target}/debug/duplicity-charm" build/duplicity.charm
+bash scripts/charmcraft-check.sh build/duplicity.charm
 
 step "all tests passed"

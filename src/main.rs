@@ -1,5 +1,11 @@
-//! The `duplicity-charm` binary: picks the face (the duplicity-compatible CLI for now) and sets the exit code.
+//! The `duplicity-charm` binary: picks the face (the charm when Juju's dispatch runs it, with
+//! `JUJU_DISPATCH_PATH` set; otherwise the duplicity-compatible CLI) and sets the exit code.
 
 fn main() {
-    std::process::exit(duplicity_charm::cli::main());
+    let code = if std::env::var_os("JUJU_DISPATCH_PATH").is_some_and(|p| !p.is_empty()) {
+        duplicity_charm::charm::main()
+    } else {
+        duplicity_charm::cli::main()
+    };
+    std::process::exit(code);
 }

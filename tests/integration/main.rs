@@ -1,10 +1,13 @@
 //! Integration tests: drive the built `duplicity-charm` binary and stock duplicity 0.8.22 against each other.
-//! All helpers live in `support.rs`; each module is one area. Every test uses its own temp workspace.
+//! All helpers live in `support.rs` (the charm's fake Juju in `juju_support.rs`); each module is one area. Every test uses its own temp workspace.
 
+mod juju_support;
 mod support;
 
 mod backups;
 mod chains;
+mod charm;
+mod charm_files;
 mod corruption;
 mod demo;
 mod harness;

@@ -1,0 +1,483 @@
+//! The charm's options (names, types and defaults of the Python charm's config.yaml) and their validation
+//! into a frozen [`CharmState`], or the list of [`Problem`]s that keep the unit blocked.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::validate::{self, BackupFrequency, PublicKey, Retention};
+
+/// The type of an option in config.yaml.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionType {
+    String,
+    Boolean,
+}
+
+/// One option as config.yaml declares it; `secret` options never appear in argv, logs, status or output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionSpec {
+    pub name: &'static str,
+    pub kind: OptionType,
+    /// The default as config.yaml writes it (`"false"` for a boolean).
+    pub default: &'static str,
+    pub secret: bool,
+}
+
+const fn s(name: &'static str, default: &'static str, secret: bool) -> OptionSpec {
+    OptionSpec {
+        name,
+        kind: OptionType::String,
+        default,
+        secret,
+    }
+}
+
+/// Every option, in config.yaml order. A test checks config.yaml and [`RawConfig`] against this table.
+pub const OPTIONS: &[OptionSpec] = &[
+    s("aux_backup_directory", "/tmp/duplicity", false),
+    s("backend", "", false),
+    s("remote_backup_url", "", false),
+    s("aws_access_key_id", "", true),
+    s("aws_secret_access_key", "", true),
+    s("azure_connection_string", "", true),
+    s("remote_user", "", false),
+    s("remote_password", "", true),
+    s("backup_frequency", "manual", false),
+    s("retention_period", "manual", false),
+    s("deletion_frequency", "daily", false),
+    OptionSpec {
+        name: "disable_encryption",
+        kind: OptionType::Boolean,
+        default: "false",
+        secret: false,
+    },
+    s("encryption_passphrase", "", true),
+    s("gpg_public_key", "", false),
+    s("known_host_key", "", false),
+    s("private_ssh_key", "", true),
+    s("nagios_context", "juju", false),
+    s("nagios_servicegroups", "", false),
+];
+
+/// The backends the Python charm accepted, in its order.
+pub const BACKENDS: &[&str] = &["s3", "scp", "sftp", "ftp", "rsync", "file", "azure"];
+
+/// What `config-get` returns, typed. Missing keys take config.yaml's defaults; unknown keys are ignored
+/// (a newer or older charm revision may have others).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RawConfig {
+    pub aux_backup_directory: String,
+    pub backend: String,
+    pub remote_backup_url: String,
+    pub aws_access_key_id: String,
+    pub aws_secret_access_key: String,
+    pub azure_connection_string: String,
+    pub remote_user: String,
+    pub remote_password: String,
+    pub backup_frequency: String,
+    pub retention_period: String,
+    pub deletion_frequency: String,
+    pub disable_encryption: bool,
+    pub encryption_passphrase: String,
+    pub gpg_public_key: String,
+    pub known_host_key: String,
+    pub private_ssh_key: String,
+    pub nagios_context: String,
+    pub nagios_servicegroups: String,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            aux_backup_directory: "/tmp/duplicity".into(),
+            backend: String::new(),
+            remote_backup_url: String::new(),
+            aws_access_key_id: String::new(),
+            aws_secret_access_key: String::new(),
+            azure_connection_string: String::new(),
+            remote_user: String::new(),
+            remote_password: String::new(),
+            backup_frequency: "manual".into(),
+            retention_period: "manual".into(),
+            deletion_frequency: "daily".into(),
+            disable_encryption: false,
+            encryption_passphrase: String::new(),
+            gpg_public_key: String::new(),
+            known_host_key: String::new(),
+            private_ssh_key: String::new(),
+            nagios_context: "juju".into(),
+            nagios_servicegroups: String::new(),
+        }
+    }
+}
+
+impl RawConfig {
+    /// Types `config-get`'s answer. A `null` (an option unset with no default) reads as the default.
+    pub fn from_json(map: &Map<String, Value>) -> Result<Self, serde_json::Error> {
+        let known: Map<String, Value> = map
+            .iter()
+            .filter(|(k, v)| !v.is_null() && OPTIONS.iter().any(|o| o.name == k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        serde_json::from_value(Value::Object(known))
+    }
+
+    /// The non-empty values of the secret options, for redaction and the leak tests.
+    pub fn secret_values(&self) -> Vec<&str> {
+        [
+            &self.aws_access_key_id,
+            &self.aws_secret_access_key,
+            &self.azure_connection_string,
+            &self.remote_password,
+            &self.encryption_passphrase,
+            &self.private_ssh_key,
+        ]
+        .into_iter()
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .collect()
+    }
+}
+
+/// A config value that keeps the unit blocked: the option, and a message naming it and saying what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub option: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn problem(option: &'static str, message: impl Into<String>) -> Problem {
+    Problem {
+        option,
+        message: message.into(),
+    }
+}
+
+/// How backups are encrypted. The Python charm's precedence: disable_encryption, then gpg_public_key,
+/// then encryption_passphrase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Encryption {
+    None,
+    PublicKey(PublicKey),
+    Passphrase,
+}
+
+impl Encryption {
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Encryption::None => "none",
+            Encryption::PublicKey(_) => "public-key",
+            Encryption::Passphrase => "passphrase",
+        }
+    }
+}
+
+/// A validated configuration: everything reconcile, the actions and the scheduler act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CharmState {
+    pub backend: String,
+    /// The duplicity target URL (never with a password in it).
+    pub url: String,
+    pub source_dir: PathBuf,
+    pub encryption: Encryption,
+    pub backup_frequency: BackupFrequency,
+    pub retention: Retention,
+    /// The cron expression of retention runs; `None` when retention is manual.
+    pub deletion_cron: Option<String>,
+    /// The decoded private key, when set.
+    pub ssh_key: Option<String>,
+    pub known_host: Option<String>,
+    pub raw: RawConfig,
+}
+
+impl CharmState {
+    /// The `active` message: what is set up.
+    pub fn ready_message(&self) -> String {
+        let backups = match &self.backup_frequency {
+            BackupFrequency::Manual => "backups manual (juju run ... backup)".to_string(),
+            BackupFrequency::Hourly => "backups hourly".to_string(),
+            BackupFrequency::Daily => "backups daily".to_string(),
+            BackupFrequency::Weekly => "backups weekly".to_string(),
+            BackupFrequency::Monthly => "backups monthly".to_string(),
+            BackupFrequency::Cron(c) => format!("backups at \"{c}\""),
+        };
+        let retention = match (self.retention, &self.deletion_cron) {
+            (Retention::Manual, _) | (_, None) => "retention manual".to_string(),
+            (_, Some(cron)) => {
+                let when = match self.raw.deletion_frequency.trim() {
+                    f @ ("hourly" | "daily") => f.to_string(),
+                    _ => format!("at \"{cron}\""),
+                };
+                format!("keep {} (checked {when})", self.raw.retention_period)
+            }
+        };
+        let enc = match self.encryption {
+            Encryption::None => ", NOT encrypted",
+            _ => "",
+        };
+        format!("Ready: {}, {backups}, {retention}{enc}", self.backend)
+    }
+}
+
+/// The backup URL exactly as the Python charm built it: `<backend>://[remote_user@]<remote_backup_url with
+/// every "<backend>://" removed>/<unit name with / replaced by ->`. The user is only added for the SSH and
+/// FTP backends; the password never goes into the URL (it travels in `FTP_PASSWORD`).
+pub fn backup_url(
+    backend: &str,
+    remote_backup_url: &str,
+    remote_user: &str,
+    unit_name: &str,
+) -> String {
+    let prefix = format!("{backend}://");
+    let mut url = String::new();
+    if matches!(backend, "rsync" | "scp" | "ftp" | "sftp") && !remote_user.is_empty() {
+        url.push_str(remote_user);
+        url.push('@');
+    }
+    url.push_str(&remote_backup_url.replace(&prefix, ""));
+    format!("{prefix}{url}/{}", unit_name.replace('/', "-"))
+}
+
+/// Validates the whole configuration. Every problem is reported, most fundamental first.
+pub fn validate(raw: &RawConfig, unit_name: &str) -> Result<CharmState, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let backend = raw.backend.trim().to_ascii_lowercase();
+    let choices = BACKENDS.join(", ");
+    if backend.is_empty() {
+        problems.push(problem(
+            "backend",
+            format!("backend is not set: set it to one of {choices}"),
+        ));
+    } else if !BACKENDS.contains(&backend.as_str()) {
+        problems.push(problem(
+            "backend",
+            format!(
+                "backend \"{}\" is not supported: set it to one of {choices}",
+                raw.backend
+            ),
+        ));
+    }
+    if raw.remote_backup_url.trim().is_empty() {
+        problems.push(problem(
+            "remote_backup_url",
+            "remote_backup_url is not set: set it to the backup destination (e.g. file:///srv/backups or host/path)",
+        ));
+    }
+    match backend.as_str() {
+        "s3" if raw.aws_access_key_id.is_empty() || raw.aws_secret_access_key.is_empty() => {
+            problems.push(problem(
+                if raw.aws_access_key_id.is_empty() { "aws_access_key_id" } else { "aws_secret_access_key" },
+                "backend s3 needs aws_access_key_id and aws_secret_access_key: set both",
+            ))
+        }
+        "azure" if raw.azure_connection_string.is_empty() => problems.push(problem(
+            "azure_connection_string",
+            "backend azure needs azure_connection_string: set it to the storage account's connection string",
+        )),
+        _ => {}
+    }
+    if matches!(backend.as_str(), "scp" | "sftp" | "rsync") {
+        if raw.known_host_key.trim().is_empty() {
+            problems.push(problem(
+                "known_host_key",
+                format!("backend {backend} needs known_host_key: set it to the server's known_hosts line (ssh-keyscan HOST)"),
+            ));
+        }
+        if backend == "rsync" {
+            if raw.private_ssh_key.is_empty() {
+                problems.push(problem(
+                    "private_ssh_key",
+                    "backend rsync needs private_ssh_key (password login is not supported): set it to the base64 of a private key",
+                ));
+            }
+        } else if raw.remote_password.is_empty() && raw.private_ssh_key.is_empty() {
+            problems.push(problem(
+                "remote_password",
+                format!(
+                    "backend {backend} needs remote_password or private_ssh_key: set one of them"
+                ),
+            ));
+        }
+    }
+    if !raw.disable_encryption
+        && raw.encryption_passphrase.is_empty()
+        && raw.gpg_public_key.trim().is_empty()
+    {
+        problems.push(problem(
+            "encryption_passphrase",
+            "no encryption configured: set encryption_passphrase or gpg_public_key, or set disable_encryption=true",
+        ));
+    }
+    let ssh_key = (!raw.private_ssh_key.is_empty())
+        .then(|| validate::ssh_private_key(&raw.private_ssh_key))
+        .transpose()
+        .map_err(|why| problems.push(problem("private_ssh_key", format!("private_ssh_key {why}"))))
+        .unwrap_or(None);
+    let known_host = (!raw.known_host_key.trim().is_empty())
+        .then(|| validate::known_hosts_line(&raw.known_host_key))
+        .transpose()
+        .map_err(|why| problems.push(problem("known_host_key", format!("known_host_key {why}"))))
+        .unwrap_or(None);
+    let public_key = (!raw.gpg_public_key.trim().is_empty())
+        .then(|| validate::gpg_public_key(&raw.gpg_public_key))
+        .transpose()
+        .map_err(|why| problems.push(problem("gpg_public_key", format!("gpg_public_key {why}"))))
+        .unwrap_or(None);
+    let aux = raw.aux_backup_directory.trim();
+    if !aux.starts_with('/') {
+        problems.push(problem(
+            "aux_backup_directory",
+            format!("aux_backup_directory \"{aux}\" is not an absolute path: set it to the directory to back up"),
+        ));
+    }
+    let frequency = validate::backup_frequency(&raw.backup_frequency)
+        .map_err(|why| {
+            problems.push(problem(
+                "backup_frequency",
+                format!(
+                    "backup_frequency \"{}\" is invalid: {why}",
+                    raw.backup_frequency
+                ),
+            ))
+        })
+        .ok();
+    let retention = validate::retention_period(&raw.retention_period)
+        .map_err(|why| {
+            problems.push(problem(
+                "retention_period",
+                format!(
+                    "retention_period \"{}\" is invalid: {why}",
+                    raw.retention_period
+                ),
+            ))
+        })
+        .ok();
+    // As in the Python charm, deletion_frequency only matters (and is only checked) when retention is on.
+    let deletion_cron = match retention {
+        Some(Retention::Days(_) | Retention::Hours(_)) => {
+            validate::deletion_frequency(&raw.deletion_frequency)
+                .map_err(|why| {
+                    problems.push(problem(
+                        "deletion_frequency",
+                        format!(
+                            "deletion_frequency \"{}\" is invalid: {why}",
+                            raw.deletion_frequency
+                        ),
+                    ))
+                })
+                .ok()
+        }
+        _ => None,
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let encryption = if raw.disable_encryption {
+        Encryption::None
+    } else if let Some(k) = public_key {
+        Encryption::PublicKey(k)
+    } else {
+        Encryption::Passphrase
+    };
+    Ok(CharmState {
+        url: backup_url(
+            &backend,
+            raw.remote_backup_url.trim(),
+            &raw.remote_user,
+            unit_name,
+        ),
+        backend,
+        source_dir: PathBuf::from(aux),
+        encryption,
+        backup_frequency: frequency.expect("checked above"),
+        retention: retention.expect("checked above"),
+        deletion_cron,
+        ssh_key,
+        known_host,
+        raw: raw.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_as_the_python_charm_built_them() {
+        let u = |b, r, user| backup_url(b, r, user, "duplicity/0");
+        assert_eq!(u("file", "file:///srv/b", ""), "file:///srv/b/duplicity-0");
+        assert_eq!(u("file", "/srv/b", "ignored"), "file:///srv/b/duplicity-0");
+        assert_eq!(
+            u("sftp", "sftp://host:22/dir", "bob"),
+            "sftp://bob@host:22/dir/duplicity-0"
+        );
+        assert_eq!(u("sftp", "host/dir", ""), "sftp://host/dir/duplicity-0");
+        assert_eq!(
+            u("rsync", "host::/module/x", "u"),
+            "rsync://u@host::/module/x/duplicity-0"
+        );
+        assert_eq!(
+            u("s3", "s3:other.host/bucket", "u"),
+            "s3://s3:other.host/bucket/duplicity-0"
+        );
+        assert_eq!(u("azure", "azure://", ""), "azure:///duplicity-0");
+        // Python's str.replace removes every occurrence, not just the leading one.
+        assert_eq!(u("ftp", "ftp://h/ftp://x", ""), "ftp://h/x/duplicity-0");
+    }
+
+    #[test]
+    fn defaults_and_nulls_read_as_config_yaml_defaults() {
+        let mut m = Map::new();
+        m.insert("backend".into(), Value::Null);
+        m.insert("unknown_future_option".into(), Value::from(3));
+        m.insert("disable_encryption".into(), Value::Bool(true));
+        let raw = RawConfig::from_json(&m).unwrap();
+        assert_eq!(
+            raw,
+            RawConfig {
+                disable_encryption: true,
+                ..RawConfig::default()
+            }
+        );
+        m.insert("disable_encryption".into(), Value::from("yes"));
+        assert!(RawConfig::from_json(&m).is_err());
+    }
+
+    #[test]
+    fn the_ready_message_says_backend_and_schedule() {
+        let raw = RawConfig {
+            backend: "File".into(),
+            remote_backup_url: "file:///srv".into(),
+            encryption_passphrase: "p".into(),
+            backup_frequency: "daily".into(),
+            retention_period: "30d".into(),
+            ..RawConfig::default()
+        };
+        let st = validate(&raw, "d/1").unwrap();
+        assert_eq!(st.backend, "file");
+        assert_eq!(st.url, "file:///srv/d-1");
+        assert_eq!(
+            st.ready_message(),
+            "Ready: file, backups daily, keep 30d (checked daily)"
+        );
+        let raw = RawConfig {
+            disable_encryption: true,
+            backup_frequency: "0 3 * * *".into(),
+            retention_period: "manual".into(),
+            ..raw
+        };
+        assert_eq!(
+            validate(&raw, "d/1").unwrap().ready_message(),
+            "Ready: file, backups at \"0 3 * * *\", retention manual, NOT encrypted"
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! The charm's decisions: config → [`config::CharmState`] or a blocked status, the reconcile of every
+//! non-action hook, the teardown of `stop`/`remove`, and the actions. File and command effects go through the
+//! `ensure_*` steps of [`reconcile`] (under an injectable root) and [`system::System`].
+//!
+//! Failure policy: a bad config never fails a hook (the unit is `blocked`, exit 0). A hook fails (non-zero,
+//! so Juju retries it) only on a bug or an I/O failure, after `juju-log` of the cause.
+
+pub mod actions;
+pub mod config;
+pub mod paths;
+pub mod reconcile;
+pub mod settings;
+pub mod system;
+pub mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use anyhow::{Context, Result};
+
+use crate::juju::{Event, HookTools, JujuContext, LogLevel, RealHookTools, WorkloadStatus};
+use config::{Encryption, RawConfig};
+use paths::{Paths, UnitFiles};
+use reconcile::Intent;
+use system::{RealSystem, System};
+
+/// The version `application-version-set` reports: the engine's, which is this crate's.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The binary's path inside the charm directory (see `dispatch` and charmcraft.yaml).
+pub const BINARY_IN_CHARM: &str = "bin/duplicity-charm";
+
+/// The charm face of the binary: Juju's dispatch. Returns the exit code.
+pub fn main() -> i32 {
+    let ctx = match JujuContext::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("duplicity-charm: {e}");
+            return 1;
+        }
+    };
+    let tools = RealHookTools;
+    match run(&ctx, &tools, &RealSystem, &Paths::from_env()) {
+        Ok(()) => 0,
+        Err(e) => {
+            let msg = format!("{} failed: {e:#}", ctx.dispatch_path);
+            // Best effort: if juju-log itself fails, stderr still reaches the unit log.
+            let _ = tools.juju_log(LogLevel::Error, &msg);
+            eprintln!("duplicity-charm: {msg}");
+            1
+        }
+    }
+}
+
+/// Handles one dispatch.
+pub fn run(
+    ctx: &JujuContext,
+    tools: &dyn HookTools,
+    sys: &dyn System,
+    paths: &Paths,
+) -> Result<()> {
+    match &ctx.event {
+        Event::Action(name) => {
+            tools.action_fail(&actions::unavailable_message(name))?;
+            Ok(())
+        }
+        e if e.is_teardown() => {
+            let files = UnitFiles::new(&ctx.unit_slug());
+            for change in reconcile::teardown(paths, sys, &files)? {
+                tools.juju_log(LogLevel::Info, &change)?;
+            }
+            Ok(())
+        }
+        _ => reconcile_hook(ctx, tools, sys, paths),
+    }
+}
+
+/// What to do with a file derived from one option: set when valid, removed when empty, left when invalid.
+fn intent<T>(value: &str, check: impl FnOnce(&str) -> Result<T, String>) -> Intent<T> {
+    if value.trim().is_empty() {
+        Intent::Unset
+    } else {
+        check(value).map_or(Intent::Leave, Intent::Set)
+    }
+}
+
+/// The holistic reconcile of every non-action hook.
+fn reconcile_hook(
+    ctx: &JujuContext,
+    tools: &dyn HookTools,
+    sys: &dyn System,
+    paths: &Paths,
+) -> Result<()> {
+    let raw = RawConfig::from_json(&tools.config_get()?)
+        .context("config-get returned an option of an unexpected type")?;
+    let files = UnitFiles::new(&ctx.unit_slug());
+    let validated = config::validate(&raw, &ctx.unit_name);
+
+    // Effects of single options apply whenever that option is valid, whatever the others say.
+    let mut changes = reconcile::ensure_ssh_key(
+        paths,
+        &intent(&raw.private_ssh_key, validate::ssh_private_key),
+    )?;
+    changes.extend(reconcile::ensure_known_host(
+        paths,
+        &files,
+        &intent(&raw.known_host_key, validate::known_hosts_line),
+    )?);
+    let aux = raw.aux_backup_directory.trim();
+    if aux.starts_with('/') {
+        changes.extend(reconcile::ensure_aux_dir(paths, aux.as_ref())?);
+    }
+    changes.extend(reconcile::remove_old_cron(paths)?);
+
+    match &validated {
+        Ok(state) => {
+            changes.extend(reconcile::ensure_packages(sys, &state.backend)?);
+            let settings = settings::Settings::new(state, &ctx.unit_name, &files);
+            let key = match &state.encryption {
+                Encryption::PublicKey(k) => Some(k.armored.as_str()),
+                _ => None,
+            };
+            changes.extend(reconcile::ensure_settings(paths, &files, &settings, key)?);
+            let unit = reconcile::unit_file_content(
+                &ctx.unit_name,
+                &ctx.charm_dir.join(BINARY_IN_CHARM),
+                &files,
+            );
+            changes.extend(reconcile::ensure_scheduler(paths, sys, &files, &unit)?);
+        }
+        Err(_) => changes.extend(reconcile::disable_scheduler(paths, sys, &files)?),
+    }
+    for change in &changes {
+        tools.juju_log(LogLevel::Info, change)?;
+    }
+    tools.application_version_set(VERSION)?;
+
+    match validated {
+        Ok(state) => {
+            tools.status_set(WorkloadStatus::Active, &state.ready_message())?;
+        }
+        Err(problems) => {
+            for p in &problems {
+                tools.juju_log(LogLevel::Warning, &format!("blocked: {p}"))?;
+            }
+            tools.status_set(WorkloadStatus::Blocked, &blocked_message(&problems))?;
+        }
+    }
+    Ok(())
+}
+
+/// The first problem, and how many more there are (all of them are in the log).
+pub fn blocked_message(problems: &[config::Problem]) -> String {
+    match problems {
+        [] => String::new(),
+        [one] => one.message.clone(),
+        [first, rest @ ..] => format!("{} (+{} more in juju debug-log)", first.message, rest.len()),
+    }
+}
