@@ -204,6 +204,7 @@ fn run(cli: Cli) -> Result<i32> {
                 passphrase: passphrase_for_backup(opts)?,
                 cache_dir: cache::cache_dir(opts.archive_dir.as_deref(), opts.name.as_deref(), url),
                 dry_run: opts.dry_run,
+                progress: None,
             };
             let report = backup::backup(backend.as_ref(), &backup_opts)
                 .with_context(|| format!("backup to {} failed", backend.describe()))?;
@@ -252,6 +253,7 @@ fn run(cli: Cli) -> Result<i32> {
                     path,
                     force: opts.force,
                     passphrase: Passphrase::from_env("PASSPHRASE"),
+                    progress: None,
                 },
             )
             .with_context(|| format!("restore from {} failed", backend.describe()))?;

@@ -13,6 +13,7 @@ use super::validate::{self, BackupFrequency, PublicKey, Retention};
 pub enum OptionType {
     String,
     Boolean,
+    Int,
 }
 
 /// One option as config.yaml declares it; `secret` options never appear in argv, logs, status or output.
@@ -59,6 +60,13 @@ pub const OPTIONS: &[OptionSpec] = &[
     s("private_ssh_key", "", true),
     s("nagios_context", "juju", false),
     s("nagios_servicegroups", "", false),
+    s("full_if_older_than", "", false),
+    OptionSpec {
+        name: "keep_full_backups",
+        kind: OptionType::Int,
+        default: "0",
+        secret: false,
+    },
 ];
 
 /// The backends the Python charm accepted, in its order.
@@ -87,6 +95,8 @@ pub struct RawConfig {
     pub private_ssh_key: String,
     pub nagios_context: String,
     pub nagios_servicegroups: String,
+    pub full_if_older_than: String,
+    pub keep_full_backups: i64,
 }
 
 impl Default for RawConfig {
@@ -110,6 +120,8 @@ impl Default for RawConfig {
             private_ssh_key: String::new(),
             nagios_context: "juju".into(),
             nagios_servicegroups: String::new(),
+            full_if_older_than: String::new(),
+            keep_full_backups: 0,
         }
     }
 }
@@ -191,8 +203,13 @@ pub struct CharmState {
     pub encryption: Encryption,
     pub backup_frequency: BackupFrequency,
     pub retention: Retention,
-    /// The cron expression of retention runs; `None` when retention is manual.
+    /// The cron expression of retention runs; `None` when retention is manual and no
+    /// `keep_full_backups` is set.
     pub deletion_cron: Option<String>,
+    /// `full_if_older_than`, as a duplicity interval (`30D`, `2W`); `None` = never force a full.
+    pub full_if_older_than: Option<String>,
+    /// `keep_full_backups`: 0 = off.
+    pub keep_full_backups: u32,
     /// The decoded private key, when set.
     pub ssh_key: Option<String>,
     pub known_host: Option<String>,
@@ -210,14 +227,19 @@ impl CharmState {
             BackupFrequency::Monthly => "backups monthly".to_string(),
             BackupFrequency::Cron(c) => format!("backups at \"{c}\""),
         };
-        let retention = match (self.retention, &self.deletion_cron) {
-            (Retention::Manual, _) | (_, None) => "retention manual".to_string(),
-            (_, Some(cron)) => {
+        let retention = match &self.deletion_cron {
+            None => "retention manual".to_string(),
+            Some(cron) => {
                 let when = match self.raw.deletion_frequency.trim() {
                     f @ ("hourly" | "daily") => f.to_string(),
                     _ => format!("at \"{cron}\""),
                 };
-                format!("keep {} (checked {when})", self.raw.retention_period)
+                let what = match (self.retention, self.keep_full_backups) {
+                    (Retention::Manual, n) => format!("{n} full backups"),
+                    (_, 0) => self.raw.retention_period.clone(),
+                    (_, n) => format!("{}, at most {n} full", self.raw.retention_period),
+                };
+                format!("keep {what} (checked {when})")
             }
         };
         let enc = match self.encryption {
@@ -361,9 +383,33 @@ pub fn validate(raw: &RawConfig, unit_name: &str) -> Result<CharmState, Vec<Prob
             ))
         })
         .ok();
-    // As in the Python charm, deletion_frequency only matters (and is only checked) when retention is on.
-    let deletion_cron = match retention {
-        Some(Retention::Days(_) | Retention::Hours(_)) => {
+    let full_if_older_than = raw.full_if_older_than.trim();
+    if !full_if_older_than.is_empty() {
+        if let Err(e) = crate::engine::timestr::parse_interval(full_if_older_than) {
+            problems.push(problem(
+                "full_if_older_than",
+                format!("full_if_older_than \"{full_if_older_than}\" is invalid ({e}): use a duplicity interval such as 7D, 2W or 1M, or \"\" to never force a full backup"),
+            ));
+        }
+    }
+    let keep_full = match u32::try_from(raw.keep_full_backups) {
+        Ok(n) => n,
+        Err(_) => {
+            problems.push(problem(
+                "keep_full_backups",
+                format!(
+                    "keep_full_backups {} is invalid: use 0 (off) or how many full backups to keep",
+                    raw.keep_full_backups
+                ),
+            ));
+            0
+        }
+    };
+    // As in the Python charm, deletion_frequency only matters (and is only checked) when retention is on
+    // (retention_period, or keep_full_backups here).
+    let retention_on = keep_full > 0 || matches!(retention, Some(Retention::Days(_) | Retention::Hours(_)));
+    let deletion_cron = match retention_on {
+        true => {
             validate::deletion_frequency(&raw.deletion_frequency)
                 .map_err(|why| {
                     problems.push(problem(
@@ -376,7 +422,7 @@ pub fn validate(raw: &RawConfig, unit_name: &str) -> Result<CharmState, Vec<Prob
                 })
                 .ok()
         }
-        _ => None,
+        false => None,
     };
     if !problems.is_empty() {
         return Err(problems);
@@ -401,6 +447,8 @@ pub fn validate(raw: &RawConfig, unit_name: &str) -> Result<CharmState, Vec<Prob
         backup_frequency: frequency.expect("checked above"),
         retention: retention.expect("checked above"),
         deletion_cron,
+        full_if_older_than: (!full_if_older_than.is_empty()).then(|| full_if_older_than.to_string()),
+        keep_full_backups: keep_full,
         ssh_key,
         known_host,
         raw: raw.clone(),

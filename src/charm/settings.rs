@@ -56,6 +56,12 @@ pub struct Settings {
     pub known_hosts_file: String,
     pub nagios_context: String,
     pub nagios_servicegroups: String,
+    /// `full_if_older_than` as a duplicity interval, when set.
+    #[serde(default)]
+    pub full_if_older_than: Option<String>,
+    /// Retention keeps at most this many full chains (0 = off).
+    #[serde(default)]
+    pub keep_full_backups: u32,
     /// The secrets, as the environment the engine reads: only those set, names from [`SECRET_ENV`].
     pub env: BTreeMap<String, String>,
 }
@@ -123,6 +129,8 @@ impl Settings {
             known_hosts_file: KNOWN_HOSTS.to_string(),
             nagios_context: raw.nagios_context.clone(),
             nagios_servicegroups: raw.nagios_servicegroups.clone(),
+            full_if_older_than: state.full_if_older_than.clone(),
+            keep_full_backups: state.keep_full_backups,
             env,
         }
     }

@@ -4,6 +4,8 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+use crate::engine::schedule::{keywords, Schedule};
+
 /// `private_ssh_key`: base64 of a private key file. Returns the decoded key text, ending in a newline
 /// (OpenSSH refuses key files without one).
 pub fn ssh_private_key(b64: &str) -> Result<String, String> {
@@ -170,10 +172,10 @@ impl BackupFrequency {
     pub fn cron(&self) -> Option<String> {
         Some(match self {
             BackupFrequency::Manual => return None,
-            BackupFrequency::Hourly => "0 * * * *".into(),
-            BackupFrequency::Daily => "0 0 * * *".into(),
-            BackupFrequency::Weekly => "0 0 * * 0".into(),
-            BackupFrequency::Monthly => "0 0 1 * *".into(),
+            BackupFrequency::Hourly => keywords::HOURLY.into(),
+            BackupFrequency::Daily => keywords::DAILY.into(),
+            BackupFrequency::Weekly => keywords::WEEKLY.into(),
+            BackupFrequency::Monthly => keywords::MONTHLY.into(),
             BackupFrequency::Cron(c) => c.clone(),
         })
     }
@@ -237,66 +239,19 @@ pub fn retention_period(s: &str) -> Result<Retention, String> {
 /// charm's meaning. Returns the cron expression.
 pub fn deletion_frequency(s: &str) -> Result<String, String> {
     match s.trim() {
-        "hourly" => Ok("40 * * * *".into()),
-        "daily" => Ok("0 23 * * *".into()),
+        "hourly" => Ok(keywords::DELETION_HOURLY.into()),
+        "daily" => Ok(keywords::DELETION_DAILY.into()),
         other => cron5(other)
             .map_err(|why| format!("use hourly, daily or a 5-field cron expression ({why})")),
     }
 }
 
-/// A standard 5-field cron expression (minute hour day-of-month month day-of-week; `*`, lists, ranges,
-/// steps, month and weekday names). Returns it with whitespace normalised.
+/// A standard 5-field cron expression, checked by the engine's scheduler code (so the charm accepts
+/// exactly what the scheduler can run). Returns it with whitespace normalised.
 pub fn cron5(s: &str) -> Result<String, String> {
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
-    let fields: Vec<&str> = s.split_whitespace().collect();
-    if fields.len() != 5 {
-        return Err(format!("{} fields, 5 needed", fields.len()));
-    }
-    let specs: [(&str, u32, u32, &[&str], u32); 5] = [
-        ("minute", 0, 59, &[], 0),
-        ("hour", 0, 23, &[], 0),
-        ("day of month", 1, 31, &[], 0),
-        ("month", 1, 12, &MONTHS, 1),
-        ("day of week", 0, 7, &DAYS, 0),
-    ];
-    for (field, (name, lo, hi, names, name_base)) in fields.iter().zip(specs) {
-        let value = |v: &str| -> Option<u32> {
-            if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(v)) {
-                return Some(i as u32 + name_base);
-            }
-            let n: u32 = v.parse().ok()?;
-            (lo..=hi).contains(&n).then_some(n)
-        };
-        let bad = || format!("bad {name} field {field:?}");
-        for item in field.split(',') {
-            let (range, step) = match item.split_once('/') {
-                Some((r, st)) => (r, Some(st)),
-                None => (item, None),
-            };
-            if let Some(st) = step {
-                if st.parse::<u32>().map_or(true, |n| n == 0 || n > hi) {
-                    return Err(bad());
-                }
-            }
-            if range == "*" {
-                continue;
-            }
-            match range.split_once('-') {
-                Some((a, b)) => match (value(a), value(b)) {
-                    (Some(a), Some(b)) if a <= b => {}
-                    _ => return Err(bad()),
-                },
-                None if step.is_none() || value(range).is_some() => {
-                    value(range).ok_or_else(bad)?;
-                }
-                None => return Err(bad()),
-            }
-        }
-    }
-    Ok(fields.join(" "))
+    Schedule::parse(s)
+        .map(|c| c.expression().to_string())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

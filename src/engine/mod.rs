@@ -9,4 +9,5 @@ pub mod crypto;
 pub mod delta;
 pub mod index;
 pub mod meta;
+pub mod schedule;
 pub mod timestr;

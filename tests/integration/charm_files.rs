@@ -27,6 +27,7 @@ fn config_yaml_agrees_with_the_rust_options_and_the_python_charm() {
         let (ty, default) = match spec.kind {
             OptionType::String => ("string", serde_json::Value::from(spec.default)),
             OptionType::Boolean => ("boolean", serde_json::Value::from(spec.default == "true")),
+            OptionType::Int => ("int", serde_json::Value::from(spec.default.parse::<i64>().unwrap())),
         };
         assert_eq!(o["type"].as_str(), Some(ty), "{}", spec.name);
         assert_eq!(

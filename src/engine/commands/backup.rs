@@ -5,7 +5,9 @@
 use std::fs::File;
 use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::Arc;
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::Instant;
 
@@ -55,7 +57,24 @@ pub struct BackupOptions {
     pub cache_dir: PathBuf,
     /// `--dry-run`: do all the work, but store nothing, neither on the target nor in the archive dir.
     pub dry_run: bool,
+    /// Called (on a worker thread) each time a volume is stored.
+    pub progress: Option<ProgressFn>,
 }
+
+/// A volume stored, as reported to [`BackupOptions::progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VolumeProgress {
+    pub volume: u32,
+    /// This volume's size on the target.
+    pub volume_bytes: u64,
+    /// The volumes stored so far, in bytes.
+    pub stored_bytes: u64,
+    /// Source bytes read so far (an approximation: the walk runs ahead of the uploads).
+    pub source_bytes: u64,
+}
+
+/// A progress callback; shared with the volume workers.
+pub type ProgressFn = Arc<dyn Fn(&VolumeProgress) + Send + Sync>;
 
 /// duplicity's backup statistics.
 #[derive(Debug, Default, Clone)]
@@ -456,6 +475,8 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
     let sig_cache_path = work.path().join("sigtar.gz");
     let mut manifest = ManifestWriter::new(&hostname, opts.source_as_typed.as_bytes())?;
     let mut problems = Vec::new();
+    let source_read = AtomicU64::new(0);
+    let stored_so_far = AtomicU64::new(0);
 
     let volumes = std::thread::scope(|scope| -> Result<Vec<(VolumeInfo, Stored)>> {
         let sink = PipelineSink {
@@ -468,6 +489,9 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
             tx: None,
             in_flight: Vec::new(),
             done: Vec::new(),
+            progress: opts.progress.as_ref(),
+            source_read: &source_read,
+            stored_so_far: &stored_so_far,
         };
         let mut vol = DiffTarWriter::new(sink, opts.volsize, matches!(sealing, Sealing::Gpg(..)));
         let sig_remote = ContainerWriter::new(File::create(&sig_path)?, sealing)?;
@@ -502,6 +526,7 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
                         None => return Err(e),
                     }
                 }
+                source_read.store(stats.source_file_size, Ordering::Relaxed);
             }
             while let Some(o) = prev.take() {
                 record_deletion(&mut vol, &mut sigs, &mut manifest, &mut stats, &o)?;
@@ -788,6 +813,9 @@ struct PipelineSink<'s, 'e> {
     tx: Option<SyncSender<Vec<u8>>>,
     in_flight: Vec<VolumeJob<'s>>,
     done: Vec<(u32, Stored)>,
+    progress: Option<&'e ProgressFn>,
+    source_read: &'e AtomicU64,
+    stored_so_far: &'e AtomicU64,
 }
 
 const IN_FLIGHT: usize = 2;
@@ -814,6 +842,8 @@ impl<'s, 'e> PipelineSink<'s, 'e> {
         let path = self.dir.join(format!("vol{volume}"));
         let sealing = self.sealing;
         let backend = self.backend;
+        let (progress, source_read, stored_so_far) =
+            (self.progress, self.source_read, self.stored_so_far);
         let job = move || -> Result<(u32, Stored)> {
             let file =
                 File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
@@ -834,6 +864,15 @@ impl<'s, 'e> PipelineSink<'s, 'e> {
                 .put_move(&path, &name)
                 .with_context(|| format!("cannot upload {name}"))?;
             test_hook(&format!("after-volume-{volume}"));
+            let total = stored_so_far.fetch_add(stored.size, Ordering::Relaxed) + stored.size;
+            if let Some(report) = progress {
+                report(&VolumeProgress {
+                    volume,
+                    volume_bytes: stored.size,
+                    stored_bytes: total,
+                    source_bytes: source_read.load(Ordering::Relaxed),
+                });
+            }
             Ok((volume, stored))
         };
         let h = std::thread::Builder::new()

@@ -34,7 +34,21 @@ pub struct RestoreOptions {
     /// Allow a target that exists and is not empty (files in it are replaced).
     pub force: bool,
     pub passphrase: Option<Passphrase>,
+    /// Called after each volume is applied.
+    pub progress: Option<RestoreProgressFn>,
 }
+
+/// A volume applied, as reported to [`RestoreOptions::progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestoreProgress {
+    /// Volumes applied so far, of `volumes`.
+    pub done: u64,
+    pub volumes: u64,
+    /// File bytes written so far.
+    pub bytes: u64,
+}
+
+pub type RestoreProgressFn = std::sync::Arc<dyn Fn(&RestoreProgress) + Send + Sync>;
 
 #[derive(Debug, Default, Clone)]
 pub struct RestoreReport {
@@ -96,6 +110,7 @@ pub fn restore(backend: &dyn Backend, opts: &RestoreOptions) -> Result<RestoreRe
 
     std::thread::scope(|scope| -> Result<()> {
         let all: Vec<(String, String)> = plan.iter().flat_map(|(_, v)| v.iter().cloned()).collect();
+        let total_volumes = all.len() as u64;
         let rx = spawn_decoder(scope, backend, all, &decryptor);
         for (time, vols) in &plan {
             report.set_times.push(*time);
@@ -112,6 +127,13 @@ pub fn restore(backend: &dyn Backend, opts: &RestoreOptions) -> Result<RestoreRe
                 io::copy(&mut reader, &mut io::sink())
                     .with_context(|| format!("cannot read {name}"))?;
                 report.volumes += 1;
+                if let Some(report_progress) = &opts.progress {
+                    report_progress(&RestoreProgress {
+                        done: report.volumes,
+                        volumes: total_volumes,
+                        bytes: applier.bytes,
+                    });
+                }
             }
         }
         Ok(())

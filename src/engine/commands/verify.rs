@@ -135,6 +135,7 @@ pub fn verify(backend: &dyn Backend, opts: &VerifyOptions) -> Result<VerifyRepor
             path: None,
             force: false,
             passphrase: opts.passphrase.clone(),
+            progress: None,
         },
     )?;
     let mut report = compare_trees(&tree, &opts.source, opts.compare_data)?;
