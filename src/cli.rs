@@ -113,6 +113,22 @@ enum Command {
     RemoveAllIncOfButNFull { n: usize, url: String },
     /// Delete what interrupted backups left behind (only with --force).
     Cleanup { url: String },
+    /// The charm's scheduler: fire backups and retention as the settings file says (run by the
+    /// systemd service the charm installs).
+    Scheduler {
+        #[arg(long, value_name = "FILE")]
+        settings: PathBuf,
+    },
+    /// The charm's NRPE check: OK, WARNING (a backup or retention overdue) or CRITICAL (the last
+    /// scheduled one failed), from the state file; exit 0, 1, 2 (3 when it cannot tell).
+    CheckNrpe {
+        #[arg(long, value_name = "FILE")]
+        state: PathBuf,
+        #[arg(long, default_value = "manual", value_name = "CRON")]
+        backup_schedule: String,
+        #[arg(long, default_value = "manual", value_name = "CRON")]
+        deletion_schedule: String,
+    },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -180,6 +196,20 @@ fn cache_for(opts: &Options, url: &str) -> std::path::PathBuf {
 fn run(cli: Cli) -> Result<i32> {
     let opts = &cli.opts;
     match &cli.command {
+        Command::Scheduler { settings } => {
+            crate::charm::scheduler::run(settings)?;
+            Ok(0)
+        }
+        Command::CheckNrpe {
+            state,
+            backup_schedule,
+            deletion_schedule,
+        } => {
+            let (code, line) =
+                crate::charm::nrpe::check(state, backup_schedule, deletion_schedule, now(opts));
+            println!("{line}");
+            Ok(code)
+        }
         Command::Full { source, url } | Command::Incremental { source, url } => {
             let force_full = matches!(cli.command, Command::Full { .. });
             let backend = backend::open(url)?;

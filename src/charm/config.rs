@@ -202,6 +202,8 @@ pub struct CharmState {
     pub source_dir: PathBuf,
     pub encryption: Encryption,
     pub backup_frequency: BackupFrequency,
+    /// `backup_frequency` as a cron expression; `None` when manual.
+    pub backup_cron: Option<String>,
     pub retention: Retention,
     /// The cron expression of retention runs; `None` when retention is manual and no
     /// `keep_full_backups` is set.
@@ -217,6 +219,11 @@ pub struct CharmState {
 }
 
 impl CharmState {
+    /// The backup schedule for the settings and the NRPE check: `manual` or a cron expression.
+    pub fn backup_frequency_cron(&self) -> &str {
+        self.backup_cron.as_deref().unwrap_or("manual")
+    }
+
     /// The `active` message: what is set up.
     pub fn ready_message(&self) -> String {
         let backups = match &self.backup_frequency {
@@ -407,21 +414,20 @@ pub fn validate(raw: &RawConfig, unit_name: &str) -> Result<CharmState, Vec<Prob
     };
     // As in the Python charm, deletion_frequency only matters (and is only checked) when retention is on
     // (retention_period, or keep_full_backups here).
-    let retention_on = keep_full > 0 || matches!(retention, Some(Retention::Days(_) | Retention::Hours(_)));
+    let retention_on =
+        keep_full > 0 || matches!(retention, Some(Retention::Days(_) | Retention::Hours(_)));
     let deletion_cron = match retention_on {
-        true => {
-            validate::deletion_frequency(&raw.deletion_frequency)
-                .map_err(|why| {
-                    problems.push(problem(
-                        "deletion_frequency",
-                        format!(
-                            "deletion_frequency \"{}\" is invalid: {why}",
-                            raw.deletion_frequency
-                        ),
-                    ))
-                })
-                .ok()
-        }
+        true => validate::deletion_frequency(&raw.deletion_frequency)
+            .map_err(|why| {
+                problems.push(problem(
+                    "deletion_frequency",
+                    format!(
+                        "deletion_frequency \"{}\" is invalid: {why}",
+                        raw.deletion_frequency
+                    ),
+                ))
+            })
+            .ok(),
         false => None,
     };
     if !problems.is_empty() {
@@ -444,10 +450,12 @@ pub fn validate(raw: &RawConfig, unit_name: &str) -> Result<CharmState, Vec<Prob
         backend,
         source_dir: PathBuf::from(aux),
         encryption,
+        backup_cron: frequency.as_ref().and_then(BackupFrequency::cron),
         backup_frequency: frequency.expect("checked above"),
         retention: retention.expect("checked above"),
         deletion_cron,
-        full_if_older_than: (!full_if_older_than.is_empty()).then(|| full_if_older_than.to_string()),
+        full_if_older_than: (!full_if_older_than.is_empty())
+            .then(|| full_if_older_than.to_string()),
         keep_full_backups: keep_full,
         ssh_key,
         known_host,

@@ -7,9 +7,14 @@
 
 pub mod actions;
 pub mod config;
+pub mod jobs;
+pub mod nrpe;
 pub mod paths;
 pub mod reconcile;
+pub mod runlock;
+pub mod scheduler;
 pub mod settings;
+pub mod state;
 pub mod system;
 pub mod validate;
 
@@ -60,13 +65,13 @@ pub fn run(
     paths: &Paths,
 ) -> Result<()> {
     match &ctx.event {
-        Event::Action(name) => {
-            tools.action_fail(&actions::unavailable_message(name))?;
-            Ok(())
-        }
+        Event::Action(name) => actions::run(ctx, tools, paths, name),
         e if e.is_teardown() => {
             let files = UnitFiles::new(&ctx.unit_slug());
-            for change in reconcile::teardown(paths, sys, &files)? {
+            let mut changes = reconcile::teardown(paths, sys, &files)?;
+            let raw = RawConfig::from_json(&tools.config_get()?).unwrap_or_default();
+            changes.extend(nrpe::remove(ctx, sys, paths, &raw.nagios_context)?);
+            for change in changes {
                 tools.juju_log(LogLevel::Info, &change)?;
             }
             Ok(())
@@ -130,6 +135,21 @@ fn reconcile_hook(
         }
         Err(_) => changes.extend(reconcile::disable_scheduler(paths, sys, &files)?),
     }
+    let check = validated.as_ref().ok().map(|state| nrpe::CheckConfig {
+        backup_schedule: state.backup_frequency_cron(),
+        deletion_schedule: state.deletion_cron.as_deref().unwrap_or("manual"),
+        nagios_context: &state.raw.nagios_context,
+        nagios_servicegroups: &state.raw.nagios_servicegroups,
+    });
+    changes.extend(nrpe::ensure(
+        ctx,
+        tools,
+        sys,
+        paths,
+        &files,
+        &ctx.charm_dir.join(BINARY_IN_CHARM),
+        check.as_ref(),
+    )?);
     for change in &changes {
         tools.juju_log(LogLevel::Info, change)?;
     }
@@ -137,7 +157,10 @@ fn reconcile_hook(
 
     match validated {
         Ok(state) => {
-            tools.status_set(WorkloadStatus::Active, &state.ready_message())?;
+            tools.status_set(
+                WorkloadStatus::Active,
+                &active_message(&state, paths, &files),
+            )?;
         }
         Err(problems) => {
             for p in &problems {
@@ -145,6 +168,59 @@ fn reconcile_hook(
             }
             tools.status_set(WorkloadStatus::Blocked, &blocked_message(&problems))?;
         }
+    }
+    Ok(())
+}
+
+/// The `active` message: what is set up, the last backup, and first any warning from the record of runs
+/// (a failed or overdue backup or retention). Those stay `active` on purpose: the config is fine and the
+/// scheduler keeps trying, `blocked` is kept for what the operator must change in the config, and the
+/// NRPE check is what alerts. A record that cannot be read is itself the warning.
+pub fn active_message(state: &config::CharmState, paths: &Paths, files: &UnitFiles) -> String {
+    use crate::engine::schedule::Schedule;
+    let ready = state.ready_message();
+    let record = match state::State::load(&paths.resolve(&files.state_file)) {
+        Ok(r) => r,
+        Err(e) => return format!("WARNING: {e:#} | {ready}"),
+    };
+    let backup = state
+        .backup_frequency
+        .cron()
+        .and_then(|c| Schedule::parse(&c).ok());
+    let retention = state
+        .deletion_cron
+        .as_deref()
+        .and_then(|c| Schedule::parse(c).ok());
+    let now = chrono::Utc::now().timestamp();
+    let findings = state::assess(
+        &record,
+        &state::Schedules {
+            backup: backup.as_ref(),
+            retention: retention.as_ref(),
+        },
+        now,
+        false,
+    );
+    let summary = format!("{ready}; {}", state::last_backup_summary(&record, now));
+    if findings.is_empty() {
+        summary
+    } else {
+        let texts: Vec<String> = findings.into_iter().map(|f| f.text).collect();
+        format!("WARNING: {} | {summary}", texts.join("; "))
+    }
+}
+
+/// Sets the unit status from the config and the record (actions use it after a backup or retention).
+pub fn set_status(ctx: &JujuContext, tools: &dyn HookTools, paths: &Paths) -> Result<()> {
+    let raw = RawConfig::from_json(&tools.config_get()?)
+        .context("config-get returned an option of an unexpected type")?;
+    let files = UnitFiles::new(&ctx.unit_slug());
+    match config::validate(&raw, &ctx.unit_name) {
+        Ok(state) => tools.status_set(
+            WorkloadStatus::Active,
+            &active_message(&state, paths, &files),
+        )?,
+        Err(problems) => tools.status_set(WorkloadStatus::Blocked, &blocked_message(&problems))?,
     }
     Ok(())
 }

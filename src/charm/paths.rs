@@ -15,6 +15,18 @@ pub const OLD_CRON_FILES: &[&str] = &[
 /// Parent of every unit's state directory.
 pub const STATE_ROOT: &str = "/var/lib/duplicity-charm";
 pub const SYSTEMD_DIR: &str = "/etc/systemd/system";
+/// Names inside a unit's state directory (beside the settings file).
+pub const STATE_FILE: &str = "state.json";
+pub const LOCK_FILE: &str = "run.lock";
+/// The engine's archive dir (its local cache of manifests and signatures).
+pub const ARCHIVE_DIR: &str = "archive";
+/// A unit's state directory: traversable by the NRPE check, readable only by root.
+pub const STATE_DIR_MODE: u32 = 0o711;
+/// Where the restore action puts a restore when no target is given: `<this>/<UTC timestamp>`.
+pub const RESTORE_ROOT: &str = "/var/lib/duplicity-charm/restore";
+/// NRPE's drop-in directory and the directory the nrpe charm exports Nagios service definitions from.
+pub const NRPE_DIR: &str = "/etc/nagios/nrpe.d";
+pub const NAGIOS_EXPORT_DIR: &str = "/var/lib/nagios/export";
 
 /// Resolves the charm's absolute paths, under an optional root.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,12 +62,17 @@ impl Paths {
 /// but the SSH files (whose path the Python charm fixed) is per unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitFiles {
-    /// `/var/lib/duplicity-charm/<app>-<n>` (0700).
+    /// `/var/lib/duplicity-charm/<app>-<n>` (0711: only the NRPE check, run as nagios, needs to reach
+    /// the outcomes file in it; everything else in it is 0600).
     pub state_dir: PathBuf,
     /// The settings file (0600): see [`super::settings`].
     pub settings: PathBuf,
     /// The armored `gpg_public_key`.
     pub gpg_public_key: PathBuf,
+    /// The outcomes of runs (0644, no secrets): see [`super::state`].
+    pub state_file: PathBuf,
+    /// Held (flock) by whatever runs the engine: an action or the scheduler.
+    pub lock_file: PathBuf,
     /// The known_hosts line this unit added, so it can replace or remove exactly that line.
     pub known_hosts_record: PathBuf,
     /// `duplicity-charm-<app>-<n>.service`.
@@ -70,6 +87,8 @@ impl UnitFiles {
         UnitFiles {
             settings: state_dir.join("settings.json"),
             gpg_public_key: state_dir.join("gpg_public_key.asc"),
+            state_file: state_dir.join(STATE_FILE),
+            lock_file: state_dir.join(LOCK_FILE),
             known_hosts_record: state_dir.join("known_hosts.line"),
             unit_file: Path::new(SYSTEMD_DIR).join(&unit_name),
             unit_name,

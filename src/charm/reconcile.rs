@@ -9,7 +9,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::paths::{Paths, UnitFiles, KNOWN_HOSTS, OLD_CRON_FILES, SSH_DIR, SSH_KEY};
+use super::paths::{
+    Paths, UnitFiles, KNOWN_HOSTS, OLD_CRON_FILES, SSH_DIR, SSH_KEY, STATE_DIR_MODE,
+};
 use super::settings::Settings;
 use super::system::System;
 
@@ -166,7 +168,7 @@ pub fn ensure_known_host(
     if recorded != ours {
         match recorded {
             Some(r) => {
-                ensure_dir(&paths.resolve(&files.state_dir), 0o700)?;
+                ensure_dir(&paths.resolve(&files.state_dir), STATE_DIR_MODE)?;
                 write_file(&record_path, format!("{r}\n").as_bytes(), 0o600)?;
             }
             None => {
@@ -217,7 +219,7 @@ pub fn ensure_packages(sys: &dyn System, backend: &str) -> Result<Vec<String>> {
     Ok(vec![format!("installed {}", missing.join(" "))])
 }
 
-/// The settings file (0600, directory 0700) and the armored public key beside it (removed when unused).
+/// The settings file (0600, directory 0711) and the armored public key beside it (removed when unused).
 pub fn ensure_settings(
     paths: &Paths,
     files: &UnitFiles,
@@ -225,8 +227,8 @@ pub fn ensure_settings(
     public_key: Option<&str>,
 ) -> Result<Vec<String>> {
     let mut changes = Vec::new();
-    if ensure_dir(&paths.resolve(&files.state_dir), 0o700)? {
-        changes.push(format!("created {} (0700)", files.state_dir.display()));
+    if ensure_dir(&paths.resolve(&files.state_dir), STATE_DIR_MODE)? {
+        changes.push(format!("created {} (0711)", files.state_dir.display()));
     }
     if write_file(&paths.resolve(&files.settings), &settings.to_bytes(), 0o600)? {
         changes.push(format!("wrote {} (0600)", files.settings.display()));
@@ -270,7 +272,9 @@ pub fn unit_file_content(juju_unit: &str, binary: &Path, files: &UnitFiles) -> S
     )
 }
 
-/// Writes the unit file, reloads systemd when it changed, and enables the unit when it is not.
+/// Writes the unit file, reloads systemd when it changed, and keeps the scheduler enabled and running:
+/// enabled and started when it is not enabled, restarted when its unit file changed (it reloads a
+/// changed settings file by itself), started when it is not running.
 pub fn ensure_scheduler(
     paths: &Paths,
     sys: &dyn System,
@@ -282,14 +286,22 @@ pub fn ensure_scheduler(
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    if write_file(&path, content.as_bytes(), 0o644)? {
+    let rewritten = write_file(&path, content.as_bytes(), 0o644)?;
+    if rewritten {
         changes.push(format!("wrote {}", files.unit_file.display()));
         systemctl(sys, &["daemon-reload"])?;
         changes.push("systemctl daemon-reload".into());
     }
-    if !sys.systemctl(&["is-enabled", "--quiet", &files.unit_name])? {
-        systemctl(sys, &["enable", &files.unit_name])?;
-        changes.push(format!("systemctl enable {}", files.unit_name));
+    let unit = files.unit_name.as_str();
+    if !sys.systemctl(&["is-enabled", "--quiet", unit])? {
+        systemctl(sys, &["enable", "--now", unit])?;
+        changes.push(format!("systemctl enable --now {unit}"));
+    } else if rewritten {
+        systemctl(sys, &["restart", unit])?;
+        changes.push(format!("systemctl restart {unit}"));
+    } else if !sys.systemctl(&["is-active", "--quiet", unit])? {
+        systemctl(sys, &["start", unit])?;
+        changes.push(format!("systemctl start {unit}"));
     }
     Ok(changes)
 }

@@ -99,6 +99,7 @@ pub struct FakeSystem {
     pub commands: Vec<String>,
     pub calls: std::cell::RefCell<Vec<String>>,
     pub enabled: std::cell::RefCell<std::collections::BTreeSet<String>>,
+    pub active: std::cell::RefCell<std::collections::BTreeSet<String>>,
 }
 
 impl System for FakeSystem {
@@ -107,15 +108,32 @@ impl System for FakeSystem {
             .borrow_mut()
             .push(format!("systemctl {}", args.join(" ")));
         let unit = args.last().copied().unwrap_or_default().to_string();
+        let now = args.contains(&"--now");
         let mut enabled = self.enabled.borrow_mut();
+        let mut active = self.active.borrow_mut();
         Ok(match args.first().copied() {
             Some("is-enabled") => enabled.contains(&unit),
+            Some("is-active") => active.contains(&unit),
             Some("enable") => {
+                if now {
+                    active.insert(unit.clone());
+                }
                 enabled.insert(unit);
                 true
             }
             Some("disable") => {
+                if now {
+                    active.remove(&unit);
+                }
                 enabled.remove(&unit);
+                true
+            }
+            Some("start" | "restart") => {
+                active.insert(unit);
+                true
+            }
+            Some("stop") => {
+                active.remove(&unit);
                 true
             }
             _ => true,

@@ -355,7 +355,7 @@ fn a_valid_config_is_active_with_backend_and_schedule_and_sets_the_version() {
         tools.status(),
         Some((
             WorkloadStatus::Active,
-            "Ready: file, backups daily, keep 30d (checked daily)".into()
+            "Ready: file, backups daily, keep 30d (checked daily); no backup yet".into()
         ))
     );
     assert_eq!(tools.record().app_version.as_deref(), Some(VERSION));
@@ -462,7 +462,7 @@ fn the_settings_file_holds_the_engine_settings_and_secrets_root_only() {
     let f = m.files();
     let path = m.paths().resolve(&f.settings);
     assert_eq!(mode(&path), 0o600);
-    assert_eq!(mode(&m.paths().resolve(&f.state_dir)), 0o700);
+    assert_eq!(mode(&m.paths().resolve(&f.state_dir)), 0o711);
     let s: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
     assert_eq!(s["format"], 1);
     assert_eq!(s["unit"], UNIT);
@@ -554,13 +554,30 @@ fn the_scheduler_unit_is_written_and_enabled_only_when_valid_and_disabled_when_b
         vec![
             "systemctl daemon-reload".to_string(),
             format!("systemctl is-enabled --quiet {svc}"),
-            format!("systemctl enable {svc}"),
+            format!("systemctl enable --now {svc}"),
         ]
     );
     m.run("hooks/update-status", valid());
     assert_eq!(
         m.sys_calls(),
-        vec![format!("systemctl is-enabled --quiet {svc}")]
+        vec![
+            format!("systemctl is-enabled --quiet {svc}"),
+            format!("systemctl is-active --quiet {svc}")
+        ]
+    );
+    // Stopped behind our back: started again.
+    m.sys.active.borrow_mut().clear();
+    m.run("hooks/update-status", valid());
+    assert_eq!(
+        m.sys_calls().last().unwrap(),
+        &format!("systemctl start {svc}")
+    );
+    // A changed unit file (the charm moved) restarts it.
+    fs::write(&unit, "old").unwrap();
+    m.run("hooks/upgrade-charm", valid());
+    assert_eq!(
+        m.sys_calls().last().unwrap(),
+        &format!("systemctl restart {svc}")
     );
     m.run(
         "hooks/config-changed",
@@ -580,7 +597,7 @@ fn the_scheduler_unit_is_written_and_enabled_only_when_valid_and_disabled_when_b
     m.run("hooks/config-changed", valid());
     assert_eq!(
         m.sys_calls().last().unwrap(),
-        &format!("systemctl enable {svc}")
+        &format!("systemctl enable --now {svc}")
     );
 }
 
@@ -661,25 +678,172 @@ fn stop_and_remove_undo_everything_but_backups_data_and_foreign_lines() {
     assert!(tools.record().logs.is_empty());
 }
 
+/// A valid config backing up to a file:// target in a temp dir.
+fn valid_to(target: &std::path::Path) -> Map<String, Value> {
+    with(
+        valid(),
+        &[(
+            "remote_backup_url",
+            json!(format!("file://{}", target.display())),
+        )],
+    )
+}
+
 #[test]
-fn every_action_fails_saying_it_is_not_available_yet() {
+fn actions_refuse_a_blocked_config_bad_params_and_unknown_names() {
     let m = Machine::new();
-    for (name, _) in super::actions::ACTIONS {
-        let (r, tools) = m.run_result(&format!("actions/{name}"), valid(), Some(Map::new()));
+    for (name, _) in super::actions::SPECS {
+        let (r, tools) = m.run_result(&format!("actions/{name}"), Map::new(), Some(Map::new()));
         r.unwrap();
-        assert_eq!(
-            tools.record().action_failed,
-            Some(format!(
-                "the {name} action is not available yet in this revision of the charm"
-            ))
+        let failed = tools.record().action_failed.unwrap();
+        let blocked = format!("the charm is blocked, so {name} cannot run: backend is not set");
+        // Params are checked first: the three with required params say so.
+        assert!(
+            failed.starts_with(&blocked) || failed.contains("is required"),
+            "{name}: {failed}"
         );
-        assert!(tools.status().is_none(), "actions do not reconcile");
+        assert!(tools.status().is_none(), "a refused action sets no status");
     }
-    let (_, tools) = m.run_result("actions/frobnicate", valid(), Some(Map::new()));
+    let bad = |action: &str, params: Value| {
+        let (r, tools) = m.run_result(
+            &format!("actions/{action}"),
+            valid(),
+            Some(params.as_object().unwrap().clone()),
+        );
+        r.unwrap();
+        tools.record().action_failed.unwrap()
+    };
     assert_eq!(
-        tools.record().action_failed.as_deref(),
-        Some("unknown action \"frobnicate\"")
+        bad("remove-all-but-n-full", json!({"count": 0})),
+        "invalid parameters: count must be an integer of at least 1, not 0 (see `juju show-action duplicity remove-all-but-n-full`)"
     );
+    assert!(bad("backup", json!({"full": "yes"})).contains("full must be true or false"));
+    assert!(bad("backup", json!({"fulll": true}))
+        .contains("backup has no parameter \"fulll\" (it takes: full)"));
+    assert!(bad("remove-older-than", json!({})).contains("time is required"));
+    assert!(bad("collection-status", json!({"x": 1})).contains("(it takes: none)"));
+    let (_, tools) = m.run_result("actions/frobnicate", valid(), Some(Map::new()));
+    assert!(tools
+        .record()
+        .action_failed
+        .unwrap()
+        .starts_with("unknown action \"frobnicate\": this charm's actions are backup, do-backup"));
+    // Valid config, but no hook has written the settings yet.
+    let failed = bad("backup", json!({}));
+    assert!(
+        failed.contains("settings file") && failed.contains("not written yet"),
+        "{failed}"
+    );
+}
+
+#[test]
+fn a_backup_action_records_its_outcome_and_the_status_shows_it() {
+    let m = Machine::new();
+    let target = tempfile::tempdir().unwrap();
+    let cfg = valid_to(target.path());
+    m.run("hooks/config-changed", cfg.clone());
+    fs::write(m.p("/tmp/duplicity/a.txt"), b"hello").unwrap();
+    let (r, tools) = m.run_result("actions/backup", cfg.clone(), Some(Map::new()));
+    r.unwrap();
+    let rec = tools.record();
+    assert_eq!(rec.action_failed, None, "{:?}", rec.action_logs);
+    assert_eq!(rec.action_results["type"], "full");
+    assert_eq!(rec.action_results["statistics.source-bytes"], "5");
+    assert!(rec.action_logs[0].starts_with("backing up /tmp/duplicity (5 B) to file://"));
+    assert!(rec
+        .action_logs
+        .iter()
+        .any(|l| l.starts_with("volume 1 stored")));
+    let (status, msg) = tools.status().unwrap();
+    assert_eq!(status, WorkloadStatus::Active);
+    assert!(
+        msg.ends_with("; last backup 0s ago, 5 B") || msg.contains("last backup"),
+        "{msg}"
+    );
+    let state = super::state::State::load(&m.paths().resolve(&m.files().state_file)).unwrap();
+    let last = &state.last["backup"];
+    assert!(last.ok && last.trigger == super::state::Trigger::Action);
+    assert_eq!(mode(&m.paths().resolve(&m.files().state_file)), 0o644);
+
+    // The next one is incremental; a failure is recorded and shown as a warning.
+    let (_, tools) = m.run_result("actions/do-backup", cfg.clone(), Some(Map::new()));
+    assert_eq!(tools.record().action_results["type"], "incremental");
+    fs::remove_dir_all(m.p("/tmp/duplicity")).unwrap();
+    let (_, tools) = m.run_result("actions/backup", cfg.clone(), Some(Map::new()));
+    let failed = tools.record().action_failed.unwrap();
+    assert!(
+        failed.starts_with("backup failed: backup to file://"),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("cannot read the source directory"),
+        "{failed}"
+    );
+    assert!(failed.contains("then run backup again"), "{failed}");
+    let (_, msg) = tools.status().unwrap();
+    assert!(msg.starts_with("WARNING: last backup failed "), "{msg}");
+    assert!(
+        msg.contains("cannot read the source directory") && msg.contains(" | Ready: file"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn the_nrpe_check_is_registered_while_related_and_removed_after() {
+    let m = Machine::new();
+    let export = m.p("/var/lib/nagios/export");
+    fs::create_dir_all(&export).unwrap();
+    let cfg = with(
+        valid(),
+        &[
+            ("backup_frequency", json!("daily")),
+            ("nagios_context", json!("prod")),
+        ],
+    );
+    let ctx_vars = |dispatch: &str| -> BTreeMap<String, String> {
+        [
+            ("JUJU_DISPATCH_PATH", dispatch),
+            ("JUJU_UNIT_NAME", UNIT),
+            ("JUJU_CHARM_DIR", "/charm"),
+            ("JUJU_RELATION_ID", "nrpe-external-master:5"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    };
+    let mut tools = FakeHookTools::new(cfg.clone());
+    tools
+        .relations
+        .insert("nrpe-external-master:5".into(), vec!["nrpe/0".into()]);
+    let ctx =
+        JujuContext::from_vars(ctx_vars("hooks/nrpe-external-master-relation-joined")).unwrap();
+    run(&ctx, &tools, &m.sys, &m.paths()).unwrap();
+    let cfg_file = m.p("/etc/nagios/nrpe.d/check_duplicity-duplicity-0.cfg");
+    let text = fs::read_to_string(&cfg_file).unwrap();
+    assert!(text.contains("command[check_duplicity-duplicity-0]=/charm/bin/duplicity-charm check-nrpe --state /var/lib/duplicity-charm/duplicity-0/state.json --backup-schedule '0 0 * * *' --deletion-schedule 'manual'"), "{text}");
+    let service = fs::read_to_string(
+        export.join("service__prod-duplicity-0_check_duplicity-duplicity-0.cfg"),
+    )
+    .unwrap();
+    assert!(
+        service.contains("host_name                       prod-duplicity-0"),
+        "{service}"
+    );
+    assert!(
+        service.contains("check_command                   check_nrpe!check_duplicity-duplicity-0")
+    );
+    assert!(service.contains("servicegroups                   prod"));
+    let monitors = &tools.record().relation_data["nrpe-external-master:5"]["monitors"];
+    assert_eq!(
+        monitors,
+        "monitors:\n  remote:\n    nrpe:\n      duplicity-duplicity-0:\n        command: check_duplicity-duplicity-0\n"
+    );
+    // The relation goes: so do the files.
+    let ctx =
+        JujuContext::from_vars(ctx_vars("hooks/nrpe-external-master-relation-broken")).unwrap();
+    run(&ctx, &tools, &m.sys, &m.paths()).unwrap();
+    assert!(!cfg_file.exists());
+    assert_eq!(fs::read_dir(&export).unwrap().count(), 0);
 }
 
 #[test]

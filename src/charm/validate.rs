@@ -155,6 +155,47 @@ pub fn gpg_public_key(text: &str) -> Result<PublicKey, String> {
     })
 }
 
+/// The restore action's `secret-key`: an armored OpenPGP private key (with an encryption subkey) and
+/// the passphrase that unlocks it (empty when it is not protected). Returns the fingerprint. The key
+/// material itself is never part of an error.
+pub fn gpg_secret_key(armored: &str, passphrase: &str) -> Result<String, String> {
+    use sequoia_openpgp::crypto::Password;
+    use sequoia_openpgp::parse::Parse;
+    use sequoia_openpgp::policy::StandardPolicy;
+    use sequoia_openpgp::Cert;
+
+    const HOW: &str =
+        "store the output of `gpg --armor --export-secret-keys <key ID>` under the key \"key\"";
+    if !armored
+        .trim_start()
+        .starts_with("-----BEGIN PGP PRIVATE KEY BLOCK-----")
+    {
+        return Err(format!(
+            "is not an ASCII-armored OpenPGP private key: {HOW}"
+        ));
+    }
+    let cert = Cert::from_bytes(armored.as_bytes())
+        .map_err(|_| format!("cannot be read as an OpenPGP key: {HOW}"))?;
+    let policy = StandardPolicy::new();
+    let Some(ka) = cert
+        .keys()
+        .with_policy(&policy, None)
+        .supported()
+        .revoked(false)
+        .for_storage_encryption()
+        .secret()
+        .next()
+    else {
+        return Err(format!("has no secret encryption key: {HOW}"));
+    };
+    let key = ka.key().clone();
+    if !key.has_unencrypted_secret() {
+        key.decrypt_secret(&Password::from(passphrase))
+            .map_err(|_| "cannot be unlocked with its \"passphrase\": store the key's passphrase under the key \"passphrase\" in the same secret".to_string())?;
+    }
+    Ok(cert.fingerprint().to_hex())
+}
+
 /// When backups run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackupFrequency {
@@ -382,6 +423,28 @@ mod tests {
         assert!(gpg_public_key(&s)
             .unwrap_err()
             .contains("no valid encryption key"));
+    }
+
+    #[test]
+    fn secret_keys_are_checked_and_unlocked() {
+        use sequoia_openpgp::cert::CertBuilder;
+        use sequoia_openpgp::serialize::SerializeInto;
+        let (cert, _) = CertBuilder::general_purpose(Some("r@example"))
+            .set_password(Some("unlock me".into()))
+            .generate()
+            .unwrap();
+        let tsk = String::from_utf8(cert.as_tsk().armored().to_vec().unwrap()).unwrap();
+        assert_eq!(
+            gpg_secret_key(&tsk, "unlock me").unwrap(),
+            cert.fingerprint().to_hex()
+        );
+        assert!(gpg_secret_key(&tsk, "wrong")
+            .unwrap_err()
+            .contains("unlocked"));
+        let public = String::from_utf8(cert.armored().to_vec().unwrap()).unwrap();
+        assert!(gpg_secret_key(&public, "")
+            .unwrap_err()
+            .contains("private key"));
     }
 
     #[test]

@@ -168,7 +168,12 @@ impl Schedule {
             sets.push(expand(f, spec)?);
         }
         let days: Vec<&str> = sets[4].iter().map(|d| CRATE_DAYS[*d as usize]).collect();
-        let (min, hour, dom, mon) = (list(&sets[0]), list(&sets[1]), list(&sets[2]), list(&sets[3]));
+        let (min, hour, dom, mon) = (
+            list(&sets[0]),
+            list(&sets[1]),
+            list(&sets[2]),
+            list(&sets[3]),
+        );
         let dow = days.join(",");
         let dom_restricted = !fields[2].starts_with('*');
         let dow_restricted = !fields[4].starts_with('*');
@@ -178,7 +183,9 @@ impl Schedule {
                 crate_schedule(&format!("0 {min} {hour} * {mon} {dow}"))?,
             ]
         } else {
-            vec![crate_schedule(&format!("0 {min} {hour} {dom} {mon} {dow}"))?]
+            vec![crate_schedule(&format!(
+                "0 {min} {hour} {dom} {mon} {dow}"
+            ))?]
         };
         Ok(Schedule {
             expression: fields.join(" "),

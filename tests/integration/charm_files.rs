@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use duplicity_charm::charm::actions::ACTIONS;
+use duplicity_charm::charm::actions::{actions, ParamType, SPECS};
 use duplicity_charm::charm::config::{OptionType, RawConfig, OPTIONS};
 use serde_yaml::Value;
 
@@ -27,7 +27,10 @@ fn config_yaml_agrees_with_the_rust_options_and_the_python_charm() {
         let (ty, default) = match spec.kind {
             OptionType::String => ("string", serde_json::Value::from(spec.default)),
             OptionType::Boolean => ("boolean", serde_json::Value::from(spec.default == "true")),
-            OptionType::Int => ("int", serde_json::Value::from(spec.default.parse::<i64>().unwrap())),
+            OptionType::Int => (
+                "int",
+                serde_json::Value::from(spec.default.parse::<i64>().unwrap()),
+            ),
         };
         assert_eq!(o["type"].as_str(), Some(ty), "{}", spec.name);
         assert_eq!(
@@ -78,7 +81,8 @@ fn actions_yaml_agrees_with_the_rust_actions() {
     let y = yaml("actions.yaml");
     let m = y.as_mapping().unwrap();
     let names: Vec<&str> = m.keys().map(|k| k.as_str().unwrap()).collect();
-    let ours: Vec<&str> = ACTIONS.iter().map(|(a, _)| *a).collect();
+    let all = actions();
+    let ours: Vec<&str> = all.iter().map(|(a, _)| *a).collect();
     assert_eq!(names, ours);
     let key_rule = |k: &str| {
         !k.is_empty()
@@ -87,7 +91,7 @@ fn actions_yaml_agrees_with_the_rust_actions() {
             && !k.starts_with('-')
             && !k.ends_with('-')
     };
-    for (name, params) in ACTIONS {
+    for (name, params) in &all {
         let a = &y[*name];
         assert!(key_rule(name), "{name}");
         assert!(
@@ -100,21 +104,42 @@ fn actions_yaml_agrees_with_the_rust_actions() {
             .map(|p| p.keys().map(|k| k.as_str().unwrap()).collect())
             .unwrap_or_default();
         assert_eq!(declared, params.to_vec(), "{name} params");
-        for p in *params {
-            assert!(key_rule(p), "{name}.{p}");
-            assert!(
-                a["params"][*p]["type"].is_string() || a["params"][*p]["type"].is_sequence(),
-                "{name}.{p} type"
-            );
-        }
-        if let Some(req) = a["required"].as_sequence() {
-            for r in req {
-                assert!(
-                    params.contains(&r.as_str().unwrap()),
-                    "{name} requires an undeclared {r:?}"
-                );
+        let (_, spec) = SPECS.iter().find(|(a, _)| a == name).unwrap();
+        let mut required = Vec::new();
+        for p in spec.iter() {
+            assert!(key_rule(p.name), "{name}.{}", p.name);
+            let ty = &a["params"][p.name]["type"];
+            match p.kind {
+                ParamType::Bool => assert_eq!(ty.as_str(), Some("boolean"), "{name}.{}", p.name),
+                ParamType::Str => assert_eq!(ty.as_str(), Some("string"), "{name}.{}", p.name),
+                ParamType::StrOrNumber => {
+                    let types: Vec<&str> = ty
+                        .as_sequence()
+                        .unwrap()
+                        .iter()
+                        .map(|t| t.as_str().unwrap())
+                        .collect();
+                    assert_eq!(types, ["string", "number"], "{name}.{}", p.name);
+                }
+                ParamType::Int(min) => {
+                    assert_eq!(ty.as_str(), Some("integer"), "{name}.{}", p.name);
+                    assert_eq!(
+                        a["params"][p.name]["minimum"].as_i64(),
+                        Some(min),
+                        "{name}.{}",
+                        p.name
+                    );
+                }
+            }
+            if p.required {
+                required.push(p.name);
             }
         }
+        let declared_required: Vec<&str> = a["required"]
+            .as_sequence()
+            .map(|r| r.iter().map(|v| v.as_str().unwrap()).collect())
+            .unwrap_or_default();
+        assert_eq!(declared_required, required, "{name} required");
     }
     assert_eq!(
         y["remove-all-but-n-full"]["params"]["count"]["minimum"].as_i64(),

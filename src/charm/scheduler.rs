@@ -1,0 +1,229 @@
+//! `duplicity-charm scheduler --settings FILE`: the long-running service the charm installs. It fires
+//! backups on `backup_schedule` and retention on `deletion_schedule` (both from the settings file, in the
+//! machine's local time, as cron did), reloads the settings when the charm rewrites them, and records
+//! every run in the state file. A run takes the run lock, so it never overlaps an action; it waits up to
+//! [`runlock::SCHEDULER_WAIT`] for one, then records the run as failed (busy).
+//!
+//! Missed fire times are not caught up: after a run (or a wait) the next time is computed from now.
+//! Test only: with `DUPLICITY_CHARM_TEST_SECOND_SCHEDULES=1`, schedules are 6-field expressions with
+//! seconds first and the settings are polled every 100 ms.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Local};
+
+use crate::engine::schedule::Schedule;
+
+use super::jobs::{Outcome, Runtime};
+use super::paths::Paths;
+use super::runlock::{self, LockError};
+use super::state::{self, RunRecord, Trigger};
+
+/// Whether the test-only seconds schedules are on.
+pub fn seconds_mode() -> bool {
+    std::env::var("DUPLICITY_CHARM_TEST_SECOND_SCHEDULES").is_ok_and(|v| v == "1")
+}
+
+/// A settings schedule: `manual` (None) or a cron expression.
+pub fn parse_schedule(s: &str) -> Result<Option<Schedule>> {
+    let s = s.trim();
+    if s.is_empty() || s == "manual" {
+        return Ok(None);
+    }
+    let parsed = if seconds_mode() && s.split_whitespace().count() == 6 {
+        Schedule::parse_with_seconds(s)
+    } else {
+        Schedule::parse(s)
+    };
+    parsed
+        .map(Some)
+        .with_context(|| format!("schedule {s:?} is not a cron expression"))
+}
+
+fn log(msg: &str) {
+    // journald adds the time; the unit name is in the service name.
+    eprintln!("{msg}");
+}
+
+/// What the scheduler is running on.
+struct Loaded {
+    bytes: Vec<u8>,
+    rt: Runtime,
+    backup: Option<Schedule>,
+    retention: Option<Schedule>,
+}
+
+fn load(path: &Path, paths: &Paths) -> Result<Loaded> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let rt = Runtime::load(path, paths.clone())?;
+    let backup = parse_schedule(&rt.settings.backup_schedule)?;
+    let retention = if rt.settings.retention == "manual" && rt.settings.keep_full_backups == 0 {
+        None
+    } else {
+        parse_schedule(&rt.settings.deletion_schedule)?
+    };
+    Ok(Loaded {
+        bytes,
+        rt,
+        backup,
+        retention,
+    })
+}
+
+/// Runs for ever (until killed). Errors only when the settings file is unusable at start.
+pub fn run(settings_file: &Path) -> Result<()> {
+    let paths = Paths::from_env();
+    let poll = if seconds_mode() {
+        Duration::from_millis(100)
+    } else {
+        Duration::from_secs(5)
+    };
+    let settings_file: PathBuf = settings_file.to_path_buf();
+    let mut loaded = load(&settings_file, &paths)?;
+    announce(&loaded);
+    let mut next_backup = next(&loaded.backup);
+    let mut next_retention = next(&loaded.retention);
+    loop {
+        std::thread::sleep(poll);
+        // Reload when the charm rewrote the settings (a blocked config stops this service instead).
+        match std::fs::read(&settings_file) {
+            Ok(b) if b != loaded.bytes => match load(&settings_file, &paths) {
+                Ok(l) => {
+                    loaded = l;
+                    log("settings changed: reloaded");
+                    announce(&loaded);
+                    next_backup = next(&loaded.backup);
+                    next_retention = next(&loaded.retention);
+                }
+                Err(e) => log(&format!(
+                    "settings changed but cannot be used: {e:#}; keeping the previous ones"
+                )),
+            },
+            Ok(_) => {}
+            Err(e) => log(&format!(
+                "cannot read {}: {e}; keeping the previous settings",
+                settings_file.display()
+            )),
+        }
+        let now = Local::now();
+        if next_backup.is_some_and(|t| t <= now) {
+            fire(&loaded.rt, state::BACKUP, |rt| rt.backup(false, None));
+            next_backup = next(&loaded.backup);
+        }
+        let now = Local::now();
+        if next_retention.is_some_and(|t| t <= now) {
+            fire(&loaded.rt, state::RETENTION, Runtime::scheduled_retention);
+            next_retention = next(&loaded.retention);
+        }
+    }
+}
+
+fn next(s: &Option<Schedule>) -> Option<DateTime<Local>> {
+    s.as_ref().and_then(|s| s.next_after(&Local::now()))
+}
+
+/// Logs the schedule and notes the start in the state file (the reference for "overdue").
+fn announce(l: &Loaded) {
+    let show = |s: &Option<Schedule>| {
+        s.as_ref()
+            .map_or("manual".to_string(), |s| s.expression().to_string())
+    };
+    log(&format!(
+        "scheduler for {}: backups {}, retention {}; next backup {}, next retention {}",
+        l.rt.settings.unit,
+        show(&l.backup),
+        show(&l.retention),
+        next(&l.backup).map_or("never".into(), |t| t.to_rfc3339()),
+        next(&l.retention).map_or("never".into(), |t| t.to_rfc3339()),
+    ));
+    if l.backup.is_none() && l.retention.is_none() {
+        return;
+    }
+    let wait = runlock::wait_from_env(runlock::SCHEDULER_WAIT);
+    match runlock::acquire(&l.rt.lock_file(), wait, "the scheduler starting") {
+        Ok(_lock) => {
+            let now = chrono::Utc::now().timestamp();
+            if let Err(e) = state::update(&l.rt.state_file(), |s| {
+                s.scheduler_started.get_or_insert(now);
+            }) {
+                log(&format!("cannot record the scheduler's start: {e:#}"));
+            }
+        }
+        Err(e) => log(&format!("cannot record the scheduler's start: {e}")),
+    }
+}
+
+/// One scheduled run: lock, run, record.
+fn fire(rt: &Runtime, kind: &str, work: impl FnOnce(&Runtime) -> Result<Outcome>) {
+    let wait = runlock::wait_from_env(runlock::SCHEDULER_WAIT);
+    let started = chrono::Utc::now().timestamp();
+    let lock = runlock::acquire(&rt.lock_file(), wait, &format!("a scheduled {kind}"));
+    let (result, lock) = match lock {
+        Ok(l) => {
+            log(&format!("scheduled {kind} starting"));
+            (work(rt), Some(l))
+        }
+        Err(e @ LockError::Busy { .. }) => (Err(anyhow::anyhow!("busy: {e}")), None),
+        Err(e) => (Err(e.into()), None),
+    };
+    let finished = chrono::Utc::now().timestamp();
+    let record = match &result {
+        Ok(o) => RunRecord {
+            kind: kind.into(),
+            trigger: Trigger::Scheduled,
+            started,
+            finished,
+            ok: true,
+            error: None,
+            stats: o.stats.clone(),
+            detail: o.detail.clone(),
+        },
+        Err(e) => RunRecord {
+            kind: kind.into(),
+            trigger: Trigger::Scheduled,
+            started,
+            finished,
+            ok: false,
+            error: Some(state::short_error(&format!("{e:#}"))),
+            stats: Default::default(),
+            detail: None,
+        },
+    };
+    match &result {
+        Ok(o) => log(&format!(
+            "scheduled {kind} done in {}s{}",
+            finished - started,
+            o.detail
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        )),
+        Err(e) => log(&format!("scheduled {kind} FAILED: {e:#}")),
+    }
+    // Busy means another run holds the lock and is writing the file; recording then is still safe
+    // because every write is a whole-file rename, but take the lock when we can.
+    if let Err(e) = state::update(&rt.state_file(), |s| s.record(record)) {
+        log(&format!("cannot record the {kind} run: {e:#}"));
+    }
+    if lock.is_some() {
+        runlock::test_hold();
+    }
+    drop(lock);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_is_no_schedule_and_bad_ones_are_errors() {
+        assert!(parse_schedule("manual").unwrap().is_none());
+        assert_eq!(
+            parse_schedule("0 23 * * *").unwrap().unwrap().expression(),
+            "0 23 * * *"
+        );
+        assert!(parse_schedule("often").is_err());
+    }
+}
