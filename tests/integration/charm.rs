@@ -61,7 +61,7 @@ fn charm_deploy_sequence_blocks_until_configured_then_goes_active() {
         j.last_status(),
         (
             "active".into(),
-            "Ready: file, backups daily, retention manual".into()
+            "Ready: file, backups daily, retention manual; no backup yet".into()
         )
     );
     assert_eq!(j.version().as_deref(), Some(env!("CARGO_PKG_VERSION")));
@@ -97,9 +97,10 @@ fn charm_deploy_sequence_blocks_until_configured_then_goes_active() {
         }
     }
     assert!(calls.contains(
-        &"status-set active -- Ready: file, backups daily, retention manual".to_string()
+        &"status-set active -- Ready: file, backups daily, retention manual; no backup yet"
+            .to_string()
     ));
-    assert!(calls.contains(&format!("systemctl enable {SVC}")));
+    assert!(calls.contains(&format!("systemctl enable --now {SVC}")));
 
     // update-status: same state, no new effects.
     j.clear_calls();
@@ -166,25 +167,6 @@ fn charm_files_follow_config_changes_and_stop_remove_cleans_up() {
         "{calls:?}"
     );
     assert!(calls.contains(&"systemctl daemon-reload".to_string()));
-}
-
-#[test]
-fn charm_actions_fail_with_not_available_yet() {
-    let j = FakeJuju::new("actions");
-    for name in ["backup", "do-backup", "restore", "remove-older-than"] {
-        let r = j.action(name, json!({"full": false}));
-        ok(&r);
-        assert_eq!(
-            j.action_failed(),
-            Some(format!(
-                "the {name} action is not available yet in this revision of the charm"
-            ))
-        );
-    }
-    assert!(
-        j.statuses().is_empty(),
-        "actions do not touch the unit status"
-    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 # appended to <state>/calls.jsonl; <state> is ../juju next to this script's directory.
 import json
 import os
+import re
 import sys
 
 TOOL = os.path.basename(sys.argv[0])
@@ -111,14 +112,27 @@ def main():
 
     if TOOL == "systemctl":
         enabled = set(load("enabled.json", []))
+        active = set(load("active.json", []))
         cmd = [a for a in args if not a.startswith("-")]
+        now = "--now" in args
         if cmd and cmd[0] == "is-enabled":
             sys.exit(0 if cmd[1] in enabled else 1)
+        if cmd and cmd[0] == "is-active":
+            sys.exit(0 if cmd[1] in active else 3)
         if cmd and cmd[0] == "enable":
             enabled.add(cmd[1])
+            if now:
+                active.add(cmd[1])
         if cmd and cmd[0] == "disable":
             enabled.discard(cmd[1])
+            if now:
+                active.discard(cmd[1])
+        if cmd and cmd[0] in ("start", "restart"):
+            active.add(cmd[1])
+        if cmd and cmd[0] == "stop":
+            active.discard(cmd[1])
         save("enabled.json", sorted(enabled))
+        save("active.json", sorted(active))
         return
     if TOOL == "apt-get":
         return
@@ -166,6 +180,12 @@ def main():
             k, eq, v = p.partition("=")
             if not eq:
                 fail('argument "%s" must be of the form key...=value' % p, 2)
+            for seg in k.split("."):
+                if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?", seg):
+                    fail('key "%s" must start and end with lowercase alphanumeric, and contain only '
+                         'lowercase alphanumeric, hyphens and periods' % k, 2)
+                if seg in ("stdout", "stdout-encoding", "stderr", "stderr-encoding"):
+                    fail('cannot set reserved action key "%s"' % seg, 2)
             results[k] = v
         save("action-results.json", results)
     elif TOOL == "action-log":

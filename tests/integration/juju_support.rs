@@ -200,18 +200,169 @@ impl FakeJuju {
         self.dispatch(&format!("hooks/{name}"), &[])
     }
 
-    /// Runs an action as Juju does, with these (already validated) params.
+    /// Runs an action as Juju does, with these (already validated) params. The previous action's
+    /// results, logs and failure are forgotten first.
     pub fn action(&self, name: &str, params: Value) -> Run {
+        self.action_env(name, params, &[])
+    }
+
+    /// [`FakeJuju::action`] with extra environment (test-only knobs such as the lock wait).
+    pub fn action_env(&self, name: &str, params: Value, extra: &[(&str, &str)]) -> Run {
+        for f in [
+            "action-results.json",
+            "action-failed.json",
+            "action-log.jsonl",
+        ] {
+            let _ = fs::remove_file(self.p("juju").join(f));
+        }
         self.write_json("action-params.json", &params);
+        let mut env = vec![
+            ("JUJU_HOOK_NAME", ""),
+            ("JUJU_ACTION_NAME", name),
+            ("JUJU_ACTION_UUID", "2"),
+            ("JUJU_ACTION_TAG", "action-2"),
+        ];
+        env.extend_from_slice(extra);
+        self.dispatch(&format!("actions/{name}"), &env)
+    }
+
+    /// The last action's `action-set` results (flat keys, as set).
+    pub fn action_results(&self) -> std::collections::BTreeMap<String, String> {
+        self.json("action-results.json")
+            .map(|v| serde_json::from_value(v).unwrap())
+            .unwrap_or_default()
+    }
+
+    /// The last action's `action-log` lines.
+    pub fn action_logs(&self) -> Vec<String> {
+        self.jsonl("action-log.jsonl")
+            .into_iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Runs an action and panics unless it succeeded; returns its results.
+    pub fn action_ok(
+        &self,
+        name: &str,
+        params: Value,
+    ) -> std::collections::BTreeMap<String, String> {
+        let r = self.action(name, params);
+        assert_eq!(r.code, 0, "{name}: {r:?}");
+        assert_eq!(
+            self.action_failed(),
+            None,
+            "{name} failed; log {:?}",
+            self.action_logs()
+        );
+        self.action_results()
+    }
+
+    /// Relations as `relation-ids`/`relation-list` see them: id → remote units.
+    pub fn set_relations(&self, relations: Value) {
+        self.write_json("relations.json", &relations);
+    }
+
+    /// Juju secrets `secret-get` answers: id → content.
+    pub fn set_secrets(&self, secrets: Value) {
+        self.write_json("secrets.json", &secrets);
+    }
+
+    /// Every `relation-set`: `{id, data, args}`.
+    pub fn relation_sets(&self) -> Vec<Value> {
+        self.jsonl("relation-set.jsonl")
+    }
+
+    /// Runs a relation hook for relation `<endpoint>:<n>` (the remote unit set except in -created/-broken).
+    pub fn relation_hook(&self, endpoint: &str, id: u32, phase: &str) -> Run {
+        let rid = format!("{endpoint}:{id}");
+        let remote = if matches!(phase, "created" | "broken") {
+            ""
+        } else {
+            "nrpe/0"
+        };
         self.dispatch(
-            &format!("actions/{name}"),
+            &format!("hooks/{endpoint}-relation-{phase}"),
             &[
-                ("JUJU_HOOK_NAME", ""),
-                ("JUJU_ACTION_NAME", name),
-                ("JUJU_ACTION_UUID", "2"),
-                ("JUJU_ACTION_TAG", "action-2"),
+                ("JUJU_HOOK_NAME", &format!("{endpoint}-relation-{phase}")),
+                ("JUJU_RELATION", endpoint),
+                ("JUJU_RELATION_ID", &rid),
+                ("JUJU_REMOTE_UNIT", remote),
+                ("JUJU_REMOTE_APP", "nrpe"),
             ],
         )
+    }
+
+    /// The on-disk settings file of the unit.
+    pub fn settings_file(&self) -> PathBuf {
+        self.root("/var/lib/duplicity-charm/duplicity-0/settings.json")
+    }
+
+    /// The on-disk state file of the unit.
+    pub fn state_file(&self) -> PathBuf {
+        self.root("/var/lib/duplicity-charm/duplicity-0/state.json")
+    }
+
+    /// The recorded outcomes, as JSON (`{}` when none).
+    pub fn state(&self) -> Value {
+        fs::read(self.state_file())
+            .map(|b| serde_json::from_slice(&b).unwrap())
+            .unwrap_or_else(|_| serde_json::json!({}))
+    }
+
+    /// Starts `duplicity-charm scheduler` the way its systemd unit does, under this unit's root, with
+    /// extra environment. The caller kills it (it runs for ever).
+    pub fn spawn_scheduler(&self, extra: &[(&str, &str)]) -> std::process::Child {
+        Command::new(ours_bin())
+            .args(["scheduler", "--settings"])
+            .arg(self.settings_file())
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("DUPLICITY_CHARM_ROOT", self.p("root"))
+            .envs(extra.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(self.p("scheduler.log")).unwrap())
+            .spawn()
+            .expect("start the scheduler")
+    }
+
+    /// Runs the NRPE check as NRPE would (its command line from the charm's nrpe.d file), with the
+    /// state file path mapped under this unit's root.
+    pub fn check_nrpe(&self, args: &[&str]) -> Run {
+        let out = Command::new(ours_bin())
+            .arg("check-nrpe")
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// What the scheduler logged.
+    pub fn scheduler_log(&self) -> String {
+        fs::read_to_string(self.p("scheduler.log")).unwrap_or_default()
+    }
+
+    /// Polls `cond` every 100 ms for up to `secs`; panics with `what` and the scheduler's log if it
+    /// never holds.
+    pub fn wait_for(&self, secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < end {
+            if cond() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!(
+            "timed out waiting for {what}; scheduler log:\n{}",
+            self.scheduler_log()
+        );
     }
 
     fn jsonl(&self, name: &str) -> Vec<Value> {
