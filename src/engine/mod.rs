@@ -8,5 +8,6 @@ pub mod commands;
 pub mod crypto;
 pub mod delta;
 pub mod index;
+pub mod keys;
 pub mod meta;
 pub mod timestr;
