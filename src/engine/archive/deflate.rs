@@ -49,7 +49,9 @@ fn pool() -> &'static SyncSender<Job> {
                         Ok(j) => j,
                         Err(_) => return,
                     };
-                    let res = compress_block(&job.data, &job.dict, job.level, job.last);
+                    // The level is chosen here, off the writer's thread: stored when the block looks random.
+                    let level = level_for(&job.data, job.level);
+                    let res = compress_block(&job.data, &job.dict, level, job.last);
                     let _ = job.reply.send(res);
                 })
                 .expect("cannot start a compression thread");
@@ -101,7 +103,8 @@ fn compress_block(data: &[u8], dict: &[u8], level: u32, last: bool) -> io::Resul
     } else {
         FlushCompress::Sync
     };
-    let mut out = Vec::with_capacity(data.len() / 2 + 1024);
+    // Room for the worst case (stored blocks), so the output is never reallocated and copied.
+    let mut out = Vec::with_capacity(data.len() + data.len() / 64 + 1024);
     loop {
         if out.capacity() - out.len() < 1024 {
             out.reserve(out.capacity().max(64 * 1024));
@@ -150,7 +153,7 @@ impl<W: Write> ParallelDeflate<W> {
 
     fn dispatch(&mut self, last: bool) -> io::Result<()> {
         let data = std::mem::replace(&mut self.buf, Vec::with_capacity(BLOCK));
-        let level = level_for(&data, self.level);
+        let level = self.level;
         let dict = std::mem::take(&mut self.dict);
         self.dict = data[data.len().saturating_sub(DICT)..].to_vec();
         let (tx, rx) = channel();
