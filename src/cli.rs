@@ -13,6 +13,7 @@ use crate::engine::commands::retention::{self, RetentionCommand};
 use crate::engine::commands::{backup, list, restore, status, verify};
 use crate::engine::crypto::{Decryptor, Passphrase};
 use crate::engine::index::Index;
+use crate::engine::keys::{self, KeySetup};
 use crate::engine::timestr;
 
 #[derive(Parser, Debug)]
@@ -20,7 +21,9 @@ use crate::engine::timestr;
     name = "duplicity-charm",
     version,
     about = "Encrypted, bandwidth-efficient backups in duplicity's format",
-    after_help = "PASSPHRASE (environment) is the symmetric passphrase; it is never taken from the command line."
+    after_help = "PASSPHRASE (environment) is the symmetric passphrase, or the passphrase of the secret key that \
+decrypts (--secret-keyring); SIGN_PASSPHRASE that of the --sign-key (PASSPHRASE if unset). Secrets are never taken \
+from the command line."
 )]
 struct Cli {
     #[command(flatten)]
@@ -85,6 +88,31 @@ struct Options {
     /// Show what would be done, change nothing (backups write nothing, not even the cache).
     #[arg(long, global = true)]
     dry_run: bool,
+    /// Encrypt to this public key instead of a passphrase: a fingerprint or key id found in --keyring,
+    /// or the path of a key file. Repeatable.
+    #[arg(long, global = true, value_name = "KEY")]
+    encrypt_key: Vec<String>,
+    /// As --encrypt-key, with the key id left out of the files (gpg --hidden-recipient). Repeatable.
+    #[arg(long, global = true, value_name = "KEY")]
+    hidden_encrypt_key: Vec<String>,
+    /// Same as --encrypt-key KEY --sign-key KEY.
+    #[arg(long, global = true, value_name = "KEY")]
+    encrypt_sign_key: Option<String>,
+    /// Backups: sign every file with this key (from --secret-keyring; SIGN_PASSPHRASE or PASSPHRASE
+    /// unlocks it). restore/verify: demand a good signature by this key on every file.
+    #[arg(long, global = true, value_name = "KEY")]
+    sign_key: Option<String>,
+    /// OpenPGP certificates (armored or binary) to find --encrypt-key and signers in. Repeatable.
+    #[arg(long, global = true, value_name = "FILE")]
+    keyring: Vec<PathBuf>,
+    /// Secret keys (armored or binary) that decrypt (PASSPHRASE unlocks them) and sign. Repeatable.
+    #[arg(
+        long,
+        global = true,
+        alias = "encrypt-secret-keyring",
+        value_name = "FILE"
+    )]
+    secret_keyring: Vec<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -168,8 +196,18 @@ fn now(opts: &Options) -> i64 {
 }
 
 fn passphrase_for_backup(opts: &Options) -> Result<Option<Passphrase>> {
+    let public_key = !opts.encrypt_key.is_empty()
+        || !opts.hidden_encrypt_key.is_empty()
+        || opts.encrypt_sign_key.is_some();
     if opts.no_encryption {
+        if public_key {
+            bail!("--no-encryption contradicts --encrypt-key: give one or the other");
+        }
         return Ok(None);
+    }
+    if public_key {
+        // Public-key backups need no passphrase; PASSPHRASE may still unlock --secret-keyring.
+        return Ok(Passphrase::from_env("PASSPHRASE"));
     }
     match Passphrase::from_env("PASSPHRASE") {
         Some(p) => Ok(Some(p)),
@@ -177,6 +215,84 @@ fn passphrase_for_backup(opts: &Options) -> Result<Option<Passphrase>> {
             "PASSPHRASE is not set: export PASSPHRASE with the backup passphrase, or pass --no-encryption"
         )),
     }
+}
+
+/// `--sign-key` (or `--encrypt-sign-key`) as a normalized key id; duplicity accepts 8, 16 or 40 hex
+/// digits.
+fn sign_key_id(opts: &Options) -> Result<Option<String>> {
+    let Some(spec) = opts
+        .sign_key
+        .as_deref()
+        .or(opts.encrypt_sign_key.as_deref())
+    else {
+        return Ok(None);
+    };
+    keys::normalize_key_id(spec)
+        .map(Some)
+        .ok_or_else(|| anyhow!(keys::KeyError::BadKeyId(spec.into())))
+        .context("--sign-key")
+}
+
+/// The keys a backup uses: recipients, the signing key (unlocked now, so a wrong passphrase fails
+/// before anything is written) and secret keys for reading metadata the cache lacks. Key validity
+/// is judged at the real time, not at `--current-time`.
+fn backup_keys(opts: &Options) -> Result<KeySetup> {
+    let now = std::time::SystemTime::now();
+    let certs = keys::load_all(&opts.keyring)?;
+    let secret = keys::load_all(&opts.secret_keyring)?;
+    let mut all = certs.clone();
+    all.extend(secret.iter().map(|c| c.clone().strip_secret_key_material()));
+    let mut recipients = Vec::new();
+    for spec in opts
+        .encrypt_key
+        .iter()
+        .chain(opts.encrypt_sign_key.as_ref())
+    {
+        recipients.push(keys::recipient(spec, &all, false, now).context("--encrypt-key")?);
+    }
+    for spec in &opts.hidden_encrypt_key {
+        recipients.push(keys::recipient(spec, &all, true, now).context("--hidden-encrypt-key")?);
+    }
+    let signer = match sign_key_id(opts)? {
+        Some(id) if !opts.no_encryption => {
+            let pass = Passphrase::from_env("SIGN_PASSPHRASE")
+                .or_else(|| Passphrase::from_env("PASSPHRASE"));
+            Some(keys::signing_key(&id, &secret, pass.as_ref(), now).context("--sign-key")?)
+        }
+        _ => None,
+    };
+    Ok(KeySetup {
+        recipients,
+        signer,
+        secret_keys: secret,
+        check: None,
+    })
+}
+
+/// The keys a restore uses: secret keys, and with `--sign-key` (if `check_signatures`) the signature
+/// every file must carry, checked with the certificates of both keyrings.
+fn restore_keys(opts: &Options, check_signatures: bool) -> Result<KeySetup> {
+    let certs = keys::load_all(&opts.keyring)?;
+    let secret = keys::load_all(&opts.secret_keyring)?;
+    let check = match sign_key_id(opts)? {
+        Some(id) if check_signatures => {
+            let mut all = certs;
+            all.extend(secret.iter().map(|c| c.clone().strip_secret_key_material()));
+            if !keys::has_key(&id, &all) {
+                bail!(
+                    "--sign-key {id}: that key is in neither --keyring nor --secret-keyring, so its signatures cannot be checked: pass its public key with --keyring"
+                );
+            }
+            Some(keys::SignatureCheck { id, certs: all })
+        }
+        _ => None,
+    };
+    Ok(KeySetup {
+        recipients: Vec::new(),
+        signer: None,
+        secret_keys: secret,
+        check,
+    })
 }
 
 /// `-t/--time`, or now.
@@ -232,6 +348,7 @@ fn run(cli: Cli) -> Result<i32> {
                 fixed_time: opts.current_time.is_some(),
                 allow_source_mismatch: opts.allow_source_mismatch,
                 passphrase: passphrase_for_backup(opts)?,
+                keys: backup_keys(opts)?,
                 cache_dir: cache::cache_dir(opts.archive_dir.as_deref(), opts.name.as_deref(), url),
                 dry_run: opts.dry_run,
                 progress: None,
@@ -283,6 +400,7 @@ fn run(cli: Cli) -> Result<i32> {
                     path,
                     force: opts.force,
                     passphrase: Passphrase::from_env("PASSPHRASE"),
+                    keys: restore_keys(opts, true)?,
                     progress: None,
                 },
             )
@@ -303,7 +421,10 @@ fn run(cli: Cli) -> Result<i32> {
             let backend = backend::open(url)?;
             let time = time_option(opts)?;
             let cache = cache::Cache::open(cache_for(opts, url))?;
-            let decryptor = Decryptor::new(Passphrase::from_env("PASSPHRASE"));
+            let decryptor = Decryptor::with_keys(
+                Passphrase::from_env("PASSPHRASE"),
+                &restore_keys(opts, false)?,
+            );
             let mut out = std::io::stdout().lock();
             list::list_current_files(
                 backend.as_ref(),
@@ -328,6 +449,7 @@ fn run(cli: Cli) -> Result<i32> {
                     time: time_option(opts)?,
                     compare_data: opts.compare_data,
                     passphrase: Passphrase::from_env("PASSPHRASE"),
+                    keys: restore_keys(opts, true)?,
                     scratch_in: None,
                 },
             )

@@ -22,7 +22,7 @@ use crate::engine::timestr;
 use crate::juju::{HookTools, JujuContext};
 
 use super::config::{self, RawConfig};
-use super::jobs::{Outcome, Runtime};
+use super::jobs::{Outcome, RestoreSecret, Runtime};
 use super::paths::{Paths, UnitFiles, RESTORE_ROOT};
 use super::runlock::{self, LockError};
 use super::state::{self, RunRecord, Trigger};
@@ -219,11 +219,16 @@ fn prepare(
             files.settings.display()
         ))));
     }
-    let rt = Runtime::load(&settings, paths.clone())?;
+    let mut rt = Runtime::load(&settings, paths.clone())?;
     if let Some(id) = string(&params, "secret-key") {
-        if let Err(f) = check_secret_key(tools, &rt, id)? {
-            return Ok(Err(f));
+        match check_secret_key(tools, &rt, id)? {
+            Ok(secret) => rt.secret = secret,
+            Err(f) => return Ok(Err(f)),
         }
+    } else if name == "restore" && rt.settings.encryption == "public-key" {
+        return Ok(Err(Failure(
+            "the backups are encrypted to gpg_public_key, so restore needs its private key: store it in a Juju secret (`juju add-secret restore-key key#file=<armored private key> passphrase=<its passphrase>`, then `juju grant-secret restore-key <application>`) and pass secret-key=<secret ID>".into(),
+        )));
     }
     Ok(Ok((rt, params)))
 }
@@ -530,11 +535,12 @@ fn restore(
 
 /// Reads the restore action's `secret-key` secret (keys `key` and `passphrase`) and checks that the key
 /// unlocks. Nothing of its content ever reaches a message: only the secret's ID and the key's fingerprint.
-///
-/// Restoring backups encrypted to `gpg_public_key` needs the engine's secret-keyring support, which this
-/// revision lacks, so a checked key is then refused with that reason; with passphrase-encrypted or
-/// unencrypted backups the key is not needed and is ignored.
-fn check_secret_key(tools: &dyn HookTools, rt: &Runtime, id: &str) -> Result<Step<()>> {
+/// With passphrase-encrypted or unencrypted backups the key is not needed and is ignored.
+fn check_secret_key(
+    tools: &dyn HookTools,
+    rt: &Runtime,
+    id: &str,
+) -> Result<Step<Option<RestoreSecret>>> {
     let content = match tools.secret_get(id) {
         Ok(c) => c,
         Err(e) => {
@@ -554,8 +560,8 @@ fn check_secret_key(tools: &dyn HookTools, rt: &Runtime, id: &str) -> Result<Ste
             content.keys().cloned().collect::<Vec<_>>().join(", ")
         ))));
     };
-    let passphrase = content.get("passphrase").map(String::as_str).unwrap_or("");
-    let fingerprint = match super::validate::gpg_secret_key(key, passphrase) {
+    let passphrase = content.get("passphrase").cloned().unwrap_or_default();
+    let fingerprint = match super::validate::gpg_secret_key(key, &passphrase) {
         Ok(f) => f,
         Err(why) => return Ok(Err(Failure(format!("secret-key {id}: the key {why}")))),
     };
@@ -568,9 +574,13 @@ fn check_secret_key(tools: &dyn HookTools, rt: &Runtime, id: &str) -> Result<Ste
                 "encrypted with encryption_passphrase"
             }
         ))?;
-        return Ok(Ok(()));
+        return Ok(Ok(None));
     }
-    Ok(Err(Failure(format!(
-        "secret-key {id} (key {fingerprint}) is valid, but restoring backups encrypted to gpg_public_key needs the engine's secret-keyring support, which this revision of the charm lacks: upgrade the charm, or restore with duplicity and that key off the unit"
-    ))))
+    tools.action_log(&format!(
+        "using the private key {fingerprint} from secret-key {id}"
+    ))?;
+    Ok(Ok(Some(RestoreSecret {
+        armored: key.clone(),
+        passphrase,
+    })))
 }

@@ -17,6 +17,7 @@ use crate::engine::commands::retention::{self, RetentionCommand};
 use crate::engine::commands::{status, verify};
 use crate::engine::crypto::{Decryptor, Passphrase};
 use crate::engine::index::Index;
+use crate::engine::keys::{self, KeySetup};
 use crate::engine::timestr::{self, format_timestamp};
 
 use super::paths::{Paths, ARCHIVE_DIR, LOCK_FILE, STATE_FILE};
@@ -38,6 +39,20 @@ pub struct Outcome {
     pub detail: Option<String>,
 }
 
+/// The private key a restore of public-key encrypted backups needs (from the restore action's Juju
+/// secret), and the passphrase that unlocks it.
+#[derive(Clone)]
+pub struct RestoreSecret {
+    pub armored: String,
+    pub passphrase: String,
+}
+
+impl std::fmt::Debug for RestoreSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RestoreSecret(..)")
+    }
+}
+
 /// One unit's settings, where its state lives, and the root paths resolve under.
 #[derive(Debug, Clone)]
 pub struct Runtime {
@@ -45,6 +60,8 @@ pub struct Runtime {
     /// The on-disk directory of the settings file (state, lock and archive dir live there).
     pub dir: PathBuf,
     pub paths: Paths,
+    /// Set by the restore action when given `secret-key`.
+    pub secret: Option<RestoreSecret>,
 }
 
 impl Runtime {
@@ -59,6 +76,7 @@ impl Runtime {
             settings,
             dir,
             paths,
+            secret: None,
         })
     }
 
@@ -90,20 +108,55 @@ impl Runtime {
             .with_context(|| format!("cannot open the backup target {}", self.settings.url))
     }
 
+    /// The passphrase that decrypts: the secret key's when one was given (public-key backups), else
+    /// the symmetric one.
     fn passphrase(&self) -> Option<Passphrase> {
-        self.settings.env.get("PASSPHRASE").map(Passphrase::new)
+        match &self.secret {
+            Some(s) => Some(Passphrase::new(s.passphrase.clone())),
+            None => self.settings.env.get("PASSPHRASE").map(Passphrase::new),
+        }
+    }
+
+    /// The engine's keys: the recipient of public-key backups (`gpg_public_key`, from the file beside
+    /// the settings) when `for_backup`, and the restore secret's key, loaded as a secret keyring from a
+    /// 0600 temporary file in the state directory that is removed at once.
+    fn keys(&self, for_backup: bool) -> Result<KeySetup> {
+        let mut setup = KeySetup::default();
+        if for_backup && self.settings.encryption == "public-key" {
+            let file = self.settings.gpg_public_key_file.as_deref().ok_or_else(|| {
+                anyhow!("the settings name no gpg_public_key file: run `juju config` again to rewrite them")
+            })?;
+            let fpr = self
+                .settings
+                .gpg_public_key_fingerprint
+                .clone()
+                .unwrap_or_default();
+            let certs = keys::load_all(&[self.paths.resolve(file)])?;
+            setup.recipients.push(
+                keys::recipient(&fpr, &certs, false, std::time::SystemTime::now())
+                    .context("gpg_public_key")?,
+            );
+        }
+        if let Some(secret) = &self.secret {
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".restore-key-")
+                .tempfile_in(&self.dir)
+                .context("cannot write the restore key to the state directory")?;
+            std::io::Write::write_all(&mut tmp, secret.armored.as_bytes())?;
+            setup.secret_keys = keys::load_all(&[tmp.path()])?;
+            // `tmp` is removed here, when it drops.
+        }
+        Ok(setup)
     }
 
     /// The passphrase a backup encrypts with (None = unencrypted), or why backups cannot run.
     fn backup_passphrase(&self) -> Result<Option<Passphrase>> {
         match self.settings.encryption.as_str() {
-            "none" => Ok(None),
+            "none" | "public-key" => Ok(None),
             "passphrase" => self.passphrase().map(Some).ok_or_else(|| {
                 anyhow!("encryption_passphrase is missing from the settings: set it again with juju config")
             }),
-            other => bail!(
-                "backups encrypted to gpg_public_key ({other}) need the engine's public-key support, which this revision lacks: set encryption_passphrase instead, or upgrade the charm"
-            ),
+            other => bail!("the settings name an unknown encryption {other:?}: run `juju config` again to rewrite them"),
         }
     }
 
@@ -130,6 +183,7 @@ impl Runtime {
                 fixed_time: false,
                 allow_source_mismatch: false,
                 passphrase: self.backup_passphrase()?,
+                keys: self.keys(true)?,
                 cache_dir: self.cache_dir(),
                 dry_run: false,
                 progress,
@@ -192,6 +246,7 @@ impl Runtime {
                 path,
                 force,
                 passphrase: self.passphrase(),
+                keys: self.keys(false)?,
                 progress,
             },
         )
@@ -226,6 +281,7 @@ impl Runtime {
                 time: chrono::Utc::now().timestamp(),
                 compare_data,
                 passphrase: self.passphrase(),
+                keys: self.keys(false)?,
                 scratch_in: None,
             },
         )
@@ -258,7 +314,7 @@ impl Runtime {
     pub fn list_current_files(&self, time: i64) -> Result<Outcome> {
         let backend = self.backend()?;
         let cache = Cache::open(self.cache_dir())?;
-        let decryptor = Decryptor::new(self.passphrase());
+        let decryptor = Decryptor::with_keys(self.passphrase(), &self.keys(false)?);
         let mut lines = String::new();
         let mut count = 0u64;
         let mut shown = 0u64;

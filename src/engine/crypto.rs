@@ -30,18 +30,26 @@ use std::sync::{Arc, Mutex, OnceLock};
 use sequoia_openpgp as openpgp;
 
 use openpgp::crypto::symmetric::{self as sym, BlockCipherMode, PaddingMode};
-use openpgp::crypto::{Password, SessionKey, S2K};
+use openpgp::crypto::{hash, KeyPair, Password, SessionKey, S2K};
+use openpgp::packet::key;
+use openpgp::packet::one_pass_sig::OnePassSig3;
+use openpgp::packet::pkesk::PKESK3;
+use openpgp::packet::signature::SignatureBuilder;
 use openpgp::packet::skesk::SKESK4;
+use openpgp::packet::{OnePassSig, Signature};
 use openpgp::packet::{Packet, PKESK, SKESK};
 use openpgp::parse::stream::{
-    DecryptionHelper, DecryptorBuilder, MessageStructure, VerificationHelper,
+    DecryptionHelper, DecryptorBuilder, MessageLayer, MessageStructure, VerificationError,
+    VerificationHelper,
 };
 use openpgp::parse::Parse;
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::Serialize;
-use openpgp::types::{HashAlgorithm, SymmetricAlgorithm};
-use openpgp::{Cert, KeyHandle};
+use openpgp::types::{HashAlgorithm, SignatureType, SymmetricAlgorithm};
+use openpgp::{Cert, Fingerprint, KeyHandle, KeyID};
 use sha1::{Digest, Sha1};
+
+use super::keys::{KeySetup, SignatureCheck};
 
 /// The cipher we write (session key and SKESK key-encryption key alike).
 const WRITE_CIPHER: SymmetricAlgorithm = SymmetricAlgorithm::AES256;
@@ -64,6 +72,10 @@ const FAST_BUFFER: usize = 64 * 1024;
 const PROBE: usize = 64 * 1024;
 /// Marker and SKESK packets are a few dozen bytes; longer ones are refused as damaged.
 const MAX_SMALL_PACKET: u64 = 1024;
+/// A PKESK holds one public-key ciphertext: about 1 KiB for RSA 8192; longer ones are refused.
+const MAX_PKESK: u64 = 4096;
+/// Signature packets inside a message are a few hundred bytes.
+const MAX_SIGNATURE_PACKET: u64 = 16 * 1024;
 /// The MDC packet at the end of a SEIPD's plaintext: 0xD3 0x14 and a SHA-1 digest.
 const MDC_LEN: usize = 22;
 /// Bound on the derived-key cache of a [`Decryptor`] (gpg's files use a new salt each).
@@ -87,7 +99,7 @@ impl Passphrase {
         std::env::var_os(var).map(|v| Passphrase(Password::from(v.into_vec())))
     }
 
-    fn password(&self) -> &Password {
+    pub(crate) fn password(&self) -> &Password {
         &self.0
     }
 }
@@ -126,6 +138,17 @@ pub enum CryptoError {
     Malformed(String),
     #[error("unsupported OpenPGP message: {0}")]
     Unsupported(String),
+    #[error(
+        "the file is encrypted to the public key(s) {0}, and no secret key for them was given: pass \
+         --secret-keyring FILE holding one of their secret keys (with its passphrase in PASSPHRASE)"
+    )]
+    NoSecretKey(String),
+    #[error("the secret key {0} is protected by a passphrase: set PASSPHRASE to its passphrase")]
+    NoKeyPassphrase(String),
+    #[error("wrong passphrase for the secret key {0}: set PASSPHRASE to its passphrase")]
+    BadKeyPassphrase(String),
+    #[error("signature check failed: {0}")]
+    Signature(String),
     #[error("encryption failed: {0}")]
     Encrypt(String),
     #[error("I/O error during encryption or decryption: {0}")]
@@ -186,37 +209,8 @@ impl SymmetricEncryptor {
         out: W,
         compression: Compression,
     ) -> Result<EncryptWriter<'a>, CryptoError> {
-        if let Compression::Deflate(l) = compression {
-            if l > 9 {
-                return Err(CryptoError::Encrypt(format!(
-                    "deflate level {l} is out of range: use a level from 1 to 9 (0 stores without compressing), or Compression::None"
-                )));
-            }
-        }
-        let mut seipd = self.start(out)?;
-        // A literal packet (new format, tag 11) with partial body lengths; its body starts with the
-        // format 'b' (binary), no file name and no date.
-        const LITERAL_TAG: [u8; 1] = [0xc0 | 11];
-        const LITERAL_HEADER: &[u8] = b"b\0\0\0\0\0";
-        let inner = match compression {
-            Compression::None => {
-                seipd.write_all(&LITERAL_TAG)?;
-                let mut literal = Partial::new(seipd, LITERAL_PIECE_BITS);
-                literal.write_all(LITERAL_HEADER)?;
-                Inner::Literal(literal)
-            }
-            Compression::Deflate(level) => {
-                // Old-format compressed packet of indeterminate length, ZIP: what gpg writes.
-                seipd.write_all(&[0xa3, 0x01])?;
-                let mut deflate =
-                    flate2::write::DeflateEncoder::new(seipd, flate2::Compression::new(level));
-                deflate.write_all(&LITERAL_TAG)?;
-                let mut literal = Partial::new(deflate, LITERAL_PIECE_BITS);
-                literal.write_all(LITERAL_HEADER)?;
-                Inner::Zip(literal)
-            }
-        };
-        Ok(EncryptWriter { inner })
+        check_level(compression)?;
+        literal_writer(self.start(out)?, compression, None)
     }
 
     /// Starts one message whose encrypted body the caller fills with whole OpenPGP packets (e.g. a
@@ -227,6 +221,7 @@ impl SymmetricEncryptor {
     ) -> Result<EncryptWriter<'a>, CryptoError> {
         Ok(EncryptWriter {
             inner: Inner::Packets(self.start(out)?),
+            signer: None,
         })
     }
 
@@ -260,6 +255,266 @@ impl SymmetricEncryptor {
             .serialize(&mut out)
             .map_err(encrypt_err)?;
         SeipdWriter::new(Box::new(out), WRITE_CIPHER, &session_key)
+    }
+}
+
+/// Refuses a deflate level zlib does not have.
+fn check_level(compression: Compression) -> Result<(), CryptoError> {
+    if let Compression::Deflate(l) = compression {
+        if l > 9 {
+            return Err(CryptoError::Encrypt(format!(
+                "deflate level {l} is out of range: use a level from 1 to 9 (0 stores without compressing), or Compression::None"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A literal packet (new format, tag 11) with partial body lengths, optionally inside a ZIP compressed
+/// packet and between a one-pass signature and its signature packet; its body starts with the format
+/// 'b' (binary), no file name and no date.
+fn literal_writer<'a>(
+    mut seipd: SeipdWriter<'a>,
+    compression: Compression,
+    signer: Option<MessageSigner>,
+) -> Result<EncryptWriter<'a>, CryptoError> {
+    const LITERAL_TAG: [u8; 1] = [0xc0 | 11];
+    const LITERAL_HEADER: &[u8] = b"b\0\0\0\0\0";
+    let ops = signer.as_ref().map(|s| s.one_pass_packet()).transpose()?;
+    let inner = match compression {
+        Compression::None => {
+            if let Some(ops) = &ops {
+                seipd.write_all(ops)?;
+            }
+            seipd.write_all(&LITERAL_TAG)?;
+            let mut literal = Partial::new(seipd, LITERAL_PIECE_BITS);
+            literal.write_all(LITERAL_HEADER)?;
+            Inner::Literal(literal)
+        }
+        Compression::Deflate(level) => {
+            // Old-format compressed packet of indeterminate length, ZIP: what gpg writes.
+            seipd.write_all(&[0xa3, 0x01])?;
+            let mut deflate =
+                flate2::write::DeflateEncoder::new(seipd, flate2::Compression::new(level));
+            if let Some(ops) = &ops {
+                deflate.write_all(ops)?;
+            }
+            deflate.write_all(&LITERAL_TAG)?;
+            let mut literal = Partial::new(deflate, LITERAL_PIECE_BITS);
+            literal.write_all(LITERAL_HEADER)?;
+            Inner::Zip(literal)
+        }
+    };
+    Ok(EncryptWriter { inner, signer })
+}
+
+/// A recipient of public-key encrypted messages: the encryption (sub)key chosen from its certificate
+/// (see `keys::recipient`).
+#[derive(Clone)]
+pub struct Recipient {
+    pub(crate) key: openpgp::packet::Key<key::PublicParts, key::UnspecifiedRole>,
+    /// The PKESK carries the wildcard key id 0 (gpg's `--hidden-recipient`).
+    pub hidden: bool,
+    /// The certificate's fingerprint (hex), for messages.
+    pub cert: String,
+}
+
+impl fmt::Debug for Recipient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recipient")
+            .field("cert", &self.cert)
+            .field("key", &self.key.fingerprint().to_hex())
+            .field("hidden", &self.hidden)
+            .finish()
+    }
+}
+
+impl Recipient {
+    /// The fingerprint (hex) of the (sub)key messages are encrypted to.
+    pub fn key_fingerprint(&self) -> String {
+        self.key.fingerprint().to_hex()
+    }
+}
+
+/// An unlocked signing (sub)key (see `keys::signing_key`). `Debug` shows only fingerprints.
+pub struct SigningKey {
+    pub(crate) keypair: KeyPair,
+    pub(crate) fingerprint: Fingerprint,
+    /// The certificate's fingerprint (hex), for messages.
+    pub cert: String,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("cert", &self.cert)
+            .field("key", &self.fingerprint.to_hex())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The hash our signatures use (gpg 2.2's choice for RSA and EdDSA keys without preferences).
+const SIGN_HASH: HashAlgorithm = HashAlgorithm::SHA256;
+
+/// Signs one message as gpg does: a one-pass signature packet before the literal packet, the literal
+/// body hashed as it streams, and the signature packet after the literal packet.
+pub struct MessageSigner {
+    key: Arc<SigningKey>,
+    hash: hash::Context,
+}
+
+impl MessageSigner {
+    pub fn new(key: Arc<SigningKey>) -> Result<Self, CryptoError> {
+        let version = key.keypair.public().version();
+        let hash = SIGN_HASH
+            .context()
+            .map_err(encrypt_err)?
+            .for_signature(version);
+        Ok(MessageSigner { key, hash })
+    }
+
+    /// The one-pass signature packet that goes before the literal packet.
+    pub fn one_pass_packet(&self) -> Result<Vec<u8>, CryptoError> {
+        let mut ops = OnePassSig3::new(SignatureType::Binary);
+        ops.set_hash_algo(SIGN_HASH);
+        ops.set_pk_algo(self.key.keypair.public().pk_algo());
+        ops.set_issuer(KeyID::from(&self.key.fingerprint));
+        ops.set_last(true);
+        let mut out = Vec::new();
+        Packet::from(ops).serialize(&mut out).map_err(encrypt_err)?;
+        Ok(out)
+    }
+
+    /// Hashes literal body bytes (without the literal packet's format, name and date).
+    pub fn update(&mut self, data: &[u8]) {
+        self.hash.update(data);
+    }
+
+    /// The signature packet that goes after the literal packet.
+    pub fn signature_packet(self) -> Result<Vec<u8>, CryptoError> {
+        let mut keypair = self.key.keypair.clone();
+        let sig = SignatureBuilder::new(SignatureType::Binary)
+            .sign_hash(&mut keypair, self.hash)
+            .map_err(encrypt_err)?;
+        let mut out = Vec::new();
+        Packet::from(sig).serialize(&mut out).map_err(encrypt_err)?;
+        Ok(out)
+    }
+}
+
+/// How an [`Encryptor`] protects each message's session key.
+enum Mode {
+    Symmetric(SymmetricEncryptor),
+    /// One PKESK v3 per recipient (duplicity: `--encrypt-key`; no passphrase then, as gpg `--encrypt`).
+    PublicKey(Vec<Recipient>),
+}
+
+/// Encrypts the messages of one run, to a passphrase or to public keys, optionally signing each.
+pub struct Encryptor {
+    mode: Mode,
+    signer: Option<Arc<SigningKey>>,
+}
+
+impl fmt::Debug for Encryptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Encryptor");
+        match &self.mode {
+            Mode::Symmetric(s) => d.field("symmetric", s),
+            Mode::PublicKey(r) => d.field("recipients", r),
+        };
+        d.field("signer", &self.signer).finish()
+    }
+}
+
+impl From<SymmetricEncryptor> for Encryptor {
+    fn from(s: SymmetricEncryptor) -> Self {
+        Encryptor {
+            mode: Mode::Symmetric(s),
+            signer: None,
+        }
+    }
+}
+
+impl Encryptor {
+    /// Passphrase encryption (derives the passphrase key once).
+    pub fn symmetric(passphrase: &Passphrase) -> Result<Self, CryptoError> {
+        Ok(SymmetricEncryptor::new(passphrase)?.into())
+    }
+
+    /// Public-key encryption to every recipient.
+    pub fn public_key(recipients: Vec<Recipient>) -> Result<Self, CryptoError> {
+        if recipients.is_empty() {
+            return Err(CryptoError::Encrypt(
+                "no recipient: give at least one --encrypt-key".into(),
+            ));
+        }
+        Ok(Encryptor {
+            mode: Mode::PublicKey(recipients),
+            signer: None,
+        })
+    }
+
+    /// Signs every message with `signer`.
+    pub fn with_signer(mut self, signer: Option<Arc<SigningKey>>) -> Self {
+        self.signer = signer;
+        self
+    }
+
+    /// A signer for one message, if this encryptor signs.
+    pub fn message_signer(&self) -> Result<Option<MessageSigner>, CryptoError> {
+        self.signer.clone().map(MessageSigner::new).transpose()
+    }
+
+    /// As [`SymmetricEncryptor::writer`], signed if this encryptor signs.
+    pub fn writer<'a, W: Write + Send + Sync + 'a>(
+        &self,
+        out: W,
+        compression: Compression,
+    ) -> Result<EncryptWriter<'a>, CryptoError> {
+        check_level(compression)?;
+        literal_writer(self.start(out)?, compression, self.message_signer()?)
+    }
+
+    /// As [`SymmetricEncryptor::packet_writer`]: the caller writes whole packets (and signs them itself,
+    /// with [`Encryptor::message_signer`]).
+    pub fn packet_writer<'a, W: Write + Send + Sync + 'a>(
+        &self,
+        out: W,
+    ) -> Result<EncryptWriter<'a>, CryptoError> {
+        Ok(EncryptWriter {
+            inner: Inner::Packets(self.start(out)?),
+            signer: None,
+        })
+    }
+
+    fn start<'a, W: Write + Send + Sync + 'a>(
+        &self,
+        mut out: W,
+    ) -> Result<SeipdWriter<'a>, CryptoError> {
+        match &self.mode {
+            Mode::Symmetric(s) => s.start(out),
+            Mode::PublicKey(recipients) => {
+                // A fresh session key per message, encrypted to every recipient (RFC 4880 5.1).
+                let key_size = WRITE_CIPHER.key_size().map_err(encrypt_err)?;
+                let session_key = SessionKey::new(key_size).map_err(encrypt_err)?;
+                for r in recipients {
+                    let mut pkesk = PKESK3::for_recipient(WRITE_CIPHER, &session_key, &r.key)
+                        .map_err(|e| {
+                            CryptoError::Encrypt(format!(
+                                "cannot encrypt to key {}: {e:#}",
+                                r.key_fingerprint()
+                            ))
+                        })?;
+                    if r.hidden {
+                        pkesk.set_recipient(None);
+                    }
+                    Packet::from(pkesk)
+                        .serialize(&mut out)
+                        .map_err(encrypt_err)?;
+                }
+                SeipdWriter::new(Box::new(out), WRITE_CIPHER, &session_key)
+            }
+        }
     }
 }
 
@@ -419,18 +674,27 @@ enum Inner<'a> {
 /// The plaintext side of one message being encrypted. Call [`EncryptWriter::finish`] at the end.
 pub struct EncryptWriter<'a> {
     inner: Inner<'a>,
+    /// Hashes the literal data (only for `Literal` and `Zip`).
+    signer: Option<MessageSigner>,
 }
 
 impl Write for EncryptWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.inner {
+        let n = match &mut self.inner {
             Inner::Packets(w) => w.write(buf),
             Inner::Literal(w) => w.write(buf),
             Inner::Zip(w) => w.write(buf),
+        }?;
+        if let Some(s) = &mut self.signer {
+            s.update(&buf[..n]);
         }
+        Ok(n)
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        if let Some(s) = &mut self.signer {
+            s.update(buf);
+        }
         match &mut self.inner {
             Inner::Packets(w) => w.write_all(buf),
             Inner::Literal(w) => w.write_all(buf),
@@ -450,10 +714,20 @@ impl Write for EncryptWriter<'_> {
 impl EncryptWriter<'_> {
     /// Ends the literal and compressed packets, writes the MDC, and flushes the output writer.
     pub fn finish(self) -> Result<(), CryptoError> {
+        let sig = self.signer.map(|s| s.signature_packet()).transpose()?;
+        let sig = sig.as_deref().unwrap_or_default();
         match self.inner {
             Inner::Packets(w) => w.finish(),
-            Inner::Literal(w) => w.finish()?.finish(),
-            Inner::Zip(w) => w.finish()?.finish()?.finish(),
+            Inner::Literal(w) => {
+                let mut seipd = w.finish()?;
+                seipd.write_all(sig)?;
+                seipd.finish()
+            }
+            Inner::Zip(w) => {
+                let mut deflate = w.finish()?;
+                deflate.write_all(sig)?;
+                deflate.finish()?.finish()
+            }
         }?;
         Ok(())
     }
@@ -463,9 +737,22 @@ fn encrypt_err(e: anyhow::Error) -> CryptoError {
     CryptoError::Encrypt(format!("{e:#}"))
 }
 
+/// A secret (sub)key that may decrypt session keys.
+struct SecretKey {
+    key: openpgp::packet::Key<key::SecretParts, key::UnspecifiedRole>,
+    /// Its fingerprint (hex), for messages.
+    label: String,
+}
+
 /// Derived keys shared by all readers of one [`Decryptor`].
 struct DecryptState {
     passphrase: Option<Passphrase>,
+    /// The secret (sub)keys of `--secret-keyring`.
+    secret_keys: Vec<SecretKey>,
+    /// Secret keys unlocked so far, by fingerprint (hex): unlocking runs the key's S2K once per run.
+    unlocked: Mutex<HashMap<String, KeyPair>>,
+    /// Signatures every message must carry (`--sign-key` at restore).
+    check: Option<Arc<SignatureCheck>>,
     keys: Mutex<HashMap<(S2K, SymmetricAlgorithm), SessionKey>>,
     derivations: AtomicUsize,
     /// Messages opened by the fast path, and by sequoia (for tests and diagnostics).
@@ -474,6 +761,92 @@ struct DecryptState {
 }
 
 impl DecryptState {
+    /// The secret keys that may have made `pkesk`: the one it names, or every key of its algorithm when
+    /// it names none (a hidden recipient).
+    fn candidates<'s>(&'s self, pkesk: &PKESK) -> impl Iterator<Item = &'s SecretKey> + 's {
+        let recipient = pkesk.recipient();
+        let algo = match pkesk {
+            PKESK::V3(p) => Some(p.pk_algo()),
+            _ => None,
+        };
+        self.secret_keys.iter().filter(move |k| match &recipient {
+            Some(h) => k.key.key_handle().aliases(h),
+            None => algo.is_none_or(|a| a == k.key.pk_algo()),
+        })
+    }
+
+    /// `k` unlocked (with the passphrase if its secret is protected), cached for the run.
+    fn keypair(&self, k: &SecretKey) -> Result<KeyPair, CryptoError> {
+        let fpr = k.key.fingerprint().to_hex();
+        if let Some(kp) = self
+            .unlocked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&fpr)
+        {
+            return Ok(kp.clone());
+        }
+        let key = if k.key.has_unencrypted_secret() {
+            k.key.clone()
+        } else {
+            let p = self
+                .passphrase
+                .as_ref()
+                .ok_or_else(|| CryptoError::NoKeyPassphrase(k.label.clone()))?;
+            k.key
+                .clone()
+                .decrypt_secret(p.password())
+                .map_err(|_| CryptoError::BadKeyPassphrase(k.label.clone()))?
+        };
+        let kp = key
+            .into_keypair()
+            .map_err(|e| CryptoError::Unsupported(format!("secret key {}: {e}", k.label)))?;
+        self.unlocked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(fpr, kp.clone());
+        Ok(kp)
+    }
+
+    /// The session key from the first PKESK a secret key opens and `accept` takes (the SEIPD's quick
+    /// check). `Ok(None)` when there are no PKESKs; an error when there are but none opened.
+    fn pkesk_session_key(
+        &self,
+        pkesks: &[PKESK],
+        mut accept: impl FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> Result<bool, CryptoError>,
+    ) -> Result<Option<(Option<SymmetricAlgorithm>, SessionKey)>, CryptoError> {
+        if pkesks.is_empty() {
+            return Ok(None);
+        }
+        let mut last_error = None;
+        for pkesk in pkesks {
+            for k in self.candidates(pkesk) {
+                let mut kp = match self.keypair(k) {
+                    Ok(kp) => kp,
+                    Err(e) => {
+                        last_error = Some(e);
+                        continue;
+                    }
+                };
+                if let Some((algo, sk)) = pkesk.decrypt(&mut kp, None) {
+                    if accept(algo, &sk)? {
+                        return Ok(Some((algo, sk)));
+                    }
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            let ids: Vec<String> = pkesks
+                .iter()
+                .map(|p| match p.recipient() {
+                    Some(h) => h.to_hex(),
+                    None => "(hidden recipient)".into(),
+                })
+                .collect();
+            CryptoError::NoSecretKey(ids.join(", "))
+        }))
+    }
+
     /// The key `s2k` derives from the passphrase for `algo`, from the cache if we derived it before.
     fn derived_key(
         &self,
@@ -524,9 +897,37 @@ impl Decryptor {
     /// A decryptor for one run. Without a passphrase every encrypted message fails with
     /// [`CryptoError::NoPassphrase`].
     pub fn new(passphrase: Option<Passphrase>) -> Self {
+        Self::with_keys(passphrase, &KeySetup::default())
+    }
+
+    /// A decryptor that also opens messages encrypted to the secret keys of `keys` (unlocked with
+    /// `passphrase` when protected) and, if `keys.check` is set, demands a good signature by that key on
+    /// every message: a message without one fails at its end, like an MDC mismatch.
+    pub fn with_keys(passphrase: Option<Passphrase>, keys: &KeySetup) -> Self {
+        let secret_keys = keys
+            .secret_keys
+            .iter()
+            .flat_map(|c| {
+                let label = c.fingerprint().to_hex();
+                c.keys()
+                    .secret()
+                    .map(move |k| SecretKey {
+                        key: k.key().clone().role_into_unspecified(),
+                        label: if k.key().fingerprint().to_hex() == label {
+                            label.clone()
+                        } else {
+                            format!("{} (of {label})", k.key().fingerprint().to_hex())
+                        },
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         Decryptor {
             state: Arc::new(DecryptState {
                 passphrase,
+                secret_keys,
+                unlocked: Mutex::new(HashMap::new()),
+                check: keys.check.clone().map(Arc::new),
                 keys: Mutex::new(HashMap::new()),
                 derivations: AtomicUsize::new(0),
                 fast_reads: AtomicUsize::new(0),
@@ -564,7 +965,11 @@ impl Decryptor {
         let mut head = Vec::with_capacity(PROBE);
         (&mut input).take(PROBE as u64).read_to_end(&mut head)?;
         let complete = head.len() < PROBE;
-        let chosen = match open_fast(Box::new(Cursor::new(&head[..])), &Keys::Search(&self.state)) {
+        let chosen = match open_fast(
+            Box::new(Cursor::new(&head[..])),
+            &Keys::Search(&self.state),
+            None,
+        ) {
             Ok((probe, chosen)) => {
                 drop(probe);
                 Some(chosen)
@@ -581,7 +986,11 @@ impl Decryptor {
             return self.sequoia_reader(input);
         };
         self.state.fast_reads.fetch_add(1, Ordering::Relaxed);
-        match open_fast(Box::new(input), &Keys::Known(algo, key)) {
+        match open_fast(
+            Box::new(input),
+            &Keys::Known(algo, key),
+            self.state.check.clone(),
+        ) {
             Ok((reader, _)) => Ok(Box::new(reader)),
             Err(OpenError::Failed(e)) => Err(e),
             Err(OpenError::Truncated(what)) => Err(truncated_message(&what)),
@@ -1104,6 +1513,10 @@ impl<L: Layer> Layer for Inflate<L> {
 struct FastReader<'a> {
     literal: PacketBody<Box<dyn Layer + 'a>>,
     state: FastState,
+    /// Signature checks (`--sign-key` at restore), if asked for.
+    sigs: Option<Sigs>,
+    /// How many signature packets follow the literal packet (one per one-pass signature).
+    signatures: usize,
 }
 
 enum FastState {
@@ -1115,6 +1528,17 @@ enum FastState {
 impl FastReader<'_> {
     /// After the literal data: checks that nothing else follows and that the MDC matches.
     fn end(&mut self) -> io::Result<()> {
+        // The literal body is read; the signature packets follow it.
+        drain(&mut self.literal)?;
+        match self.sigs.take() {
+            Some(sigs) => sigs.finish(&mut self.literal.inner)?,
+            // Not asked to check: the signature packets are skipped.
+            None => {
+                for _ in 0..self.signatures {
+                    read_signature_packet(&mut self.literal.inner)?;
+                }
+            }
+        }
         let extra = self.literal.finish()?;
         if extra > 0 {
             return Err(io::Error::other(CryptoError::Malformed(format!(
@@ -1142,6 +1566,12 @@ impl Read for FastReader<'_> {
         }
         let result = match self.literal.read(buf) {
             Ok(0) => self.end().map(|()| 0),
+            Ok(n) => {
+                if let Some(s) = &mut self.sigs {
+                    s.update(&buf[..n]);
+                }
+                Ok(n)
+            }
             other => other,
         };
         result.map_err(|e| {
@@ -1226,9 +1656,11 @@ fn fast_cipher(algo: SymmetricAlgorithm) -> bool {
 fn open_fast<'a>(
     src: Box<dyn Read + Send + Sync + 'a>,
     keys: &Keys<'_>,
+    check: Option<Arc<SignatureCheck>>,
 ) -> Result<(FastReader<'a>, (SymmetricAlgorithm, SessionKey)), OpenError> {
     let mut raw = BufReader::with_capacity(FAST_BUFFER, src);
     let mut skesks = Vec::new();
+    let mut pkesks = Vec::new();
     let mut first_packet = true;
     let seipd_len = loop {
         let header = match read_header(&mut raw) {
@@ -1258,16 +1690,16 @@ fn open_fast<'a>(
         };
         first_packet = false;
         match header.tag {
-            3 | 10 => {
-                let what = if header.tag == 3 {
-                    "a session key packet (SKESK)"
-                } else {
-                    "a marker packet"
+            1 | 3 | 10 => {
+                let (what, max) = match header.tag {
+                    1 => ("a public-key session key packet (PKESK)", MAX_PKESK),
+                    3 => ("a session key packet (SKESK)", MAX_SMALL_PACKET),
+                    _ => ("a marker packet", MAX_SMALL_PACKET),
                 };
                 let BodyLen::Definite(len) = header.len else {
                     return Err(OpenError::Fallback);
                 };
-                if len > MAX_SMALL_PACKET {
+                if len > max {
                     return Err(OpenError::Failed(CryptoError::Malformed(format!(
                         "{what} claims to be {len} bytes long, where such packets take a few dozen"
                     ))));
@@ -1277,18 +1709,23 @@ fn open_fast<'a>(
                 packet.resize(start + len as usize, 0);
                 raw.read_exact(&mut packet[start..])
                     .map_err(|e| OpenError::io(e, what))?;
-                if header.tag == 3 {
-                    match Packet::from_bytes(&packet) {
+                match header.tag {
+                    3 => match Packet::from_bytes(&packet) {
                         Ok(Packet::SKESK(SKESK::V4(s))) => skesks.push(s),
                         _ => return Err(OpenError::Fallback),
-                    }
+                    },
+                    1 => match Packet::from_bytes(&packet) {
+                        Ok(Packet::PKESK(p @ PKESK::V3(_))) => pkesks.push(p),
+                        _ => return Err(OpenError::Fallback),
+                    },
+                    _ => {}
                 }
             }
             18 => break header.len,
             _ => return Err(OpenError::Fallback),
         }
     };
-    if skesks.is_empty() {
+    if skesks.is_empty() && pkesks.is_empty() {
         return Err(OpenError::Fallback);
     }
     let mut body = PacketBody::new(raw, seipd_len);
@@ -1305,10 +1742,21 @@ fn open_fast<'a>(
         .map_err(|e| OpenError::io(e, what))?;
     let (algo, key) = match keys {
         Keys::Known(algo, key) => (*algo, key.clone()),
-        Keys::Search(state) => find_session_key(state, &skesks, &first)?,
+        Keys::Search(state) => find_session_key(state, &skesks, &pkesks, &first)?,
     };
     let seipd = Seipd::new(body, algo, &key, &first).map_err(OpenError::Failed)?;
-    let (container, literal) = open_inner(seipd)?;
+    let (container, literal, ops) = open_inner(seipd)?;
+    let signatures = ops.len();
+    let sigs = match check {
+        None => None,
+        Some(check) if ops.is_empty() => {
+            return Err(OpenError::Failed(CryptoError::Signature(format!(
+                "the file is not signed, but --sign-key {} demands its signature",
+                check.id
+            ))))
+        }
+        Some(check) => Some(Sigs::new(check, ops).map_err(OpenError::Failed)?),
+    };
     let mut literal = PacketBody::new(container, literal.len);
     // Format, file name length, file name, date.
     let what = "the literal data packet";
@@ -1324,6 +1772,8 @@ fn open_fast<'a>(
         FastReader {
             literal,
             state: FastState::Reading,
+            sigs,
+            signatures,
         },
         (algo, key),
     ))
@@ -1340,12 +1790,15 @@ fn inner_header<R: BufRead + ?Sized>(r: &mut R) -> Result<Header, OpenError> {
     }
 }
 
-/// Inside the SEIPD: an optional compressed packet, then the literal packet's header. Returns the stream
-/// holding the literal packet and its header.
-fn open_inner<'a>(mut seipd: Seipd<'a>) -> Result<(Box<dyn Layer + 'a>, Header), OpenError> {
+/// The stream holding the literal packet, its header, and the one-pass signatures before it.
+type Opened<'a> = (Box<dyn Layer + 'a>, Header, Vec<OnePassSig>);
+
+/// Inside the SEIPD: an optional compressed packet, then one-pass signature packets and the literal
+/// packet's header. Returns the stream holding the literal packet, its header and the one-pass
+/// signatures.
+fn open_inner<'a>(mut seipd: Seipd<'a>) -> Result<Opened<'a>, OpenError> {
     let header = inner_header(&mut seipd)?;
-    match header.tag {
-        11 => Ok((Box::new(seipd), header)),
+    let (mut container, mut header): (Box<dyn Layer + 'a>, Header) = match header.tag {
         8 => {
             let seipd: Box<dyn Layer + 'a> = Box::new(seipd);
             let mut body = PacketBody::new(seipd, header.len);
@@ -1359,13 +1812,210 @@ fn open_inner<'a>(mut seipd: Seipd<'a>) -> Result<(Box<dyn Layer + 'a>, Header),
                 _ => return Err(OpenError::Fallback),
             };
             let header = inner_header(&mut container)?;
-            if header.tag != 11 {
-                return Err(OpenError::Fallback);
-            }
-            Ok((container, header))
+            (container, header)
         }
-        _ => Err(OpenError::Fallback),
+        _ => (Box::new(seipd), header),
+    };
+    // gpg --sign: one-pass signatures, the literal packet, then the signatures.
+    let mut ops = Vec::new();
+    while header.tag == 4 {
+        let what = "a one-pass signature packet";
+        let BodyLen::Definite(len) = header.len else {
+            return Err(OpenError::Fallback);
+        };
+        if len > MAX_SMALL_PACKET {
+            return Err(OpenError::Failed(CryptoError::Malformed(format!(
+                "{what} claims to be {len} bytes long"
+            ))));
+        }
+        let mut packet = header.raw;
+        let start = packet.len();
+        packet.resize(start + len as usize, 0);
+        container
+            .read_exact(&mut packet[start..])
+            .map_err(|e| OpenError::io(e, what))?;
+        match Packet::from_bytes(&packet) {
+            Ok(Packet::OnePassSig(o)) => ops.push(o),
+            _ => return Err(OpenError::Fallback),
+        }
+        header = inner_header(&mut container)?;
     }
+    if header.tag != 11 {
+        return Err(OpenError::Fallback);
+    }
+    Ok((container, header, ops))
+}
+
+/// The signature checks of a message opened by the fast path: a hash of the literal data per one-pass
+/// signature, checked against the signature packets after the literal packet.
+struct Sigs {
+    check: Arc<SignatureCheck>,
+    ops: Vec<OnePassSig>,
+    hashes: Vec<hash::Context>,
+}
+
+impl Sigs {
+    fn new(check: Arc<SignatureCheck>, ops: Vec<OnePassSig>) -> Result<Self, CryptoError> {
+        let hashes = ops
+            .iter()
+            .map(|o| {
+                let version = if matches!(o, OnePassSig::V6(_)) { 6 } else { 4 };
+                o.hash_algo()
+                    .context()
+                    .map(|c| c.for_signature(version))
+                    .map_err(|e| {
+                        CryptoError::Unsupported(format!("signature hash {}: {e}", o.hash_algo()))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Sigs { check, ops, hashes })
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        for h in &mut self.hashes {
+            h.update(data);
+        }
+    }
+
+    /// Reads the signature packets from `r` (right after the literal packet) and checks them.
+    fn finish<R: BufRead + ?Sized>(self, r: &mut R) -> io::Result<()> {
+        let mut sigs = Vec::new();
+        for _ in 0..self.ops.len() {
+            sigs.push(read_signature_packet(r)?);
+        }
+        let mut findings = Vec::new();
+        for sig in &sigs {
+            let Some(i) = self
+                .ops
+                .iter()
+                .position(|o| o.hash_algo() == sig.hash_algo())
+            else {
+                findings.push(Finding::Bad(
+                    "its hash does not match its one-pass packet".into(),
+                ));
+                continue;
+            };
+            findings.push(check_signature(&self.check, sig, self.hashes[i].clone()));
+        }
+        judge(&self.check, findings).map_err(io::Error::other)
+    }
+}
+
+/// Reads one signature packet (after the literal packet).
+fn read_signature_packet<R: BufRead + ?Sized>(r: &mut R) -> io::Result<Signature> {
+    let missing = || {
+        io::Error::other(CryptoError::Signature(
+            "the signature packet after the data is missing or damaged (the file was cut or altered)"
+                .into(),
+        ))
+    };
+    let header = match read_header(r) {
+        Ok(Some(h)) if h.tag == 2 => h,
+        Ok(_) => return Err(missing()),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => return Err(missing()),
+        Err(e) => return Err(e),
+    };
+    let BodyLen::Definite(len) = header.len else {
+        return Err(missing());
+    };
+    if len > MAX_SIGNATURE_PACKET {
+        return Err(missing());
+    }
+    let mut packet = header.raw;
+    let start = packet.len();
+    packet.resize(start + len as usize, 0);
+    r.read_exact(&mut packet[start..])?;
+    match Packet::from_bytes(&packet) {
+        Ok(Packet::Signature(s)) => Ok(s),
+        _ => Err(missing()),
+    }
+}
+
+/// What one signature turned out to be.
+enum Finding {
+    /// Good, by the (sub)key with this fingerprint of the certificate with this fingerprint.
+    Good {
+        key: String,
+        cert: String,
+    },
+    /// Made by a key we do not have.
+    Unknown(String),
+    Bad(String),
+}
+
+/// Checks one signature over the data hashed into `hash`, with the certificates of `check`: the issuer
+/// must be a signing-capable key of a certificate valid when the signature was made.
+fn check_signature(check: &SignatureCheck, sig: &Signature, hash: hash::Context) -> Finding {
+    let issuers = sig.get_issuers();
+    let when = sig.signature_creation_time();
+    for cert in &check.certs {
+        for ka in cert.keys() {
+            if !issuers.iter().any(|h| ka.key().key_handle().aliases(h)) {
+                continue;
+            }
+            let key = ka.key().fingerprint().to_hex();
+            if sig.verify_hash(ka.key(), hash.clone()).is_err() {
+                return Finding::Bad(format!(
+                    "the signature by key {key} does not match the data: the file was modified after it was signed"
+                ));
+            }
+            let valid = cert
+                .with_policy(decrypt_policy(), when)
+                .ok()
+                .is_some_and(|vc| {
+                    vc.keys()
+                        .key_handle(ka.key().key_handle())
+                        .for_signing()
+                        .alive()
+                        .revoked(false)
+                        .next()
+                        .is_some()
+                });
+            if !valid {
+                return Finding::Bad(format!(
+                    "the signature by key {key} was made when that key was not valid for signing (expired, revoked or not a signing key)"
+                ));
+            }
+            return Finding::Good {
+                key,
+                cert: cert.fingerprint().to_hex(),
+            };
+        }
+    }
+    Finding::Unknown(
+        issuers
+            .first()
+            .map(|h| h.to_hex())
+            .unwrap_or_else(|| "(no issuer)".into()),
+    )
+}
+
+/// Accepts the message if one signature is good and made by the key `check.id` names (its fingerprint,
+/// or its certificate's, ends with the id: duplicity's test), else says why not.
+fn judge(check: &SignatureCheck, findings: Vec<Finding>) -> Result<(), CryptoError> {
+    let mut why = Vec::new();
+    for f in findings {
+        match f {
+            Finding::Good { key, cert } => {
+                if key.ends_with(&check.id) || cert.ends_with(&check.id) {
+                    return Ok(());
+                }
+                why.push(format!("it is signed by key {key}, not by {}", check.id));
+            }
+            Finding::Unknown(id) => why.push(format!(
+                "it is signed by key {id}, whose public key is in neither --keyring nor --secret-keyring (and it is not {})",
+                check.id
+            )),
+            Finding::Bad(w) => why.push(w),
+        }
+    }
+    if why.is_empty() {
+        why.push(format!(
+            "the file is not signed, but --sign-key {} demands its signature",
+            check.id
+        ));
+    }
+    Err(CryptoError::Signature(why.join("; ")))
 }
 
 /// The session key from the first SKESK whose key passes the SEIPD's quick check on `first` (its first
@@ -1373,12 +2023,44 @@ fn open_inner<'a>(mut seipd: Seipd<'a>) -> Result<(Box<dyn Layer + 'a>, Header),
 fn find_session_key(
     state: &DecryptState,
     skesks: &[SKESK4],
+    pkesks: &[PKESK],
     first: &[u8],
 ) -> Result<(SymmetricAlgorithm, SessionKey), OpenError> {
-    let passphrase = state
-        .passphrase
-        .as_ref()
-        .ok_or(OpenError::Failed(CryptoError::NoPassphrase))?;
+    // Public-key session keys first (gpg --encrypt), then passphrases.
+    let mut pk_error = None;
+    if !pkesks.is_empty() {
+        let mut unsupported = false;
+        let mut short = false;
+        let found = state.pkesk_session_key(pkesks, |algo, key| {
+            let Some(algo) = algo.filter(|a| fast_cipher(*a)) else {
+                unsupported = true;
+                return Ok(false);
+            };
+            match quick_check(algo, key, first)? {
+                Some(ok) => Ok(ok),
+                None => {
+                    short = true;
+                    Ok(false)
+                }
+            }
+        });
+        match found {
+            Ok(Some((Some(algo), key))) => return Ok((algo, key)),
+            _ if short => {
+                return Err(OpenError::Truncated(
+                    "the encrypted packet's random prefix".into(),
+                ))
+            }
+            _ if unsupported => return Err(OpenError::Fallback),
+            Ok(_) => {}
+            Err(e) => pk_error = Some(e),
+        }
+    }
+    let Some(passphrase) = state.passphrase.as_ref().filter(|_| !skesks.is_empty()) else {
+        return Err(OpenError::Failed(
+            pk_error.unwrap_or(CryptoError::NoPassphrase),
+        ));
+    };
     let mut unsupported = false;
     for skesk in skesks {
         let esk_algo = skesk.symmetric_algo();
@@ -1414,25 +2096,39 @@ fn find_session_key(
                 (algo, SessionKey::from(&framed[1..]))
             }
         };
-        let bs = algo.block_size().map_err(|e| {
-            OpenError::Failed(CryptoError::Unsupported(format!("cipher {algo}: {e}")))
-        })?;
-        if first.len() < bs + 2 {
-            return Err(OpenError::Truncated(
-                "the encrypted packet's random prefix".into(),
-            ));
-        }
-        // The prefix's last two octets are repeated: a mismatch means a wrong key.
-        let prefix = cfb_decrypt(algo, &key, &first[..bs + 2]).map_err(OpenError::Failed)?;
-        if prefix[bs - 2..bs] == prefix[bs..bs + 2] {
-            return Ok((algo, key));
+        match quick_check(algo, &key, first).map_err(OpenError::Failed)? {
+            None => {
+                return Err(OpenError::Truncated(
+                    "the encrypted packet's random prefix".into(),
+                ))
+            }
+            Some(true) => return Ok((algo, key)),
+            Some(false) => {}
         }
     }
     Err(if unsupported {
         OpenError::Fallback
     } else {
-        OpenError::Failed(CryptoError::BadPassphrase)
+        OpenError::Failed(pk_error.unwrap_or(CryptoError::BadPassphrase))
     })
+}
+
+/// The SEIPD's quick check of a session key on `first` (its first ciphertext bytes): the random
+/// prefix's last two octets are repeated, so a mismatch means a wrong key. `None` if `first` is too
+/// short to tell.
+fn quick_check(
+    algo: SymmetricAlgorithm,
+    key: &SessionKey,
+    first: &[u8],
+) -> Result<Option<bool>, CryptoError> {
+    let bs = algo
+        .block_size()
+        .map_err(|e| CryptoError::Unsupported(format!("cipher {algo}: {e}")))?;
+    if first.len() < bs + 2 {
+        return Ok(None);
+    }
+    let prefix = cfb_decrypt(algo, key, &first[..bs + 2])?;
+    Ok(Some(prefix[bs - 2..bs] == prefix[bs..bs + 2]))
 }
 
 /// sequoia's standard policy, relaxed for reading only: old ciphers that gpg 1.x and others used
@@ -1460,12 +2156,40 @@ struct Helper {
 
 impl VerificationHelper for Helper {
     fn get_certs(&mut self, _ids: &[KeyHandle]) -> openpgp::Result<Vec<Cert>> {
-        Ok(Vec::new())
+        Ok(self
+            .state
+            .check
+            .as_ref()
+            .map(|c| c.certs.clone())
+            .unwrap_or_default())
     }
 
-    /// Signatures (duplicity's `--sign-key`) are not checked here.
-    fn check(&mut self, _structure: MessageStructure) -> openpgp::Result<()> {
-        Ok(())
+    /// With `--sign-key` at restore, one good signature by that key is required.
+    fn check(&mut self, structure: MessageStructure) -> openpgp::Result<()> {
+        let Some(check) = &self.state.check else {
+            return Ok(());
+        };
+        let mut findings = Vec::new();
+        for layer in structure {
+            if let MessageLayer::SignatureGroup { results } = layer {
+                for r in results {
+                    findings.push(match r {
+                        Ok(good) => Finding::Good {
+                            key: good.ka.key().fingerprint().to_hex(),
+                            cert: good.ka.cert().fingerprint().to_hex(),
+                        },
+                        Err(VerificationError::MissingKey { sig }) => Finding::Unknown(
+                            sig.get_issuers()
+                                .first()
+                                .map(|h| h.to_hex())
+                                .unwrap_or_else(|| "(no issuer)".into()),
+                        ),
+                        Err(e) => Finding::Bad(e.to_string()),
+                    });
+                }
+            }
+        }
+        Ok(judge(check, findings)?)
     }
 }
 
@@ -1477,23 +2201,29 @@ impl DecryptionHelper for Helper {
         _sym_algo: Option<SymmetricAlgorithm>,
         decrypt: &mut dyn FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
     ) -> openpgp::Result<Option<Cert>> {
-        if skesks.is_empty() {
-            return Err(if pkesks.is_empty() {
-                CryptoError::Malformed("no session key packet before the encrypted data".into())
-            } else {
-                CryptoError::Unsupported(
-                    "the file is encrypted to a public key (duplicity --encrypt-key); only passphrase \
-                     (symmetric) encryption is supported so far"
-                        .into(),
-                )
-            }
+        if skesks.is_empty() && pkesks.is_empty() {
+            return Err(CryptoError::Malformed(
+                "no session key packet before the encrypted data".into(),
+            )
             .into());
         }
-        let passphrase = self
+        let mut pk_error = None;
+        match self
+            .state
+            .pkesk_session_key(pkesks, |algo, sk| Ok(decrypt(algo, sk)))
+        {
+            Ok(Some(_)) => return Ok(None),
+            Ok(None) => {}
+            Err(e) => pk_error = Some(e),
+        }
+        let Some(passphrase) = self
             .state
             .passphrase
             .as_ref()
-            .ok_or(CryptoError::NoPassphrase)?;
+            .filter(|_| !skesks.is_empty())
+        else {
+            return Err(pk_error.unwrap_or(CryptoError::NoPassphrase).into());
+        };
         let mut last_error = None;
         for skesk in skesks {
             let result = match skesk {
@@ -1829,6 +2559,48 @@ mod tests {
             }
         }
 
+        /// Makes a key protected by PASS (primary `algo`, optional encryption subkey `sub`); returns
+        /// its secret key as exported and the primary fingerprint.
+        fn gen_key(&self, uid: &str, algo: &str, sub: Option<&str>) -> (Vec<Cert>, String) {
+            let usage = if sub.is_some() {
+                "sign,cert"
+            } else {
+                "default"
+            };
+            let (ok, _, err) = self.run(&["--quick-gen-key", uid, algo, usage, "never"], PASS, b"");
+            assert!(ok, "gpg --quick-gen-key: {err}");
+            let (_, out, _) = self.run(&["--with-colons", "--list-keys", uid], PASS, b"");
+            let out = String::from_utf8(out).unwrap();
+            let fpr = out
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("fpr:")
+                        .map(|r| r.trim_matches(':').to_owned())
+                })
+                .unwrap();
+            if let Some(sub) = sub {
+                let (ok, _, err) =
+                    self.run(&["--quick-add-key", &fpr, sub, "encr", "never"], PASS, b"");
+                assert!(ok, "gpg --quick-add-key: {err}");
+            }
+            let (ok, out, err) = self.run(&["--export-secret-keys", &fpr], PASS, b"");
+            assert!(ok, "gpg --export-secret-keys: {err}");
+            let certs = openpgp::cert::CertParser::from_bytes(&out)
+                .unwrap()
+                .collect::<openpgp::Result<Vec<Cert>>>()
+                .unwrap();
+            (certs, fpr)
+        }
+
+        /// `gpg --encrypt` of `plain` with extra options (recipients).
+        fn encrypt_to(&self, plain: &[u8], extra: &[&str]) -> Vec<u8> {
+            let mut args = vec!["--encrypt", "--trust-model", "always"];
+            args.extend_from_slice(extra);
+            let (ok, out, err) = self.run(&args, PASS, plain);
+            assert!(ok, "gpg --encrypt {extra:?}: {err}");
+            out
+        }
+
         fn list_packets(&self, cipher: &[u8]) -> String {
             let input = self.path("to-list.gpg");
             std::fs::write(&input, cipher).unwrap();
@@ -1909,6 +2681,25 @@ mod tests {
 
     fn pass() -> Passphrase {
         Passphrase::new(PASS)
+    }
+
+    /// Keys that demand a signature by `id`, checked with `certs`.
+    fn check_by(id: &str, certs: &[Cert]) -> KeySetup {
+        KeySetup {
+            check: Some(SignatureCheck {
+                id: id.to_owned(),
+                certs: certs.to_vec(),
+            }),
+            ..KeySetup::default()
+        }
+    }
+
+    /// Secret keys for decryption.
+    fn secret(certs: &[Cert]) -> KeySetup {
+        KeySetup {
+            secret_keys: certs.to_vec(),
+            ..KeySetup::default()
+        }
     }
 
     #[test]
@@ -2192,15 +2983,9 @@ mod tests {
     /// Shapes the fast path leaves to sequoia: a signed symmetric message (one-pass signature inside)
     /// decrypts there after the fast path looked into its SEIPD; public-key encryption is refused as before.
     #[test]
-    fn signed_and_public_key_messages_go_to_sequoia() {
+    fn signed_and_public_key_messages_take_the_fast_path() {
         let gpg = Gpg::new();
-        let uid = "Test <test@example.org>";
-        let (ok, _, err) = gpg.run(
-            &["--quick-gen-key", uid, "future-default", "default", "never"],
-            "",
-            b"",
-        );
-        assert!(ok, "gpg --quick-gen-key: {err}");
+        let (sec, fpr) = gpg.gen_key("Test <test@example.org>", "future-default", None);
         let dec = Decryptor::new(Some(pass()));
         let plain = mixed(300_000, 100_000);
         let signed = gpg.symmetric(
@@ -2208,33 +2993,113 @@ mod tests {
             &["--sign", "--local-user", "test@example.org"],
             false,
         );
+        // Signatures are skipped when not asked for, checked when asked for.
         assert_eq!(decrypt_all(&dec, &signed).unwrap(), plain);
-        assert_eq!(dec.paths(), (0, 1));
-        let out = gpg.path("pk.gpg");
-        let input = gpg.path("pk-in");
-        std::fs::write(&input, &plain).unwrap();
-        let (ok, _, err) = gpg.run(
-            &[
-                "--encrypt",
-                "--trust-model",
-                "always",
-                "--recipient",
-                "test@example.org",
-                "--output",
-                out.to_str().unwrap(),
-                input.to_str().unwrap(),
-            ],
-            "",
-            b"",
-        );
-        assert!(ok, "gpg --encrypt: {err}");
-        match decrypt_all(&dec, &std::fs::read(&out).unwrap()) {
-            Err(e @ CryptoError::Unsupported(_)) => {
-                assert!(e.to_string().contains("public key"), "{e}")
-            }
-            other => panic!("expected Unsupported, got {other:?}"),
+        assert_eq!(dec.paths(), (1, 0));
+        let checking = Decryptor::with_keys(Some(pass()), &check_by(&fpr[24..], &sec));
+        assert_eq!(decrypt_all(&checking, &signed).unwrap(), plain);
+        let other = Decryptor::with_keys(Some(pass()), &check_by("0123456789ABCDEF", &sec));
+        match decrypt_all(&other, &signed) {
+            Err(CryptoError::Signature(w)) => assert!(w.contains("not by 0123456789ABCDEF"), "{w}"),
+            r => panic!("expected a signature error, got {r:?}"),
         }
-        assert_eq!(dec.paths(), (0, 2));
+        // Unsigned, but a signature is demanded.
+        let unsigned = gpg.symmetric(&plain, &[], false);
+        match decrypt_all(&checking, &unsigned) {
+            Err(CryptoError::Signature(w)) => assert!(w.contains("not signed"), "{w}"),
+            r => panic!("expected a signature error, got {r:?}"),
+        }
+        // gpg --encrypt to the key: our secret key opens it on the fast path.
+        let pk = gpg.encrypt_to(&plain, &["--recipient", "test@example.org"]);
+        match decrypt_all(&dec, &pk) {
+            Err(e @ CryptoError::NoSecretKey(_)) => {
+                assert!(e.to_string().contains("--secret-keyring"), "{e}")
+            }
+            other => panic!("expected NoSecretKey, got {other:?}"),
+        }
+        let with_key = Decryptor::with_keys(Some(pass()), &secret(&sec));
+        assert_eq!(decrypt_all(&with_key, &pk).unwrap(), plain);
+        assert_eq!(with_key.paths(), (1, 0));
+        let wrong = Decryptor::with_keys(Some(Passphrase::new("wrong")), &secret(&sec));
+        assert!(matches!(
+            decrypt_all(&wrong, &pk),
+            Err(CryptoError::BadKeyPassphrase(_))
+        ));
+        // Hidden recipient (key id 0): every secret key is tried.
+        let hidden = gpg.encrypt_to(&plain, &["--hidden-recipient", "test@example.org"]);
+        assert_eq!(decrypt_all(&with_key, &hidden).unwrap(), plain);
+    }
+
+    /// Our PKESK v3 + SEIPD, and one-pass signature + literal + signature inside the ZIP packet, for
+    /// both key types gpg makes: gpg decrypts them, checks the signature and lists the packets
+    /// duplicity's gpg writes; we read them back on the fast path.
+    #[test]
+    fn public_key_and_signature_packet_shapes() {
+        use crate::engine::archive::deflate::PgpLiteralWriter;
+        use crate::engine::keys;
+        let gpg = Gpg::new();
+        let (ed_sec, ed) = gpg.gen_key("Ed <ed@example.org>", "ed25519", Some("cv25519"));
+        let (rsa_sec, rsa) = gpg.gen_key("Rsa <rsa@example.org>", "rsa3072", Some("rsa3072"));
+        let now = std::time::SystemTime::now();
+        let mut all = ed_sec.clone();
+        all.extend(rsa_sec.clone());
+        let plain = mixed(700_000, 200_000);
+        for (name, fpr) in [("ed25519", &ed), ("rsa3072", &rsa)] {
+            for hidden in [false, true] {
+                let r = keys::recipient(fpr, &all, hidden, now).unwrap();
+                assert_ne!(r.key_fingerprint(), *fpr, "{name}: the encryption subkey");
+                let signer = keys::signing_key(&rsa, &all, Some(&pass()), now).unwrap();
+                let enc = Encryptor::public_key(vec![r])
+                    .unwrap()
+                    .with_signer(Some(signer));
+                let mut backend_shape = Vec::new();
+                let mut w = PgpLiteralWriter::with_signer(
+                    enc.packet_writer(&mut backend_shape).unwrap(),
+                    2,
+                    enc.message_signer().unwrap(),
+                )
+                .unwrap();
+                w.write_all(&plain).unwrap();
+                w.finish().unwrap().finish().unwrap();
+                let mut plain_shape = Vec::new();
+                let mut w = enc.writer(&mut plain_shape, Compression::None).unwrap();
+                w.write_all(&plain).unwrap();
+                w.finish().unwrap();
+                for (shape, cipher) in [("zip", &backend_shape), ("none", &plain_shape)] {
+                    let what = format!("{name} hidden={hidden} {shape}");
+                    let packets = gpg.list_packets(cipher);
+                    assert!(
+                        packets.contains(":pubkey enc packet: version 3"),
+                        "{what}: {packets}"
+                    );
+                    assert_eq!(
+                        packets.contains("keyid 0000000000000000"),
+                        hidden,
+                        "{what}: {packets}"
+                    );
+                    assert!(packets.contains(":onepass_sig packet"), "{what}: {packets}");
+                    // (gpg --list-packets stops at a literal packet of partial lengths; the
+                    // signature packet after it is proven by GOODSIG below.)
+                    let (ok, out, err) =
+                        gpg.run(&["--status-fd", "2", "--decrypt", "-"], PASS, cipher);
+                    assert!(ok, "{what}: gpg --decrypt: {err}");
+                    assert!(out == plain, "{what}: gpg's plaintext differs");
+                    assert!(
+                        err.contains(&format!("[GNUPG:] GOODSIG {}", &rsa[24..])),
+                        "{what}: {err}"
+                    );
+                    let dec = Decryptor::with_keys(
+                        Some(pass()),
+                        &keys::KeySetup {
+                            secret_keys: all.clone(),
+                            ..check_by(&rsa[32..], &all)
+                        },
+                    );
+                    assert_eq!(decrypt_all(&dec, cipher).unwrap(), plain, "{what}");
+                    assert_eq!(dec.paths(), (1, 0), "{what}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod crypto;
 pub mod delta;
 pub mod index;
+pub mod keys;
 pub mod meta;
 pub mod schedule;
 pub mod timestr;

@@ -54,7 +54,7 @@ pub fn check_chain_names(ws: &Ws, repo: &str, enc: Enc, times: &[i64], multivol:
     let files = repo_files(ws, repo);
     let (vol_sfx, man_sfx) = match enc {
         Enc::Plain => (".gz", ""),
-        Enc::Pass(_) => (".gpg", ".gpg"),
+        Enc::Pass(_) | Enc::Keys => (".gpg", ".gpg"),
     };
     let mut expect = vec![
         format!("duplicity-full.{}.manifest{man_sfx}", stamp(times[0])),

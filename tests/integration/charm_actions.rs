@@ -375,3 +375,63 @@ fn charm_nrpe_check_registered_on_the_relation_with_its_exit_codes() {
         0
     );
 }
+
+#[test]
+fn charm_public_key_backups_restore_with_the_key_from_a_juju_secret() {
+    use sequoia_openpgp::cert::CertBuilder;
+    use sequoia_openpgp::serialize::SerializeInto;
+    let (cert, _) = CertBuilder::general_purpose(Some("restore@example"))
+        .set_password(Some("Unl0ck-the-key".into()))
+        .generate()
+        .unwrap();
+    let public = String::from_utf8(cert.armored().to_vec().unwrap()).unwrap();
+    let private = String::from_utf8(cert.as_tsk().armored().to_vec().unwrap()).unwrap();
+    let j = configured("pubkey", &[("gpg_public_key", json!(public))]);
+    let r = j.action_ok("backup", json!({}));
+    assert_eq!(r["type"], "full");
+
+    let m = {
+        let r = j.action("restore", json!({}));
+        ok(&r);
+        j.action_failed().unwrap()
+    };
+    assert!(
+        m.contains("needs its private key") && m.contains("secret-key="),
+        "{m}"
+    );
+
+    j.set_secrets(json!({"secret:wrong": {"key": private, "passphrase": "nope"}}));
+    assert_eq!(
+        j.action("restore", json!({"secret-key": "secret:wrong"}))
+            .code,
+        0
+    );
+    assert!(j.action_failed().unwrap().contains("cannot be unlocked"));
+
+    j.set_secrets(json!({"secret:k1": {"key": private, "passphrase": "Unl0ck-the-key"}}));
+    let r = j.action_ok("restore", json!({"secret-key": "secret:k1"}));
+    assert_same_tree(&j.root(SOURCE), &j.root(&r["target"]), "public-key restore");
+    assert!(j.action_logs()[0].starts_with(&format!(
+        "using the private key {} from secret-key secret:k1",
+        cert.fingerprint().to_hex()
+    )));
+    // The key file was temporary, and neither the key nor its passphrase went anywhere.
+    let dir = j.root("/var/lib/duplicity-charm/duplicity-0");
+    assert!(!fs::read_dir(&dir).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with(".restore-key-")));
+    // A line of secret key material (one the public key does not share).
+    let key_line = private
+        .lines()
+        .find(|l| l.len() > 60 && !public.contains(*l))
+        .unwrap()
+        .to_string();
+    for c in j.calls().iter().chain(j.action_logs().iter()) {
+        assert!(
+            !c.contains("Unl0ck-the-key") && !c.contains(&key_line),
+            "{c}"
+        );
+    }
+}

@@ -17,6 +17,7 @@ mod hostile;
 mod interrupted;
 mod listing;
 mod mixed;
+mod pubkey;
 mod restore;
 mod retention;
 mod status;

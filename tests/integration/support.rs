@@ -33,11 +33,13 @@ pub enum Tool {
     Duplicity,
 }
 
-/// Encrypted with `PASSPHRASE`, or `--no-encryption`.
+/// Encrypted with `PASSPHRASE`, or `--no-encryption`, or neither (public keys given as options, no
+/// passphrase in the environment).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Enc {
     Plain,
     Pass(&'static str),
+    Keys,
 }
 
 pub fn is_root() -> bool {
@@ -140,7 +142,7 @@ impl Ws {
         self.env(&mut cmd);
         match enc {
             Enc::Pass(p) => cmd.env("PASSPHRASE", p),
-            Enc::Plain => cmd.env_remove("PASSPHRASE"),
+            Enc::Plain | Enc::Keys => cmd.env_remove("PASSPHRASE"),
         };
         for (k, v) in vars {
             cmd.env(k, v);
@@ -243,6 +245,124 @@ fn show_args(argv: &[OsString]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// OpenPGP keys made by real gpg
+
+/// The passphrase protecting every test key.
+pub const KEY_PASS: &str = "key passphrase for tests";
+
+/// A key gpg made in the workspace's GNUPGHOME (so duplicity has it, secret and public), exported to
+/// `keys/<name>.{pub.asc,pub.gpg,sec.asc,sec.gpg}`.
+pub struct TestKey {
+    /// The primary key's fingerprint.
+    pub fpr: String,
+    pub pub_asc: PathBuf,
+    pub pub_bin: PathBuf,
+    pub sec_asc: PathBuf,
+    pub sec_bin: PathBuf,
+}
+
+impl TestKey {
+    /// The long key id (last 16 hex digits), as duplicity's `--sign-key` takes it.
+    pub fn long_id(&self) -> &str {
+        &self.fpr[self.fpr.len() - 16..]
+    }
+}
+
+impl Ws {
+    /// Runs gpg in the workspace's GNUPGHOME, unattended, with the test keys' passphrase.
+    pub fn gpg(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new("gpg");
+        cmd.args([
+            "--batch",
+            "--no-tty",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            KEY_PASS,
+        ])
+        .args(args);
+        self.env(&mut cmd);
+        run_cmd(cmd, &format!("gpg {}", args.join(" ")))
+    }
+
+    /// `gpg --quick-gen-key` of a primary key `algo` with `usage` (and an encryption subkey `sub`),
+    /// expiring at `expire` ("never", a date); `faked_time` makes gpg believe it is that time (for keys
+    /// that are expired now). Exports the key armored and binary, public and secret.
+    pub fn gen_key(
+        &self,
+        name: &str,
+        algo: &str,
+        usage: &str,
+        sub: Option<&str>,
+        expire: &str,
+        faked_time: Option<&str>,
+    ) -> TestKey {
+        let uid = format!("{name} <{name}@example.org>");
+        let mut pre: Vec<&str> = Vec::new();
+        if let Some(t) = faked_time {
+            pre.extend(["--faked-system-time", t]);
+        }
+        let mut args = pre.clone();
+        args.extend(["--quick-gen-key", &uid, algo, usage, expire]);
+        self.gpg(&args).ok();
+        let list = self.gpg(&["--with-colons", "--list-keys", &uid]).ok();
+        let fpr = list
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("fpr:"))
+            .map(|r| r.trim_matches(':').to_owned())
+            .expect("fingerprint");
+        if let Some(sub) = sub {
+            let mut args = pre.clone();
+            args.extend(["--quick-add-key", &fpr, sub, "encr", expire]);
+            self.gpg(&args).ok();
+        }
+        fs::create_dir_all(self.p("keys")).unwrap();
+        let key = TestKey {
+            pub_asc: self.p(&format!("keys/{name}.pub.asc")),
+            pub_bin: self.p(&format!("keys/{name}.pub.gpg")),
+            sec_asc: self.p(&format!("keys/{name}.sec.asc")),
+            sec_bin: self.p(&format!("keys/{name}.sec.gpg")),
+            fpr,
+        };
+        self.export_key(&key);
+        key
+    }
+
+    /// (Re-)exports `key` to its four files.
+    pub fn export_key(&self, key: &TestKey) {
+        for (what, armor, path) in [
+            ("--export", true, &key.pub_asc),
+            ("--export", false, &key.pub_bin),
+            ("--export-secret-keys", true, &key.sec_asc),
+            ("--export-secret-keys", false, &key.sec_bin),
+        ] {
+            let p = path.to_str().unwrap();
+            let mut args = vec!["--yes", "--output", p];
+            if armor {
+                args.push("--armor");
+            }
+            args.extend([what, key.fpr.as_str()]);
+            self.gpg(&args).ok();
+        }
+    }
+
+    /// Revokes `key` with the revocation certificate gpg made for it, and re-exports it.
+    pub fn revoke_key(&self, key: &TestKey) {
+        let rev = self.p(&format!("gnupg/openpgp-revocs.d/{}.rev", key.fpr));
+        // gpg puts a ':' before the armor line so that the certificate is not imported by accident.
+        let text = fs::read_to_string(&rev).unwrap().replace(
+            ":-----BEGIN PGP PUBLIC KEY BLOCK",
+            "-----BEGIN PGP PUBLIC KEY BLOCK",
+        );
+        let armored = self.p("keys/revocation.asc");
+        fs::write(&armored, text).unwrap();
+        self.gpg(&["--import", armored.to_str().unwrap()]).ok();
+        self.export_key(key);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ use sha1::{Digest, Sha1};
 
 use super::deflate::{GzipWriter, PgpLiteralWriter};
 use super::names::Storage;
-use crate::engine::crypto::{Compression, Decryptor, EncryptWriter, SymmetricEncryptor};
+use crate::engine::crypto::{Compression, Decryptor, EncryptWriter, Encryptor};
 
 /// How new files are sealed.
 #[derive(Clone, Copy)]
@@ -18,8 +18,8 @@ pub enum Sealing<'e> {
     Plain,
     /// gzip at this level (duplicity: 6).
     Gzip(u32),
-    /// OpenPGP, with deflate inside at this level.
-    Gpg(&'e SymmetricEncryptor, Compression),
+    /// OpenPGP (to a passphrase or public keys, signed or not), with deflate inside at this level.
+    Gpg(&'e Encryptor, Compression),
 }
 
 impl Sealing<'_> {
@@ -105,11 +105,14 @@ impl<'a> ContainerWriter<'a> {
             Sealing::Gzip(level) => {
                 Inner::Gzip(GzipWriter::new(BufWriter::with_capacity(BUF, hf), level)?)
             }
-            Sealing::Gpg(enc, Compression::Deflate(level)) => Inner::GpgZip(PgpLiteralWriter::new(
-                enc.packet_writer(BufWriter::with_capacity(BUF, hf))
-                    .map_err(io::Error::other)?,
-                level,
-            )?),
+            Sealing::Gpg(enc, Compression::Deflate(level)) => {
+                Inner::GpgZip(PgpLiteralWriter::with_signer(
+                    enc.packet_writer(BufWriter::with_capacity(BUF, hf))
+                        .map_err(io::Error::other)?,
+                    level,
+                    enc.message_signer().map_err(io::Error::other)?,
+                )?)
+            }
             Sealing::Gpg(enc, Compression::None) => Inner::Gpg(
                 enc.writer(BufWriter::with_capacity(BUF, hf), Compression::None)
                     .map_err(io::Error::other)?,

@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use flate2::{Compress, Crc, FlushCompress, Status};
 
+use crate::engine::crypto::MessageSigner;
+
 /// Input per job. Small enough to spread one volume over the cores, large enough that the sync
 /// flush and the dictionary priming cost nothing.
 const BLOCK: usize = 256 * 1024;
@@ -47,7 +49,9 @@ fn pool() -> &'static SyncSender<Job> {
                         Ok(j) => j,
                         Err(_) => return,
                     };
-                    let res = compress_block(&job.data, &job.dict, job.level, job.last);
+                    // The level is chosen here, off the writer's thread: stored when the block looks random.
+                    let level = level_for(&job.data, job.level);
+                    let res = compress_block(&job.data, &job.dict, level, job.last);
                     let _ = job.reply.send(res);
                 })
                 .expect("cannot start a compression thread");
@@ -99,7 +103,8 @@ fn compress_block(data: &[u8], dict: &[u8], level: u32, last: bool) -> io::Resul
     } else {
         FlushCompress::Sync
     };
-    let mut out = Vec::with_capacity(data.len() / 2 + 1024);
+    // Room for the worst case (stored blocks), so the output is never reallocated and copied.
+    let mut out = Vec::with_capacity(data.len() + data.len() / 64 + 1024);
     loop {
         if out.capacity() - out.len() < 1024 {
             out.reserve(out.capacity().max(64 * 1024));
@@ -148,7 +153,7 @@ impl<W: Write> ParallelDeflate<W> {
 
     fn dispatch(&mut self, last: bool) -> io::Result<()> {
         let data = std::mem::replace(&mut self.buf, Vec::with_capacity(BLOCK));
-        let level = level_for(&data, self.level);
+        let level = self.level;
         let dict = std::mem::take(&mut self.dict);
         self.dict = data[data.len().saturating_sub(DICT)..].to_vec();
         let (tx, rx) = channel();
@@ -240,10 +245,12 @@ impl<W: Write> Write for GzipWriter<W> {
 
 /// OpenPGP packets for compressed literal data, written raw into an encrypted container: a ZIP
 /// compressed-data packet (old format, indeterminate length, as gpg writes it) holding a binary
-/// literal packet with partial body lengths.
+/// literal packet with partial body lengths; when signing, between a one-pass signature packet and the
+/// signature packet, as `gpg --sign` writes them.
 pub struct PgpLiteralWriter<W: Write> {
     deflate: ParallelDeflate<W>,
     pending: Vec<u8>,
+    signer: Option<MessageSigner>,
 }
 
 /// Literal body bytes per partial-length piece (2^PIECE_BITS).
@@ -251,15 +258,31 @@ const PIECE_BITS: u32 = 18;
 const PIECE: usize = 1 << PIECE_BITS;
 
 impl<W: Write> PgpLiteralWriter<W> {
-    pub fn new(mut inner: W, level: u32) -> io::Result<Self> {
+    pub fn new(inner: W, level: u32) -> io::Result<Self> {
+        Self::with_signer(inner, level, None)
+    }
+
+    /// As `new`, signing the literal data with `signer` if given.
+    pub fn with_signer(
+        mut inner: W,
+        level: u32,
+        signer: Option<MessageSigner>,
+    ) -> io::Result<Self> {
         inner.write_all(&[0xa3, 0x01])?;
         let mut deflate = ParallelDeflate::new(inner, level);
+        if let Some(s) = &signer {
+            deflate.write_all(&s.one_pass_packet().map_err(io::Error::other)?)?;
+        }
         // New-format literal data packet (tag 11).
         deflate.write_all(&[0xcb])?;
         let mut pending = Vec::with_capacity(PIECE);
         // Binary, no file name, no date.
         pending.extend_from_slice(&[b'b', 0, 0, 0, 0, 0]);
-        Ok(PgpLiteralWriter { deflate, pending })
+        Ok(PgpLiteralWriter {
+            deflate,
+            pending,
+            signer,
+        })
     }
 
     pub fn finish(mut self) -> io::Result<W> {
@@ -278,6 +301,10 @@ impl<W: Write> PgpLiteralWriter<W> {
         self.deflate.write_all(&header)?;
         let pending = std::mem::take(&mut self.pending);
         self.deflate.write_all(&pending)?;
+        if let Some(s) = self.signer.take() {
+            self.deflate
+                .write_all(&s.signature_packet().map_err(io::Error::other)?)?;
+        }
         Ok(self.deflate.finish()?.0)
     }
 }
@@ -285,6 +312,9 @@ impl<W: Write> PgpLiteralWriter<W> {
 impl<W: Write> Write for PgpLiteralWriter<W> {
     fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
         let n = data.len();
+        if let Some(s) = &mut self.signer {
+            s.update(data);
+        }
         while !data.is_empty() {
             if self.pending.len() == PIECE {
                 // More follows, so this piece gets a partial length.

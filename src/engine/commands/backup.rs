@@ -21,8 +21,9 @@ use crate::engine::archive::names::{self, NameKind, Storage};
 use crate::engine::archive::sigtar::{self, ChainSignatures, SigTarWriter};
 use crate::engine::cache::{self, Cache};
 use crate::engine::collection::{Collection, SetKind};
-use crate::engine::crypto::{Compression, Decryptor, Passphrase, SymmetricEncryptor};
+use crate::engine::crypto::{Compression, Decryptor, Encryptor, Passphrase};
 use crate::engine::delta::{self, TeeReader};
+use crate::engine::keys::KeySetup;
 use crate::engine::meta::{self, FileType, SourceEntry, TreeWalk};
 use crate::engine::{archive::container, timestr};
 
@@ -52,8 +53,12 @@ pub struct BackupOptions {
     /// `--current-time` was given: a clash with an existing set is an error rather than a wait.
     pub fixed_time: bool,
     pub allow_source_mismatch: bool,
-    /// None = `--no-encryption`.
+    /// The symmetric passphrase; None = `--no-encryption`, unless `keys` has recipients. Also unlocks
+    /// `keys.secret_keys` when metadata missing from the cache must be decrypted.
     pub passphrase: Option<Passphrase>,
+    /// `--encrypt-key` recipients (public-key encryption instead of the passphrase, as duplicity),
+    /// `--sign-key`, and secret keys for reading the target's metadata.
+    pub keys: KeySetup,
     pub cache_dir: PathBuf,
     /// `--dry-run`: do all the work, but store nothing, neither on the target nor in the archive dir.
     pub dry_run: bool,
@@ -334,7 +339,7 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
     }
     let mut remote = backend.list().context("cannot list the target")?;
     let removed = drop_dead_signatures(backend, &mut remote, opts.dry_run)?;
-    let decryptor = Decryptor::new(opts.passphrase.clone());
+    let decryptor = Decryptor::with_keys(opts.passphrase.clone(), &opts.keys);
     // A dry run leaves the archive dir alone: metadata is read from the target instead.
     let cache = if opts.dry_run {
         None
@@ -415,10 +420,16 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
             )
         };
 
-    let encryptor = match &opts.passphrase {
-        Some(p) => Some(SymmetricEncryptor::new(p)?),
-        None => None,
-    };
+    // Public keys win over the passphrase, as in duplicity (gpg --encrypt, no --symmetric).
+    let encryptor = if opts.keys.public_key() {
+        Some(Encryptor::public_key(opts.keys.recipients.clone())?)
+    } else {
+        opts.passphrase
+            .as_ref()
+            .map(Encryptor::symmetric)
+            .transpose()?
+    }
+    .map(|e| e.with_signer(opts.keys.signer.clone()));
     let sealing = match &encryptor {
         Some(e) => Sealing::Gpg(e, Compression::Deflate(GPG_DEFLATE_LEVEL)),
         None => Sealing::Gzip(GZIP_LEVEL),

@@ -22,6 +22,7 @@ use crate::engine::collection::Collection;
 use crate::engine::crypto::{Decryptor, Passphrase};
 use crate::engine::delta;
 use crate::engine::index::Index;
+use crate::engine::keys::KeySetup;
 use crate::engine::meta::{self, FileType, Meta, NameCache};
 use crate::engine::timestr;
 
@@ -33,7 +34,10 @@ pub struct RestoreOptions {
     pub path: Option<Index>,
     /// Allow a target that exists and is not empty (files in it are replaced).
     pub force: bool,
+    /// The symmetric passphrase, also the passphrase of `keys.secret_keys`.
     pub passphrase: Option<Passphrase>,
+    /// Secret keys for public-key encrypted backups; `keys.check`: the signature every file must carry.
+    pub keys: KeySetup,
     /// Called after each volume is applied.
     pub progress: Option<RestoreProgressFn>,
 }
@@ -72,7 +76,7 @@ pub fn restore(backend: &dyn Backend, opts: &RestoreOptions) -> Result<RestoreRe
     let remote = backend.list().context("cannot list the target")?;
     let collection = Collection::from_names(&remote);
     let sets = restore_sets(&collection, opts.time)?;
-    let decryptor = Decryptor::new(opts.passphrase.clone());
+    let decryptor = Decryptor::with_keys(opts.passphrase.clone(), &opts.keys);
 
     // Manifests first: they say which volumes hold what, and their hashes.
     let mut plan = Vec::new();

@@ -22,6 +22,7 @@ use crate::engine::commands::json::{jarr, jpath, jstr, jtime};
 use crate::engine::commands::list::type_name;
 use crate::engine::commands::restore::{self, RestoreOptions};
 use crate::engine::crypto::Passphrase;
+use crate::engine::keys::KeySetup;
 use crate::engine::meta::{self, FileType, Meta, SourceEntry, TreeWalk};
 use crate::engine::timestr::asctime_local;
 
@@ -33,6 +34,8 @@ pub struct VerifyOptions {
     /// `--compare-data`: compare metadata and contents; otherwise integrity only.
     pub compare_data: bool,
     pub passphrase: Option<Passphrase>,
+    /// Secret keys and the signature check, as for restore.
+    pub keys: KeySetup,
     /// Where the scratch restore goes (default: the system temp dir).
     pub scratch_in: Option<PathBuf>,
 }
@@ -135,6 +138,7 @@ pub fn verify(backend: &dyn Backend, opts: &VerifyOptions) -> Result<VerifyRepor
             path: None,
             force: false,
             passphrase: opts.passphrase.clone(),
+            keys: opts.keys.clone(),
             progress: None,
         },
     )?;
