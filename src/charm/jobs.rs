@@ -98,12 +98,9 @@ impl Runtime {
     }
 
     fn backend(&self) -> Result<Box<dyn Backend>> {
-        // Backends that need credentials (s3, azure, ftp) read them from the environment.
-        for (k, v) in &self.settings.env {
-            if k != "PASSPHRASE" {
-                std::env::set_var(k, v);
-            }
-        }
+        // Only file:// exists in the engine yet; the credentials of the others (settings.env) are to be
+        // handed to their backends when those land, never through this process's environment (the
+        // hook tools it runs would inherit them).
         backend::open(&self.settings.url)
             .with_context(|| format!("cannot open the backup target {}", self.settings.url))
     }

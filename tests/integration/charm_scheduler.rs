@@ -175,10 +175,13 @@ fn scheduler_records_a_busy_scheduled_run_as_failed_and_nrpe_goes_critical() {
             j.wait_for(20, "the action's backup", || {
                 count(&j, "backup", "action") >= 1
             });
-            let _s = Running(j.spawn_scheduler(&[SECONDS, ("DUPLICITY_CHARM_LOCK_WAIT", "0.3")]));
+            let sched =
+                Running(j.spawn_scheduler(&[SECONDS, ("DUPLICITY_CHARM_LOCK_WAIT", "0.3")]));
             j.wait_for(10, "a busy scheduled run", || {
                 j.state()["last_scheduled"]["backup"]["ok"] == false
             });
+            // Stop it while the action still holds the lock: its next run could succeed after.
+            drop(sched);
             h.join().unwrap()
         })
     };
