@@ -4,6 +4,8 @@
 mod juju_support;
 mod support;
 
+mod backend_conformance;
+mod backend_sftp;
 mod backups;
 mod chains;
 mod charm;
