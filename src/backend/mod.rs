@@ -4,6 +4,7 @@
 
 pub mod file;
 pub mod retry;
+pub mod rsync;
 pub mod sftp;
 pub mod url;
 
@@ -55,19 +56,19 @@ pub trait Backend: Send + Sync {
     /// Copies the file `name` to the local path `dst`.
     fn get(&self, name: &str, dst: &Path) -> BackendResult<()>;
 
-    /// Opens `name` for streaming reads. The default fetches it into an anonymous temporary file.
+    /// Opens `name` for streaming reads. The default fetches it into a temporary directory and opens
+    /// it there (a `get` may replace the file rather than write into it, as rsync does); the file is
+    /// unlinked once open.
     fn open(&self, name: &str) -> BackendResult<Box<dyn Read + Send + Sync>> {
-        let tmp = tempfile::NamedTempFile::new().map_err(|e| BackendError::Transient {
+        let tmp_err = |e: std::io::Error| BackendError::Transient {
             backend: self.describe(),
             name: name.to_string(),
-            message: format!("cannot create a temporary file: {e}"),
-        })?;
-        self.get(name, tmp.path())?;
-        let f = tmp.reopen().map_err(|e| BackendError::Transient {
-            backend: self.describe(),
-            name: name.to_string(),
-            message: format!("cannot reopen the temporary file: {e}"),
-        })?;
+            message: format!("temporary file: {e}"),
+        };
+        let dir = tempfile::tempdir().map_err(tmp_err)?;
+        let path = dir.path().join("download");
+        self.get(name, &path)?;
+        let f = std::fs::File::open(&path).map_err(tmp_err)?;
         Ok(Box::new(f))
     }
 
@@ -91,7 +92,7 @@ pub trait Backend: Send + Sync {
 pub enum UrlError {
     #[error("{0:?} is not a URL: give a target like file:///var/backups/host (scheme://...)")]
     NotAUrl(String),
-    #[error("the {scheme}:// backend is not supported yet; supported: file://, sftp://, scp://")]
+    #[error("the {scheme}:// backend is not supported yet; supported: file://, sftp://, scp://, rsync://")]
     Unsupported { scheme: String },
     #[error("{0}")]
     Invalid(String),
@@ -109,6 +110,8 @@ pub struct OpenOptions {
     pub s3_region_name: Option<String>,
     /// `FTP_PASSWORD`: duplicity's password for ftp, sftp/scp and rsync when the URL has none.
     pub ftp_password: Option<String>,
+    /// `RSYNC_PASSWORD`: the rsync daemon's password (before `FTP_PASSWORD`).
+    pub rsync_password: Option<String>,
     /// `HOME`, for the default `~/.ssh` files.
     pub home: Option<std::path::PathBuf>,
     /// Attempts for transient failures (1 = no retry).
@@ -128,6 +131,10 @@ impl std::fmt::Debug for OpenOptions {
                 "ftp_password",
                 &self.ftp_password.as_ref().map(|_| "<hidden>"),
             )
+            .field(
+                "rsync_password",
+                &self.rsync_password.as_ref().map(|_| "<hidden>"),
+            )
             .field("home", &self.home)
             .finish()
     }
@@ -138,6 +145,9 @@ impl OpenOptions {
     pub fn from_env() -> OpenOptions {
         OpenOptions {
             ftp_password: std::env::var("FTP_PASSWORD").ok().filter(|s| !s.is_empty()),
+            rsync_password: std::env::var("RSYNC_PASSWORD")
+                .ok()
+                .filter(|s| !s.is_empty()),
             home: std::env::var_os("HOME").map(Into::into),
             ..OpenOptions::new()
         }
@@ -198,6 +208,7 @@ pub fn open(url: &str, opts: &OpenOptions) -> Result<Box<dyn Backend>, UrlError>
     let inner: Box<dyn Backend> = match scheme {
         "file" => return Ok(Box::new(file::FileBackend::from_url(url)?)),
         "sftp" | "scp" => Box::new(sftp::SftpBackend::from_url(url, opts)?),
+        "rsync" => Box::new(rsync::RsyncBackend::from_url(url, opts)?),
         other => {
             return Err(UrlError::Unsupported {
                 scheme: other.to_string(),

@@ -247,3 +247,47 @@ pub fn sftp_target() -> Target {
 }
 conformance!(sftp, sftp_target);
 
+/// rsync over SSH to a new directory under the test user's home, with an OpenSSH RSA key.
+pub fn rsync_ssh_target() -> Target {
+    let ssh = ssh_options_with(server("SSH_KEY_RSA"), server("SSH_KNOWN_HOSTS"));
+    let url = format!(
+        "rsync://{}@127.0.0.1:{}/{}/d",
+        server("SSH_USER"),
+        server("SSH_PORT"),
+        unique("conf")
+    );
+    let mut opts = OpenOptions::new();
+    opts.set_ssh_options(&ssh);
+    Target {
+        ws: Ws::new("conf-rsync-ssh"),
+        url,
+        opts,
+        cli: vec![format!("--ssh-options={ssh}")],
+        env: vec![],
+    }
+}
+conformance!(rsync_ssh, rsync_ssh_target);
+
+/// rsync daemon, `::/module/path` form, password from FTP_PASSWORD (as duplicity).
+pub fn rsync_daemon_target() -> Target {
+    let url = format!(
+        "rsync://{}@127.0.0.1:{}::/{}/{}/d",
+        server("RSYNCD_USER"),
+        server("RSYNCD_PORT"),
+        server("RSYNCD_MODULE"),
+        unique("conf")
+    );
+    let mut opts = OpenOptions::new();
+    opts.ftp_password = Some(server("RSYNCD_PASSWORD").to_string());
+    Target {
+        ws: Ws::new("conf-rsyncd"),
+        url,
+        opts,
+        cli: vec![],
+        env: vec![(
+            "FTP_PASSWORD".to_string(),
+            server("RSYNCD_PASSWORD").to_string(),
+        )],
+    }
+}
+conformance!(rsync_daemon, rsync_daemon_target);

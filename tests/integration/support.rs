@@ -1255,3 +1255,17 @@ pub fn sha1_file(p: &Path) -> String {
     hex::encode(h.finalize())
 }
 
+/// Every process's command line (NULs shown as spaces), read from /proc.
+pub fn all_cmdlines() -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    for ent in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = ent.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Ok(raw) = fs::read(ent.path().join("cmdline")) {
+            let s = String::from_utf8_lossy(&raw).replace('\0', " ");
+            out.push((pid, s));
+        }
+    }
+    out
+}
