@@ -21,6 +21,14 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
+step "start the loopback test servers (scripts/test-servers.sh; stopped on exit)"
+SUDO=(); [ "$(id -u)" -eq 0 ] || SUDO=(sudo)
+TS_DIR=$(mktemp -d /tmp/dc-test-servers.XXXXXX)
+trap '"${SUDO[@]}" bash scripts/test-servers.sh stop "$TS_DIR" || true; "${SUDO[@]}" rm -rf "$TS_DIR"' EXIT
+"${SUDO[@]}" bash scripts/test-servers.sh start "$TS_DIR"
+[ ${#SUDO[@]} -eq 0 ] || sudo chown "$(id -u)" "$TS_DIR/servers.env" # throwaway secrets, readable by the tests only
+export DC_TEST_SERVERS_ENV=$TS_DIR/servers.env
+
 step "cargo test"
 cargo test --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
 

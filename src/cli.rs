@@ -113,6 +113,31 @@ struct Options {
         value_name = "FILE"
     )]
     secret_keyring: Vec<PathBuf>,
+    /// sftp/scp/rsync: ssh options as duplicity takes them, e.g. "-oIdentityFile=K -oUserKnownHostsFile=F".
+    #[arg(
+        long,
+        global = true,
+        value_name = "OPTIONS",
+        allow_hyphen_values = true
+    )]
+    ssh_options: Option<String>,
+    /// s3: endpoint of an S3-compatible store (e.g. http://127.0.0.1:9000).
+    #[arg(long, global = true, value_name = "URL")]
+    s3_endpoint_url: Option<String>,
+    /// s3: region name.
+    #[arg(long, global = true, value_name = "REGION")]
+    s3_region_name: Option<String>,
+}
+
+/// The backend for `url` with the backend options and the secrets from the environment.
+fn open_backend(opts: &Options, url: &str) -> Result<Box<dyn backend::Backend>> {
+    let mut o = backend::OpenOptions::from_env();
+    if let Some(s) = &opts.ssh_options {
+        o.set_ssh_options(s);
+    }
+    o.s3_endpoint_url.clone_from(&opts.s3_endpoint_url);
+    o.s3_region_name.clone_from(&opts.s3_region_name);
+    Ok(backend::open(url, &o)?)
 }
 
 #[derive(Subcommand, Debug)]
@@ -328,7 +353,7 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Full { source, url } | Command::Incremental { source, url } => {
             let force_full = matches!(cli.command, Command::Full { .. });
-            let backend = backend::open(url)?;
+            let backend = open_backend(opts, url)?;
             let full_if_older_than = opts
                 .full_if_older_than
                 .as_deref()
@@ -377,7 +402,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Restore { url, target } => {
-            let backend = backend::open(url)?;
+            let backend = open_backend(opts, url)?;
             let n = now(opts);
             let time = match &opts.time {
                 Some(t) => timestr::parse_time(t, n).context("-t/--time")?,
@@ -411,14 +436,14 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::CollectionStatus { url } => {
-            let backend = backend::open(url)?;
+            let backend = open_backend(opts, url)?;
             let mut out = std::io::stdout().lock();
             status::collection_status(backend.as_ref(), &mut out, opts.json)
                 .with_context(|| format!("collection-status of {} failed", backend.describe()))?;
             Ok(0)
         }
         Command::ListCurrentFiles { url } => {
-            let backend = backend::open(url)?;
+            let backend = open_backend(opts, url)?;
             let time = time_option(opts)?;
             let cache = cache::Cache::open(cache_for(opts, url))?;
             let decryptor = Decryptor::with_keys(
@@ -438,7 +463,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Verify { url, source } => {
-            let backend = backend::open(url)?;
+            let backend = open_backend(opts, url)?;
             if opts.file_to_restore.is_some() {
                 bail!("verify --file-to-restore is not supported yet: verify the whole backup");
             }
@@ -482,7 +507,7 @@ fn run(cli: Cli) -> Result<i32> {
                 }
                 _ => RetentionCommand::Cleanup,
             };
-            let backend = backend::open(url)?;
+            let backend = open_backend(opts, url)?;
             let archive_dir = cache_for(opts, url);
             let listing = backend
                 .list()

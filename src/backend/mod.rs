@@ -1,7 +1,12 @@
 //! Where backups are stored: one `Backend` trait (put / get / list / delete) with one module per URL scheme.
 //! A backend moves whole named files; it knows nothing of the archive format.
+//! `open` picks the module from the URL scheme and wraps remote ones in `retry::Retrying`.
 
 pub mod file;
+pub mod retry;
+pub mod rsync;
+pub mod sftp;
+pub mod url;
 
 use std::io::Read;
 use std::path::Path;
@@ -51,19 +56,19 @@ pub trait Backend: Send + Sync {
     /// Copies the file `name` to the local path `dst`.
     fn get(&self, name: &str, dst: &Path) -> BackendResult<()>;
 
-    /// Opens `name` for streaming reads. The default fetches it into an anonymous temporary file.
+    /// Opens `name` for streaming reads. The default fetches it into a temporary directory and opens
+    /// it there (a `get` may replace the file rather than write into it, as rsync does); the file is
+    /// unlinked once open.
     fn open(&self, name: &str) -> BackendResult<Box<dyn Read + Send + Sync>> {
-        let tmp = tempfile::NamedTempFile::new().map_err(|e| BackendError::Transient {
+        let tmp_err = |e: std::io::Error| BackendError::Transient {
             backend: self.describe(),
             name: name.to_string(),
-            message: format!("cannot create a temporary file: {e}"),
-        })?;
-        self.get(name, tmp.path())?;
-        let f = tmp.reopen().map_err(|e| BackendError::Transient {
-            backend: self.describe(),
-            name: name.to_string(),
-            message: format!("cannot reopen the temporary file: {e}"),
-        })?;
+            message: format!("temporary file: {e}"),
+        };
+        let dir = tempfile::tempdir().map_err(tmp_err)?;
+        let path = dir.path().join("download");
+        self.get(name, &path)?;
+        let f = std::fs::File::open(&path).map_err(tmp_err)?;
         Ok(Box::new(f))
     }
 
@@ -87,21 +92,165 @@ pub trait Backend: Send + Sync {
 pub enum UrlError {
     #[error("{0:?} is not a URL: give a target like file:///var/backups/host (scheme://...)")]
     NotAUrl(String),
-    #[error("the {scheme}:// backend is not supported yet; supported: file://")]
+    #[error("the {scheme}:// backend is not supported yet; supported: file://, sftp://, scp://, rsync://")]
     Unsupported { scheme: String },
     #[error("{0}")]
     Invalid(String),
 }
 
-/// Opens the backend for a target URL such as `file:///var/backups/host`.
-pub fn open(url: &str) -> Result<Box<dyn Backend>, UrlError> {
+/// What a backend needs besides the URL: duplicity's backend options and the secrets it reads from the
+/// environment (gathered once by `from_env`, so tests can pass them without touching the process env).
+#[derive(Clone, Default)]
+pub struct OpenOptions {
+    /// `--ssh-options`, split into words (`-oIdentityFile=…`, `-oUserKnownHostsFile=…`, …).
+    pub ssh_options: Vec<String>,
+    /// `--s3-endpoint-url`.
+    pub s3_endpoint_url: Option<String>,
+    /// `--s3-region-name`.
+    pub s3_region_name: Option<String>,
+    /// `FTP_PASSWORD`: duplicity's password for ftp, sftp/scp and rsync when the URL has none.
+    pub ftp_password: Option<String>,
+    /// `RSYNC_PASSWORD`: the rsync daemon's password (before `FTP_PASSWORD`).
+    pub rsync_password: Option<String>,
+    /// `HOME`, for the default `~/.ssh` files.
+    pub home: Option<std::path::PathBuf>,
+    /// Attempts for transient failures (1 = no retry).
+    pub attempts: u32,
+    /// First pause between attempts; doubled after each.
+    pub backoff: std::time::Duration,
+}
+
+// Hand-written so a password never reaches a log through `{:?}`.
+impl std::fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenOptions")
+            .field("ssh_options", &self.ssh_options)
+            .field("s3_endpoint_url", &self.s3_endpoint_url)
+            .field("s3_region_name", &self.s3_region_name)
+            .field(
+                "ftp_password",
+                &self.ftp_password.as_ref().map(|_| "<hidden>"),
+            )
+            .field(
+                "rsync_password",
+                &self.rsync_password.as_ref().map(|_| "<hidden>"),
+            )
+            .field("home", &self.home)
+            .finish()
+    }
+}
+
+impl OpenOptions {
+    /// Options with the secrets and `HOME` read from the environment, 5 attempts starting at 2 s.
+    pub fn from_env() -> OpenOptions {
+        OpenOptions {
+            ftp_password: std::env::var("FTP_PASSWORD").ok().filter(|s| !s.is_empty()),
+            rsync_password: std::env::var("RSYNC_PASSWORD")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            home: std::env::var_os("HOME").map(Into::into),
+            ..OpenOptions::new()
+        }
+    }
+
+    /// No options, no secrets, 5 attempts starting at 2 s.
+    pub fn new() -> OpenOptions {
+        OpenOptions {
+            attempts: 5,
+            backoff: std::time::Duration::from_secs(2),
+            ..OpenOptions::default()
+        }
+    }
+
+    /// `--ssh-options "-oA=b -oC=d"` as words (quotes group words, as a shell would).
+    pub fn set_ssh_options(&mut self, s: &str) {
+        self.ssh_options = split_words(s);
+    }
+}
+
+/// Splits on whitespace outside single or double quotes.
+fn split_words(s: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    for c in s.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+}
+
+/// Opens the backend for a target URL such as `file:///var/backups/host` or `sftp://u@host/dir`.
+pub fn open(url: &str, opts: &OpenOptions) -> Result<Box<dyn Backend>, UrlError> {
     let Some((scheme, _rest)) = url.split_once("://") else {
-        return Err(UrlError::NotAUrl(url.to_string()));
+        return Err(UrlError::NotAUrl(url::redact(url)));
     };
-    match scheme {
-        "file" => Ok(Box::new(file::FileBackend::from_url(url)?)),
-        other => Err(UrlError::Unsupported {
-            scheme: other.to_string(),
-        }),
+    let inner: Box<dyn Backend> = match scheme {
+        "file" => return Ok(Box::new(file::FileBackend::from_url(url)?)),
+        "sftp" | "scp" => Box::new(sftp::SftpBackend::from_url(url, opts)?),
+        "rsync" => Box::new(rsync::RsyncBackend::from_url(url, opts)?),
+        other => {
+            return Err(UrlError::Unsupported {
+                scheme: other.to_string(),
+            })
+        }
+    };
+    Ok(Box::new(retry::Retrying::new(
+        inner,
+        opts.attempts.max(1),
+        opts.backoff,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_options_split_like_a_shell() {
+        let mut o = OpenOptions::new();
+        o.set_ssh_options(" -oIdentityFile=/k  -oUserKnownHostsFile='/a b' \"-oX=1 2\" ");
+        assert_eq!(
+            o.ssh_options,
+            ["-oIdentityFile=/k", "-oUserKnownHostsFile=/a b", "-oX=1 2"]
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let o = OpenOptions {
+            ftp_password: Some("s3cret".into()),
+            ..OpenOptions::new()
+        };
+        assert!(!format!("{o:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn unknown_scheme_is_refused_without_the_password() {
+        let e = open("gopher://u:pw@127.0.0.1/x", &OpenOptions::new())
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("gopher"));
+        assert!(!e.to_string().contains("pw@"));
     }
 }

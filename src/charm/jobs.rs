@@ -98,10 +98,23 @@ impl Runtime {
     }
 
     fn backend(&self) -> Result<Box<dyn Backend>> {
-        // Only file:// exists in the engine yet; the credentials of the others (settings.env) are to be
-        // handed to their backends when those land, never through this process's environment (the
-        // hook tools it runs would inherit them).
-        backend::open(&self.settings.url)
+        // Credentials go to the backend in its options, never through this process's environment
+        // (the hook tools it runs would inherit them). SSH uses the charm's key and known_hosts only.
+        let mut o = backend::OpenOptions::new();
+        if let Some(key) = &self.settings.ssh_key_file {
+            o.ssh_options.push(format!(
+                "-oIdentityFile={}",
+                self.paths.resolve(key).display()
+            ));
+        }
+        o.ssh_options.push(format!(
+            "-oUserKnownHostsFile={}",
+            self.paths
+                .resolve(&self.settings.known_hosts_file)
+                .display()
+        ));
+        o.ftp_password = self.settings.env.get("FTP_PASSWORD").cloned();
+        backend::open(&self.settings.url, &o)
             .with_context(|| format!("cannot open the backup target {}", self.settings.url))
     }
 

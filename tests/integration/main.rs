@@ -4,6 +4,9 @@
 mod juju_support;
 mod support;
 
+mod backend_conformance;
+mod backend_rsync;
+mod backend_sftp;
 mod backups;
 mod chains;
 mod charm;

@@ -1142,3 +1142,133 @@ pub fn build_collection(ws: &Ws, tool: Tool, enc: Enc, repo: &str, times: &[(&st
         ws.backup(tool, kind, enc, &src, repo, *now, &[]);
     }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Test servers (scripts/test-servers.sh) and backend helpers
+
+/// The connection facts `scripts/test-servers.sh start DIR` wrote to `DIR/servers.env` (KEY=value lines),
+/// found through `DC_TEST_SERVERS_ENV` (set by scripts/test.sh). Panics, saying how to start them, when
+/// missing: a backend test never skips silently.
+pub fn servers() -> &'static std::collections::HashMap<String, String> {
+    static S: std::sync::OnceLock<std::collections::HashMap<String, String>> =
+        std::sync::OnceLock::new();
+    S.get_or_init(|| {
+        let path = std::env::var("DC_TEST_SERVERS_ENV").unwrap_or_else(|_| {
+            panic!(
+                "DC_TEST_SERVERS_ENV is not set: the backend tests need the loopback servers. Run \
+                 scripts/test.sh, or `sudo scripts/test-servers.sh start /tmp/dc-ts` and \
+                 DC_TEST_SERVERS_ENV=/tmp/dc-ts/servers.env cargo test"
+            )
+        });
+        let text = fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read the test servers' env file {path}: {e}"));
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    })
+}
+
+/// One fact from [`servers`]; panics naming the key when the env file lacks it.
+pub fn server(key: &str) -> &'static str {
+    servers()
+        .get(key)
+        .unwrap_or_else(|| panic!("the test servers' env file has no {key}"))
+}
+
+/// A name no other test (or earlier run) uses, for remote directories and buckets.
+pub fn unique(prefix: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}-{}-{n}-{nanos:x}", std::process::id())
+}
+
+/// `--ssh-options` for the test sshd: its client key and known_hosts (the `-oKey=Value` form duplicity
+/// requires), strict checking.
+pub fn ssh_options_with(key: &str, known_hosts: &str) -> String {
+    format!("-oIdentityFile={key} -oUserKnownHostsFile={known_hosts} -oStrictHostKeyChecking=yes")
+}
+
+/// This process's resident set size in KiB (VmRSS).
+pub fn rss_kib() -> u64 {
+    let s = fs::read_to_string("/proc/self/status").unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}
+
+/// Runs `f` while sampling the RSS every 10 ms; returns f's result and the peak growth over the start in KiB.
+pub fn with_peak_rss<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    // One measurement at a time: two large transfers in one test process would see each other's memory.
+    static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = MEASURING.lock().unwrap_or_else(|p| p.into_inner());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let base = rss_kib();
+    let stop2 = stop.clone();
+    let sampler = std::thread::spawn(move || {
+        let mut peak = 0;
+        while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
+            peak = peak.max(rss_kib());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        peak
+    });
+    let r = f();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let peak = sampler.join().unwrap();
+    (r, peak.saturating_sub(base))
+}
+
+/// Writes `len` pseudo-random bytes to `p` in 1 MiB pieces (never the whole in memory); returns its SHA-1.
+pub fn write_large_file(p: &Path, seed: u64, len: u64) -> String {
+    use sha1::Digest;
+    let mut f = std::io::BufWriter::new(fs::File::create(p).unwrap());
+    let mut h = sha1::Sha1::new();
+    let mut x = seed | 1;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        for c in buf[..n].chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            c.copy_from_slice(&x.to_le_bytes()[..c.len()]);
+        }
+        f.write_all(&buf[..n]).unwrap();
+        h.update(&buf[..n]);
+        left -= n as u64;
+    }
+    f.flush().unwrap();
+    hex::encode(h.finalize())
+}
+
+/// SHA-1 of a file, read in pieces.
+pub fn sha1_file(p: &Path) -> String {
+    use sha1::Digest;
+    let mut h = sha1::Sha1::new();
+    let mut f = fs::File::open(p).unwrap();
+    std::io::copy(&mut f, &mut h).unwrap();
+    hex::encode(h.finalize())
+}
+
+/// Every process's command line (NULs shown as spaces), read from /proc.
+pub fn all_cmdlines() -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    for ent in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = ent.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Ok(raw) = fs::read(ent.path().join("cmdline")) {
+            let s = String::from_utf8_lossy(&raw).replace('\0', " ");
+            out.push((pid, s));
+        }
+    }
+    out
+}

@@ -1,0 +1,167 @@
+//! Retries a remote backend's Transient failures with exponential backoff; NotFound and Permanent
+//! failures pass through at once. After the last attempt the error names the backend, the file and
+//! how many attempts were made.
+
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use super::{Backend, BackendError, BackendResult};
+
+pub struct Retrying {
+    inner: Box<dyn Backend>,
+    attempts: u32,
+    backoff: Duration,
+}
+
+impl Retrying {
+    pub fn new(inner: Box<dyn Backend>, attempts: u32, backoff: Duration) -> Retrying {
+        Retrying {
+            inner,
+            attempts: attempts.max(1),
+            backoff,
+        }
+    }
+
+    fn again<T>(&self, mut op: impl FnMut() -> BackendResult<T>) -> BackendResult<T> {
+        let mut pause = self.backoff;
+        let mut attempt = 1;
+        loop {
+            match op() {
+                Err(BackendError::Transient {
+                    backend,
+                    name,
+                    message,
+                }) => {
+                    if attempt >= self.attempts {
+                        let message = if self.attempts > 1 {
+                            format!("{message} (gave up after {} attempts)", self.attempts)
+                        } else {
+                            message
+                        };
+                        return Err(BackendError::Permanent {
+                            backend,
+                            name,
+                            message,
+                        });
+                    }
+                    eprintln!(
+                        "{backend}: {name}: {message}; attempt {attempt} of {} failed, retrying in {:?}",
+                        self.attempts, pause
+                    );
+                    std::thread::sleep(pause);
+                    pause = pause.saturating_mul(2);
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+impl Backend for Retrying {
+    fn put(&self, src: &Path, name: &str) -> BackendResult<()> {
+        self.again(|| self.inner.put(src, name))
+    }
+
+    fn put_move(&self, src: &Path, name: &str) -> BackendResult<()> {
+        // `put` (not the inner put_move) so a failed attempt still has `src` to send again.
+        self.again(|| self.inner.put(src, name))?;
+        let _ = std::fs::remove_file(src);
+        Ok(())
+    }
+
+    fn get(&self, name: &str, dst: &Path) -> BackendResult<()> {
+        self.again(|| self.inner.get(name, dst))
+    }
+
+    fn open(&self, name: &str) -> BackendResult<Box<dyn Read + Send + Sync>> {
+        self.again(|| self.inner.open(name))
+    }
+
+    fn local_path(&self, name: &str) -> Option<std::path::PathBuf> {
+        self.inner.local_path(name)
+    }
+
+    fn list(&self) -> BackendResult<Vec<String>> {
+        self.again(|| self.inner.list())
+    }
+
+    fn delete(&self, names: &[String]) -> BackendResult<()> {
+        self.again(|| self.inner.delete(names))
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Fails `list` with a Transient error `fails` times, then succeeds.
+    struct Flaky {
+        fails: u32,
+        calls: AtomicU32,
+    }
+
+    impl Backend for Flaky {
+        fn put(&self, _: &Path, _: &str) -> BackendResult<()> {
+            Ok(())
+        }
+        fn get(&self, name: &str, _: &Path) -> BackendResult<()> {
+            Err(BackendError::NotFound {
+                backend: self.describe(),
+                name: name.into(),
+            })
+        }
+        fn list(&self) -> BackendResult<Vec<String>> {
+            if self.calls.fetch_add(1, Ordering::SeqCst) < self.fails {
+                return Err(BackendError::Transient {
+                    backend: self.describe(),
+                    name: "x.manifest".into(),
+                    message: "connection reset".into(),
+                });
+            }
+            Ok(vec!["a".into()])
+        }
+        fn delete(&self, _: &[String]) -> BackendResult<()> {
+            Ok(())
+        }
+        fn describe(&self) -> String {
+            "flaky://127.0.0.1/d".into()
+        }
+    }
+
+    fn flaky(fails: u32, attempts: u32) -> Retrying {
+        let inner = Flaky {
+            fails,
+            calls: AtomicU32::new(0),
+        };
+        Retrying::new(Box::new(inner), attempts, Duration::from_millis(1))
+    }
+
+    #[test]
+    fn transient_failures_are_retried() {
+        assert_eq!(flaky(2, 3).list().unwrap(), ["a"]);
+    }
+
+    #[test]
+    fn gives_up_naming_backend_file_and_attempts() {
+        let e = flaky(5, 3).list().unwrap_err().to_string();
+        assert!(e.contains("flaky://127.0.0.1/d"), "{e}");
+        assert!(e.contains("x.manifest"), "{e}");
+        assert!(e.contains("3 attempts"), "{e}");
+    }
+
+    #[test]
+    fn not_found_is_not_retried() {
+        let b = flaky(0, 3);
+        assert!(b
+            .get("nope", Path::new("/nonexistent"))
+            .unwrap_err()
+            .is_not_found());
+    }
+}

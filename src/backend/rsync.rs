@@ -1,0 +1,271 @@
+//! `rsync://` by driving the `rsync` program: over SSH (`user@host[:port]/relative`, `//absolute`) with
+//! strict host-key checking and the `--ssh-options` key/known_hosts files, or to an rsync daemon
+//! (`[user@]host[:port]::/module/path` or `::module/path`) with the password from the URL,
+//! `RSYNC_PASSWORD` or `FTP_PASSWORD`, handed over in the child's environment, never in argv.
+//! rsync writes each file under a temporary name and renames it; `--mkpath` creates the directory.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::url::{decode, redact};
+use super::{Backend, BackendError, BackendResult, OpenOptions, UrlError};
+
+pub struct RsyncBackend {
+    shown: String,
+    /// The remote directory as rsync takes it, ending in `/`.
+    remote: String,
+    /// `-e` for SSH transfers.
+    ssh: Option<String>,
+    password: Option<String>,
+}
+
+impl RsyncBackend {
+    pub fn from_url(url: &str, opts: &OpenOptions) -> Result<RsyncBackend, UrlError> {
+        let rest = url
+            .strip_prefix("rsync://")
+            .ok_or_else(|| UrlError::NotAUrl(redact(url)))?;
+        let shown = redact(url);
+        if let Some((netloc, path)) = rest.split_once("::") {
+            // Daemon: rsync://[user[:pw]@]host[:port]::[/]module/path
+            let (user, pw, hostport) = split_userinfo(netloc);
+            let path = path.trim_start_matches('/').trim_end_matches('/');
+            if path.is_empty() || hostport.is_empty() {
+                return Err(UrlError::Invalid(format!(
+                    "{shown}: use rsync://[user@]host[:port]::/module/path"
+                )));
+            }
+            let user = user.map(|u| format!("{u}@")).unwrap_or_default();
+            return Ok(RsyncBackend {
+                shown,
+                remote: format!("rsync://{user}{hostport}/{path}/"),
+                ssh: None,
+                password: pw
+                    .or_else(|| opts.rsync_password.clone())
+                    .or_else(|| opts.ftp_password.clone()),
+            });
+        }
+        let u = super::url::NetUrl::parse(url)?;
+        let mut ssh = String::from("ssh -oBatchMode=yes -oStrictHostKeyChecking=yes");
+        if let Some(p) = u.port {
+            ssh.push_str(&format!(" -p {p}"));
+        }
+        for w in &opts.ssh_options {
+            // Words are passed to ssh as they are; a word with a space would be split by rsync.
+            ssh.push(' ');
+            ssh.push_str(w);
+        }
+        let user = u
+            .user
+            .as_deref()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default();
+        let path = u.path.trim_end_matches('/');
+        let path = if path.is_empty() {
+            String::new()
+        } else {
+            format!("{path}/")
+        };
+        Ok(RsyncBackend {
+            shown,
+            remote: format!("{user}{}:{path}", u.host),
+            ssh: Some(ssh),
+            password: None,
+        })
+    }
+
+    fn run(&self, args: &[&std::ffi::OsStr], name: &str) -> BackendResult<String> {
+        let mut cmd = Command::new("rsync");
+        cmd.arg("--timeout=120");
+        match &self.ssh {
+            Some(ssh) => {
+                cmd.arg("-e").arg(ssh);
+                cmd.env_remove("RSYNC_PASSWORD");
+            }
+            None => {
+                cmd.arg("--contimeout=30");
+                match &self.password {
+                    // The environment, not argv: /proc/PID/cmdline is world-readable.
+                    Some(pw) => cmd.env("RSYNC_PASSWORD", pw),
+                    None => cmd.env_remove("RSYNC_PASSWORD"),
+                };
+            }
+        }
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let out = cmd.output().map_err(|e| BackendError::Permanent {
+            backend: self.describe(),
+            name: name.to_string(),
+            message: format!("cannot run rsync (is it installed?): {e}"),
+        })?;
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let message = stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(4)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let code = out.status.code().unwrap_or(-1);
+        let backend = self.describe();
+        let name = name.to_string();
+        Err(match code {
+            23 if stderr.contains("No such file or directory") => {
+                BackendError::NotFound { backend, name }
+            }
+            // Socket/IO, protocol stream, timeouts, daemon connection: worth another try.
+            10 | 12 | 30 | 35
+                if !stderr.contains("Host key") && !stderr.contains("auth failed") =>
+            {
+                BackendError::Transient {
+                    backend,
+                    name,
+                    message: format!("rsync exit {code}: {message}"),
+                }
+            }
+            _ => BackendError::Permanent {
+                backend,
+                name,
+                message: format!("rsync exit {code}: {message}"),
+            },
+        })
+    }
+}
+
+fn split_userinfo(netloc: &str) -> (Option<String>, Option<String>, &str) {
+    match netloc.rsplit_once('@') {
+        Some((ui, hp)) => match ui.split_once(':') {
+            Some((u, p)) => (Some(decode(u)), Some(decode(p)), hp),
+            None => (Some(decode(ui)), None, hp),
+        },
+        None => (None, None, netloc),
+    }
+}
+
+/// An rsync filter pattern matching exactly `name` (wildcard characters escaped).
+fn exact(name: &str) -> String {
+    let mut s = String::from("/");
+    for c in name.chars() {
+        if matches!(c, '*' | '?' | '[' | '\\') {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s
+}
+
+impl Backend for RsyncBackend {
+    fn put(&self, src: &Path, name: &str) -> BackendResult<()> {
+        let dst = format!("{}{name}", self.remote);
+        self.run(&["--mkpath".as_ref(), src.as_os_str(), dst.as_ref()], name)?;
+        Ok(())
+    }
+
+    fn get(&self, name: &str, dst: &Path) -> BackendResult<()> {
+        let src = format!("{}{name}", self.remote);
+        // --inplace: callers may hold `dst` open (a NamedTempFile); rsync must not replace it.
+        self.run(&["--inplace".as_ref(), src.as_ref(), dst.as_os_str()], name)?;
+        Ok(())
+    }
+
+    fn list(&self) -> BackendResult<Vec<String>> {
+        let out = match self.run(&["--list-only".as_ref(), self.remote.as_ref()], "") {
+            Ok(o) => o,
+            Err(BackendError::NotFound { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        // "-rw-r--r--          7 2024/01/01 00:00:00 name": regular files only.
+        let mut names: Vec<String> = out
+            .lines()
+            .filter(|l| l.starts_with('-'))
+            .filter_map(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                (words.len() > 4).then(|| words[4..].join(" "))
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn delete(&self, names: &[String]) -> BackendResult<()> {
+        let present = self.list()?;
+        let gone: Vec<&String> = names.iter().filter(|n| present.contains(n)).collect();
+        if gone.is_empty() {
+            return Ok(());
+        }
+        // Sync an empty directory over the target, deleting only the named files.
+        let tmp = tempfile::tempdir().map_err(|e| BackendError::Transient {
+            backend: self.describe(),
+            name: String::new(),
+            message: format!("cannot create a temporary directory: {e}"),
+        })?;
+        let filter = tmp.path().join("filter");
+        let empty = tmp.path().join("empty");
+        let written = std::fs::create_dir(&empty).and_then(|_| {
+            let mut f = std::fs::File::create(&filter)?;
+            for n in &gone {
+                writeln!(f, "+ {}", exact(n))?;
+            }
+            writeln!(f, "- *")
+        });
+        written.map_err(|e| BackendError::Transient {
+            backend: self.describe(),
+            name: String::new(),
+            message: format!("cannot write the rsync filter: {e}"),
+        })?;
+        let filter_arg = format!("--filter=merge {}", filter.display());
+        let empty_arg = format!("{}/", empty.display());
+        self.run(
+            &[
+                "-r".as_ref(),
+                "--delete".as_ref(),
+                filter_arg.as_ref(),
+                empty_arg.as_ref(),
+                self.remote.as_ref(),
+            ],
+            gone[0],
+        )?;
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.shown.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_forms() {
+        let mut o = OpenOptions::new();
+        o.set_ssh_options("-oIdentityFile=/k -oUserKnownHostsFile=/kh");
+        let b = RsyncBackend::from_url("rsync://u@127.0.0.1:2222/rel/d", &o).unwrap();
+        assert_eq!(b.remote, "u@127.0.0.1:rel/d/");
+        assert_eq!(
+            b.ssh.as_deref(),
+            Some("ssh -oBatchMode=yes -oStrictHostKeyChecking=yes -p 2222 -oIdentityFile=/k -oUserKnownHostsFile=/kh")
+        );
+        let b = RsyncBackend::from_url("rsync://u@127.0.0.1//abs/d", &o).unwrap();
+        assert_eq!(b.remote, "u@127.0.0.1:/abs/d/");
+        o.ftp_password = Some("ftp".into());
+        let b = RsyncBackend::from_url("rsync://rs:pw@127.0.0.1:873::/backup/d", &o).unwrap();
+        assert_eq!(b.remote, "rsync://rs@127.0.0.1:873/backup/d/");
+        assert_eq!(b.password.as_deref(), Some("pw"));
+        assert_eq!(b.describe(), "rsync://rs@127.0.0.1:873::/backup/d");
+        let b = RsyncBackend::from_url("rsync://127.0.0.1::backup", &o).unwrap();
+        assert_eq!(b.remote, "rsync://127.0.0.1/backup/");
+        assert_eq!(b.password.as_deref(), Some("ftp"));
+        assert!(RsyncBackend::from_url("rsync://127.0.0.1::", &o).is_err());
+    }
+
+    #[test]
+    fn filter_patterns_are_exact() {
+        assert_eq!(exact("a*b?[c]"), "/a\\*b\\?\\[c]");
+    }
+}

@@ -1,0 +1,441 @@
+//! `sftp://` and `scp://` with libssh2 (the `ssh2` crate): duplicity's URL forms
+//! (`user[:password]@host[:port]/relative`, `//absolute`), key files (`-oIdentityFile=`, else the usual
+//! `~/.ssh` ones) and passwords (URL or `FTP_PASSWORD`), and strict host-key checking against
+//! known_hosts (`-oUserKnownHostsFile=`, else `~/.ssh/known_hosts` and `/etc/ssh/ssh_known_hosts`):
+//! an unknown or changed host key is refused. `scp://` uses the same SFTP channel, since scp alone
+//! cannot list or delete (duplicity's scp backend also lists over sftp).
+
+use std::fs;
+use std::io::{self, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ssh2::{CheckResult, ErrorCode, KnownHostFileKind, RenameFlags, Session, Sftp};
+
+use super::url::NetUrl;
+use super::{Backend, BackendError, BackendResult, OpenOptions, UrlError};
+
+/// SFTP status codes (draft-ietf-secsh-filexfer-02) the backend tells apart.
+const FX_NO_SUCH_FILE: i32 = 2;
+const FX_PERMISSION_DENIED: i32 = 3;
+
+const IO_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub struct SftpBackend {
+    url: NetUrl,
+    user: String,
+    password: Option<String>,
+    identity_files: Vec<PathBuf>,
+    known_hosts: Vec<PathBuf>,
+    /// The remote directory as SFTP paths take it ("" = the login dir).
+    dir: String,
+    conn: Mutex<Option<Conn>>,
+}
+
+struct Conn {
+    // Kept alive for `sftp`; dropped together.
+    _sess: Session,
+    sftp: Sftp,
+    dir_made: bool,
+}
+
+impl SftpBackend {
+    pub fn from_url(url: &str, opts: &OpenOptions) -> Result<SftpBackend, UrlError> {
+        let u = NetUrl::parse(url)?;
+        let home = opts.home.clone().unwrap_or_else(|| PathBuf::from("/root"));
+        let user = match &u.user {
+            Some(user) => user.clone(),
+            None => std::env::var("USER")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "root".into()),
+        };
+        let mut identity_files = Vec::new();
+        let mut known_hosts = Vec::new();
+        for w in &opts.ssh_options {
+            // duplicity accepts `-oKey=Value`; ssh also takes `-o Key=Value` (then the value is the next word).
+            let Some(kv) = w.strip_prefix("-o") else {
+                continue;
+            };
+            let Some((k, v)) = kv.split_once(['=', ' ']) else {
+                continue;
+            };
+            let v = expand_tilde(v.trim(), &home);
+            match k.trim().to_ascii_lowercase().as_str() {
+                "identityfile" => identity_files.push(v),
+                "userknownhostsfile" => known_hosts.extend(
+                    v.to_string_lossy()
+                        .split_whitespace()
+                        .map(|p| expand_tilde(p, &home)),
+                ),
+                _ => {}
+            }
+        }
+        if identity_files.is_empty() {
+            identity_files = ["id_rsa", "id_ecdsa", "id_ed25519", "duplicity_id_rsa"]
+                .iter()
+                .map(|f| home.join(".ssh").join(f))
+                .filter(|p| p.exists())
+                .collect();
+        }
+        if known_hosts.is_empty() {
+            known_hosts = vec![
+                home.join(".ssh/known_hosts"),
+                PathBuf::from("/etc/ssh/ssh_known_hosts"),
+            ];
+        }
+        Ok(SftpBackend {
+            password: u.password.clone().or_else(|| opts.ftp_password.clone()),
+            user,
+            identity_files,
+            known_hosts,
+            dir: u.path.trim_end_matches('/').to_string(),
+            url: u,
+            conn: Mutex::new(None),
+        })
+    }
+
+    fn port(&self) -> u16 {
+        self.url.port.unwrap_or(22)
+    }
+
+    fn remote(&self, name: &str) -> PathBuf {
+        if self.dir.is_empty() {
+            PathBuf::from(name)
+        } else {
+            Path::new(&self.dir).join(name)
+        }
+    }
+
+    fn fail(&self, name: &str, message: String) -> BackendError {
+        BackendError::Permanent {
+            backend: self.describe(),
+            name: name.to_string(),
+            message,
+        }
+    }
+
+    /// Maps an ssh2 error: SFTP "no such file" is NotFound, other SFTP statuses Permanent, and
+    /// session/transport errors Transient (the connection is dropped and made again on retry).
+    fn err(&self, name: &str, e: ssh2::Error) -> BackendError {
+        let backend = self.describe();
+        let name = name.to_string();
+        match e.code() {
+            ErrorCode::SFTP(FX_NO_SUCH_FILE) => BackendError::NotFound { backend, name },
+            ErrorCode::SFTP(FX_PERMISSION_DENIED) => BackendError::Permanent {
+                backend,
+                name,
+                message: format!("permission denied on the server ({})", e.message()),
+            },
+            ErrorCode::SFTP(c) => BackendError::Permanent {
+                backend,
+                name,
+                message: format!("sftp error {c}: {}", e.message()),
+            },
+            ErrorCode::Session(_) => BackendError::Transient {
+                backend,
+                name,
+                message: e.message().to_string(),
+            },
+        }
+    }
+
+    fn io_err(&self, name: &str, what: &str, e: io::Error) -> BackendError {
+        BackendError::Transient {
+            backend: self.describe(),
+            name: name.to_string(),
+            message: format!("{what}: {e}"),
+        }
+    }
+
+    fn connect(&self) -> BackendResult<Conn> {
+        let host = &self.url.host;
+        let port = self.port();
+        let transient = |message: String| BackendError::Transient {
+            backend: self.describe(),
+            name: String::new(),
+            message,
+        };
+        let addr = (host.as_str(), port)
+            .to_socket_addrs()
+            .map_err(|e| transient(format!("cannot resolve {host}: {e}")))?
+            .next()
+            .ok_or_else(|| transient(format!("{host} has no address")))?;
+        let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(30))
+            .map_err(|e| transient(format!("cannot connect to {host}:{port}: {e}")))?;
+        let mut sess = Session::new().map_err(|e| self.err("", e))?;
+        sess.set_tcp_stream(tcp);
+        sess.set_timeout(IO_TIMEOUT.as_millis() as u32);
+        sess.handshake()
+            .map_err(|e| transient(format!("SSH handshake with {host}:{port} failed: {e}")))?;
+        self.check_host_key(&sess)?;
+        self.authenticate(&sess)?;
+        let sftp = sess.sftp().map_err(|e| self.err("", e))?;
+        Ok(Conn {
+            _sess: sess,
+            sftp,
+            dir_made: false,
+        })
+    }
+
+    /// Strict checking, as `StrictHostKeyChecking=yes`: the server's key must be listed for this host
+    /// (plain or hashed entry; `[host]:port` when the port is not 22) in one of the known_hosts files.
+    fn check_host_key(&self, sess: &Session) -> BackendResult<()> {
+        let host = &self.url.host;
+        let port = self.port();
+        let shown = if port == 22 {
+            host.clone()
+        } else {
+            format!("[{host}]:{port}")
+        };
+        let (key, _) = sess
+            .host_key()
+            .ok_or_else(|| self.fail("", format!("{shown} sent no host key")))?;
+        let files: Vec<String> = self
+            .known_hosts
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let mut changed_in = None;
+        for path in &self.known_hosts {
+            if !path.exists() {
+                continue;
+            }
+            let mut kh = sess.known_hosts().map_err(|e| self.err("", e))?;
+            kh.read_file(path, KnownHostFileKind::OpenSSH)
+                .map_err(|e| {
+                    self.fail(
+                        "",
+                        format!("cannot read known_hosts file {}: {e}", path.display()),
+                    )
+                })?;
+            match kh.check_port(host, port, key) {
+                CheckResult::Match => return Ok(()),
+                CheckResult::Mismatch => changed_in = Some(path.display().to_string()),
+                CheckResult::NotFound | CheckResult::Failure => {}
+            }
+        }
+        Err(match changed_in {
+            Some(file) => self.fail(
+                "",
+                format!(
+                    "the host key of {shown} does NOT match the one in {file}: refusing to connect \
+                     (the key changed, or someone is intercepting the connection); if the change is \
+                     expected, replace that entry after checking the new key's fingerprint"
+                ),
+            ),
+            None => self.fail(
+                "",
+                format!(
+                    "the host key of {shown} is unknown: it is not in {}; add it (e.g. `ssh-keyscan -p {port} \
+                     {host}` after checking the fingerprint) or name a file with \
+                     --ssh-options=-oUserKnownHostsFile=FILE",
+                    files.join(" or ")
+                ),
+            ),
+        })
+    }
+
+    fn authenticate(&self, sess: &Session) -> BackendResult<()> {
+        let mut tried = Vec::new();
+        for key in &self.identity_files {
+            if !key.exists() {
+                tried.push(format!("key {} (missing)", key.display()));
+                continue;
+            }
+            match sess.userauth_pubkey_file(&self.user, None, key, None) {
+                Ok(()) if sess.authenticated() => return Ok(()),
+                _ => tried.push(format!("key {}", key.display())),
+            }
+        }
+        if let Some(pw) = &self.password {
+            match sess.userauth_password(&self.user, pw) {
+                Ok(()) if sess.authenticated() => return Ok(()),
+                _ => tried.push("password".into()),
+            }
+        }
+        let tried = if tried.is_empty() {
+            "no key file and no password (FTP_PASSWORD) to try".to_string()
+        } else {
+            format!("tried {}", tried.join(", "))
+        };
+        Err(self.fail(
+            "",
+            format!(
+                "authentication as {} on {} failed: {tried}",
+                self.user, self.url.host
+            ),
+        ))
+    }
+
+    /// Runs `f` on the connection, making one if needed. One operation at a time: libssh2 sessions are
+    /// not for concurrent use. After a Transient error the connection is dropped (made again on retry).
+    fn with<T>(&self, f: impl FnOnce(&mut Conn) -> BackendResult<T>) -> BackendResult<T> {
+        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut conn = match guard.take() {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        let r = f(&mut conn);
+        if !matches!(r, Err(BackendError::Transient { .. })) {
+            *guard = Some(conn);
+        }
+        r
+    }
+
+    fn ensure_dir(&self, c: &mut Conn) -> BackendResult<()> {
+        if c.dir_made || self.dir.is_empty() {
+            return Ok(());
+        }
+        let mut p = PathBuf::new();
+        for comp in Path::new(&self.dir).components() {
+            p.push(comp);
+            if comp == std::path::Component::RootDir {
+                continue;
+            }
+            if c.sftp.stat(&p).is_err() {
+                // Another writer may create it at the same time: only the final stat decides.
+                let _ = c.sftp.mkdir(&p, 0o755);
+            }
+        }
+        match c.sftp.stat(Path::new(&self.dir)) {
+            Ok(st) if st.is_dir() => {
+                c.dir_made = true;
+                Ok(())
+            }
+            Ok(_) => Err(self.fail("", format!("{} is not a directory", self.dir))),
+            Err(e) => Err(self.fail(
+                "",
+                format!("cannot create the remote directory {}: {e}", self.dir),
+            )),
+        }
+    }
+}
+
+fn expand_tilde(p: &str, home: &Path) -> PathBuf {
+    match p.strip_prefix("~/") {
+        Some(rest) => home.join(rest),
+        None => PathBuf::from(p),
+    }
+}
+
+impl Backend for SftpBackend {
+    fn put(&self, src: &Path, name: &str) -> BackendResult<()> {
+        let mut local = fs::File::open(src).map_err(|e| {
+            self.fail(
+                name,
+                format!("cannot read the local file {}: {e}", src.display()),
+            )
+        })?;
+        self.with(|c| {
+            self.ensure_dir(c)?;
+            // Upload under a temporary name, then rename, so a reader never sees a partial file.
+            let part = self.remote(&format!(".{name}.part"));
+            let dst = self.remote(name);
+            let mut remote = c.sftp.create(&part).map_err(|e| self.err(name, e))?;
+            io::copy(&mut local, &mut remote).map_err(|e| self.io_err(name, "upload", e))?;
+            remote.flush().map_err(|e| self.io_err(name, "upload", e))?;
+            drop(remote);
+            // SFTP v3 rename fails when the target exists (OpenSSH): remove it first in that case.
+            if c.sftp
+                .rename(
+                    &part,
+                    &dst,
+                    Some(RenameFlags::OVERWRITE | RenameFlags::ATOMIC),
+                )
+                .is_err()
+            {
+                let _ = c.sftp.unlink(&dst);
+                c.sftp
+                    .rename(&part, &dst, None)
+                    .map_err(|e| self.err(name, e))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn get(&self, name: &str, dst: &Path) -> BackendResult<()> {
+        self.with(|c| {
+            let mut remote = c
+                .sftp
+                .open(self.remote(name))
+                .map_err(|e| self.err(name, e))?;
+            let mut out = fs::File::create(dst)
+                .map_err(|e| self.fail(name, format!("cannot write {}: {e}", dst.display())))?;
+            io::copy(&mut remote, &mut out).map_err(|e| self.io_err(name, "download", e))?;
+            Ok(())
+        })
+    }
+
+    fn list(&self) -> BackendResult<Vec<String>> {
+        self.with(|c| {
+            let dir = if self.dir.is_empty() { "." } else { &self.dir };
+            let entries = match c.sftp.readdir(Path::new(dir)) {
+                Ok(e) => e,
+                Err(e) if e.code() == ErrorCode::SFTP(FX_NO_SUCH_FILE) => return Ok(Vec::new()),
+                Err(e) => return Err(self.err("", e)),
+            };
+            let mut names: Vec<String> = entries
+                .into_iter()
+                .filter(|(_, st)| st.is_file())
+                .filter_map(|(p, _)| p.file_name()?.to_str().map(str::to_string))
+                .filter(|n| !n.ends_with(".part") || !n.starts_with('.'))
+                .collect();
+            names.sort();
+            Ok(names)
+        })
+    }
+
+    fn delete(&self, names: &[String]) -> BackendResult<()> {
+        self.with(|c| {
+            for name in names {
+                match c.sftp.unlink(&self.remote(name)) {
+                    Ok(()) => {}
+                    Err(e) if e.code() == ErrorCode::SFTP(FX_NO_SUCH_FILE) => {}
+                    Err(e) => return Err(self.err(name, e)),
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.url.display()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_and_defaults() {
+        let mut o = OpenOptions::new();
+        o.home = Some("/h".into());
+        o.set_ssh_options("-oIdentityFile=~/k -oUserKnownHostsFile=/kh -oBatchMode=yes");
+        o.ftp_password = Some("pw".into());
+        let b = SftpBackend::from_url("sftp://u@127.0.0.1:2222//abs/d/", &o).unwrap();
+        assert_eq!(b.identity_files, [PathBuf::from("/h/k")]);
+        assert_eq!(b.known_hosts, [PathBuf::from("/kh")]);
+        assert_eq!(b.dir, "/abs/d");
+        assert_eq!(b.password.as_deref(), Some("pw"));
+        let b = SftpBackend::from_url("scp://u:urlpw@127.0.0.1/rel", &o).unwrap();
+        assert_eq!(b.password.as_deref(), Some("urlpw"));
+        assert_eq!(b.remote("f"), PathBuf::from("rel/f"));
+        assert_eq!(b.describe(), "scp://u@127.0.0.1/rel");
+        let o = OpenOptions {
+            home: Some("/h".into()),
+            ..OpenOptions::new()
+        };
+        let b = SftpBackend::from_url("sftp://u@127.0.0.1/rel", &o).unwrap();
+        assert_eq!(
+            b.known_hosts,
+            [
+                PathBuf::from("/h/.ssh/known_hosts"),
+                PathBuf::from("/etc/ssh/ssh_known_hosts")
+            ]
+        );
+    }
+}

@@ -1,0 +1,294 @@
+//! One conformance suite for every backend (restic-style): each backend module below is a few lines that
+//! make a fresh, empty target (URL + options + environment for the CLI); `conformance!` turns the suite's
+//! checks into one test per check and backend, e.g. `backend_conformance::sftp::large_object_streamed`.
+
+use std::fs;
+
+use duplicity_charm::backend::{self, Backend, OpenOptions};
+
+use crate::support::*;
+
+/// A fresh, empty target on one backend, and how to reach it from the CLI.
+pub struct Target {
+    pub ws: Ws,
+    pub url: String,
+    pub opts: OpenOptions,
+    /// Extra CLI options (e.g. `--ssh-options=…`).
+    pub cli: Vec<String>,
+    /// Extra environment for the CLI (e.g. `FTP_PASSWORD`).
+    pub env: Vec<(String, String)>,
+}
+
+impl Target {
+    fn open(&self) -> Box<dyn Backend> {
+        backend::open(&self.url, &self.opts).expect("open backend")
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend(self.cli.iter().cloned());
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.ws.run_env(Tool::Ours, Enc::Pass(PASS), &all, &env)
+    }
+
+    fn file(&self, name: &str, data: &[u8]) -> std::path::PathBuf {
+        let p = self.ws.p(&unique(name));
+        fs::write(&p, data).unwrap();
+        p
+    }
+}
+
+const MANIFEST: &str = "duplicity-full.20240101T000000Z.manifest";
+
+pub fn put_get_list_delete(t: Target) {
+    let b = t.open();
+    assert!(b.list().unwrap().is_empty(), "a new target lists nothing");
+    let vol = "duplicity-full.20240101T000000Z.vol1.difftar.gpg";
+    b.put(&t.file("a", b"manifest bytes"), MANIFEST).unwrap();
+    b.put_move(&t.file("b", b"volume bytes"), vol).unwrap();
+    assert_eq!(b.list().unwrap(), [MANIFEST, vol]);
+    let got = t.ws.p("got");
+    b.get(MANIFEST, &got).unwrap();
+    assert_eq!(fs::read(&got).unwrap(), b"manifest bytes");
+    let mut s = Vec::new();
+    b.open(vol).unwrap().read_to_end(&mut s).unwrap();
+    assert_eq!(s, b"volume bytes");
+    b.delete(&[MANIFEST.to_string()]).unwrap();
+    assert_eq!(b.list().unwrap(), [vol]);
+    b.delete(&[vol.to_string()]).unwrap();
+    assert!(b.list().unwrap().is_empty());
+}
+
+pub fn overwrite(t: Target) {
+    let b = t.open();
+    b.put(&t.file("a", b"first, longer version"), MANIFEST)
+        .unwrap();
+    b.put(&t.file("b", b"second"), MANIFEST).unwrap();
+    let got = t.ws.p("got");
+    b.get(MANIFEST, &got).unwrap();
+    assert_eq!(fs::read(&got).unwrap(), b"second");
+    assert_eq!(b.list().unwrap(), [MANIFEST], "no temporary names left");
+}
+
+pub fn empty_object(t: Target) {
+    let b = t.open();
+    b.put(&t.file("e", b""), MANIFEST).unwrap();
+    assert_eq!(b.list().unwrap(), [MANIFEST]);
+    let got = t.ws.p("got");
+    b.get(MANIFEST, &got).unwrap();
+    assert_eq!(fs::metadata(&got).unwrap().len(), 0);
+}
+
+/// 300 MiB up and down with the test process's RSS growing by less than 64 MiB.
+pub fn large_object_streamed(t: Target) {
+    const LEN: u64 = 300 << 20;
+    let b = t.open();
+    let src = t.ws.p("large");
+    let sum = write_large_file(&src, 7, LEN);
+    let name = "duplicity-full.20240101T000000Z.vol1.difftar.gpg";
+    let ((), up) = with_peak_rss(|| b.put(&src, name).unwrap());
+    fs::remove_file(&src).unwrap();
+    let got = t.ws.p("large.back");
+    let ((), down) = with_peak_rss(|| b.get(name, &got).unwrap());
+    assert_eq!(fs::metadata(&got).unwrap().len(), LEN);
+    assert_eq!(sha1_file(&got), sum);
+    // Far below the object's 300 MiB: the transfer streams (the margin is for other tests' allocations).
+    assert!(up < 96 << 10, "upload grew the RSS by {up} KiB");
+    assert!(down < 96 << 10, "download grew the RSS by {down} KiB");
+    b.delete(&[name.to_string()]).unwrap();
+}
+
+pub fn missing_is_not_found(t: Target) {
+    let b = t.open();
+    let e = b.get("duplicity-full.20240101T000000Z.manifest", &t.ws.p("got"));
+    assert!(e.unwrap_err().is_not_found());
+    // Also once the target exists.
+    b.put(&t.file("x", b"x"), "other").unwrap();
+    let e = b.get(MANIFEST, &t.ws.p("got")).unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+    assert!(e.to_string().contains(MANIFEST), "{e}");
+}
+
+/// Hundreds of names with duplicity's prefixes, listed exactly.
+pub fn list_many_names(t: Target) {
+    let b = t.open();
+    let src = t.file("s", b"x");
+    let mut names = Vec::new();
+    for i in 0..100 {
+        let s = format!("20240101T{:02}{:02}00Z", i / 60, i % 60);
+        names.push(format!("duplicity-full.{s}.vol{}.difftar.gpg", i + 1));
+        names.push(format!("duplicity-inc.{s}.to.{s}.manifest.gpg"));
+        names.push(format!("duplicity-new-signatures.{s}.to.{s}.sigtar.gpg"));
+    }
+    names.push("duplicity-full-signatures.20240101T000000Z.sigtar.gpg".into());
+    for n in &names {
+        b.put(&src, n).unwrap();
+    }
+    names.sort();
+    assert_eq!(b.list().unwrap(), names);
+    b.delete(&names).unwrap();
+    assert!(b.list().unwrap().is_empty());
+}
+
+pub fn delete_missing(t: Target) {
+    let b = t.open();
+    b.delete(&[MANIFEST.to_string()]).unwrap();
+    b.put(&t.file("x", b"x"), "keep").unwrap();
+    b.delete(&[MANIFEST.to_string(), "also-missing".into()])
+        .unwrap();
+    assert_eq!(b.list().unwrap(), ["keep"]);
+}
+
+/// The built binary: full, incremental and restore through the backend.
+pub fn engine_backup_and_restore(t: Target) {
+    let src = t.ws.p("src");
+    build_sample(&src);
+    let src_s = src.to_str().unwrap();
+    t.run(&["full", "--current-time", &t0(0), src_s, &t.url])
+        .ok();
+    mutate(&src, 1);
+    t.run(&["incremental", "--current-time", &t0(1), src_s, &t.url])
+        .ok();
+    let names = t.open().list().unwrap();
+    assert!(
+        names.iter().any(|n| n.starts_with("duplicity-inc.")),
+        "{names:?}"
+    );
+    let dst = t.ws.p("restored");
+    t.run(&["restore", &t.url, dst.to_str().unwrap()]).ok();
+    assert_same_tree(&src, &dst, "restore through the backend");
+}
+
+fn t0(k: i64) -> String {
+    t(k).to_string()
+}
+
+use std::io::Read;
+
+/// One test per check for a backend: `conformance!(name, || make_target())`.
+macro_rules! conformance {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[test]
+            fn put_get_list_delete() {
+                super::put_get_list_delete($make());
+            }
+            #[test]
+            fn overwrite() {
+                super::overwrite($make());
+            }
+            #[test]
+            fn empty_object() {
+                super::empty_object($make());
+            }
+            #[test]
+            fn large_object_streamed() {
+                super::large_object_streamed($make());
+            }
+            #[test]
+            fn missing_is_not_found() {
+                super::missing_is_not_found($make());
+            }
+            #[test]
+            fn list_many_names() {
+                super::list_many_names($make());
+            }
+            #[test]
+            fn delete_missing() {
+                super::delete_missing($make());
+            }
+            #[test]
+            fn engine_backup_and_restore() {
+                super::engine_backup_and_restore($make());
+            }
+        }
+    };
+}
+
+// ---------------------------------------------------------------- hookups
+
+fn file_target() -> Target {
+    let ws = Ws::new("conf-file");
+    let url = ws.url("target/sub");
+    Target {
+        ws,
+        url,
+        opts: OpenOptions::new(),
+        cli: vec![],
+        env: vec![],
+    }
+}
+conformance!(file, file_target);
+
+/// sftp to a new directory under the test user's home (relative URL), with an ed25519 key.
+pub fn sftp_target() -> Target {
+    let (key, kh) = (server("SSH_KEY_ED25519"), server("SSH_KNOWN_HOSTS"));
+    let url = format!(
+        "sftp://{}@127.0.0.1:{}/{}/d",
+        server("SSH_USER"),
+        server("SSH_PORT"),
+        unique("conf")
+    );
+    let ssh = ssh_options_with(key, kh);
+    let mut opts = OpenOptions::new();
+    opts.set_ssh_options(&ssh);
+    Target {
+        ws: Ws::new("conf-sftp"),
+        url,
+        opts,
+        cli: vec![format!("--ssh-options={ssh}")],
+        env: vec![],
+    }
+}
+conformance!(sftp, sftp_target);
+
+/// rsync over SSH to a new directory under the test user's home, with an OpenSSH RSA key.
+pub fn rsync_ssh_target() -> Target {
+    let ssh = ssh_options_with(server("SSH_KEY_RSA"), server("SSH_KNOWN_HOSTS"));
+    let url = format!(
+        "rsync://{}@127.0.0.1:{}/{}/d",
+        server("SSH_USER"),
+        server("SSH_PORT"),
+        unique("conf")
+    );
+    let mut opts = OpenOptions::new();
+    opts.set_ssh_options(&ssh);
+    Target {
+        ws: Ws::new("conf-rsync-ssh"),
+        url,
+        opts,
+        cli: vec![format!("--ssh-options={ssh}")],
+        env: vec![],
+    }
+}
+conformance!(rsync_ssh, rsync_ssh_target);
+
+/// rsync daemon, `::/module/path` form, password from FTP_PASSWORD (as duplicity).
+pub fn rsync_daemon_target() -> Target {
+    let url = format!(
+        "rsync://{}@127.0.0.1:{}::/{}/{}/d",
+        server("RSYNCD_USER"),
+        server("RSYNCD_PORT"),
+        server("RSYNCD_MODULE"),
+        unique("conf")
+    );
+    let mut opts = OpenOptions::new();
+    opts.ftp_password = Some(server("RSYNCD_PASSWORD").to_string());
+    Target {
+        ws: Ws::new("conf-rsyncd"),
+        url,
+        opts,
+        cli: vec![],
+        env: vec![(
+            "FTP_PASSWORD".to_string(),
+            server("RSYNCD_PASSWORD").to_string(),
+        )],
+    }
+}
+conformance!(rsync_daemon, rsync_daemon_target);
