@@ -102,12 +102,17 @@ def make(kind, path, scale):
     return du(path)
 
 
-def scenario_mixed(tools, base, src, scale, runs, results):
+def scenario_mixed(tools, base, src_base, scale, runs, results):
+    # Every run gets its own copy of the source and its own restore directory, all deleted at the end:
+    # ext4 makes file creation slow for ~30 s after a mass deletion (it skips recently freed inodes), which
+    # would otherwise land on whichever tool restores next.
+    leftovers = []
     for run in range(runs):
         order = tools if run % 2 == 0 else tools[::-1]
         for tool in order:
             tool.reset()
-            shutil.rmtree(src, ignore_errors=True)
+            src = "%s-%d-%s" % (src_base, run, tool.name)
+            leftovers.append(src)
             sh(["cp", "-a", base, src])
             warm(src)
             r = results.setdefault(tool.name, {})
@@ -118,15 +123,16 @@ def scenario_mixed(tools, base, src, scale, runs, results):
             warm(src)
             r.setdefault("incr", []).append(tool.timed(["incremental", src, tool.url], "incr"))
             r.setdefault("size_incr", []).append(du(tool.repo) - r["size_full"][-1])
-            dst = os.path.join(tool.work, "restored")
+            dst = "%s-restored-%d-%s" % (src_base, run, tool.name)
+            leftovers.append(dst)
             r.setdefault("restore", []).append(tool.timed(["restore", tool.url, dst], "restore"))
             ok, diff = same_tree(src, dst)
             if not ok:
                 sys.exit("bench: %s restore differs from the source:\n%s" % (tool.name, diff))
             print("bench: run %d %-10s full %.1f s, incr %.1f s, restore %.1f s" % (
                 run + 1, tool.name, r["full"][-1][0], r["incr"][-1][0], r["restore"][-1][0]), flush=True)
-            shutil.rmtree(dst)
-    shutil.rmtree(src, ignore_errors=True)
+    for d in leftovers:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def scenario_small(tools, src, runs, results):

@@ -4,7 +4,7 @@
 # Prints a table with ratios and writes bench/results.md (not committed). Not part of the tests.
 #   bench/run.sh [--quick]    --quick: a 10x smaller dataset, to check the script itself
 #   BENCH_RUNS=3              runs per measure (medians)
-#   BENCH_DIR=/var/tmp/duplicity-charm-bench   datasets (kept between runs) and work dirs; ~4 GiB free needed
+#   BENCH_DIR=/var/tmp/duplicity-charm-bench   datasets (kept between runs) and work dirs; ~11 GiB free needed
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +26,7 @@ BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/duplicity-charm"
 
 mkdir -p "$DIR"
 avail_kib=$(df -Pk "$DIR" | awk 'NR==2 {print $4}')
-need_kib=$(( ${#QUICK[@]} ? 500000 : 4500000 ))
+need_kib=$(( ${#QUICK[@]} ? 1500000 : 11000000 ))
 [ "$avail_kib" -ge "$need_kib" ] || { echo "bench: need $((need_kib / 1024)) MiB free in $DIR, have $((avail_kib / 1024))" >&2; exit 1; }
 
 exec python3 bench/bench.py --bin "$BIN" --dir "$DIR" --runs "$RUNS" "${QUICK[@]}" --out bench/results.md
