@@ -11,6 +11,7 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
+use super::json::jstr;
 use crate::backend::Backend;
 use crate::engine::collection::{plural, BackupChain, BackupSet, Collection, SetKind};
 use crate::engine::timestr::{asctime_local, format_timestamp};
@@ -195,27 +196,6 @@ fn jtime(t: i64) -> String {
 
 fn jarr(items: impl Iterator<Item = String>) -> String {
     format!("[{}]", items.collect::<Vec<_>>().join(","))
-}
-
-/// A JSON string literal.
-fn jstr(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]
