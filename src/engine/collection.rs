@@ -555,14 +555,14 @@ pub(crate) fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     }
 }
 
+/// Names of a verified example collection, shared by the tests of the modules that read collections.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::archive::names::{format, Storage};
+pub(crate) mod fixture {
+    use crate::engine::archive::names::{format, NameKind, Storage};
 
-    const T0: i64 = 1_700_000_000;
+    pub const T0: i64 = 1_700_000_000;
 
-    fn full(t: i64) -> Vec<String> {
+    pub fn full(t: i64) -> Vec<String> {
         vec![
             format(&NameKind::FullVolume { time: t, vol: 1 }, Storage::Gzip),
             format(&NameKind::FullManifest { time: t }, Storage::Plain),
@@ -570,7 +570,7 @@ mod tests {
         ]
     }
 
-    fn inc(from: i64, to: i64) -> Vec<String> {
+    pub fn inc(from: i64, to: i64) -> Vec<String> {
         vec![
             format(&NameKind::IncVolume { from, to, vol: 1 }, Storage::Gzip),
             format(&NameKind::IncManifest { from, to }, Storage::Plain),
@@ -578,8 +578,9 @@ mod tests {
         ]
     }
 
-    fn example() -> Collection {
-        let names: Vec<String> = [
+    /// full t0, inc, inc, full t0+1000, inc, full t0+2000, and a file that is not duplicity's.
+    pub fn example() -> Vec<String> {
+        [
             full(T0),
             inc(T0, T0 + 100),
             inc(T0 + 100, T0 + 200),
@@ -588,8 +589,18 @@ mod tests {
             full(T0 + 2000),
             vec!["unrelated.txt".to_string()],
         ]
-        .concat();
-        Collection::from_names(&names)
+        .concat()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::*;
+    use super::*;
+    use crate::engine::archive::names::{format, Storage};
+
+    fn example() -> Collection {
+        Collection::from_names(&fixture::example())
     }
 
     fn state_at(c: &Collection, t: i64) -> i64 {

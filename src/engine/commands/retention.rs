@@ -609,25 +609,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::archive::names::{format, Storage};
-
-    const T0: i64 = 1_700_000_000;
-
-    fn full(t: i64) -> Vec<String> {
-        vec![
-            format(&NameKind::FullVolume { time: t, vol: 1 }, Storage::Gzip),
-            format(&NameKind::FullManifest { time: t }, Storage::Plain),
-            format(&NameKind::FullSignatures { time: t }, Storage::Gzip),
-        ]
-    }
-
-    fn inc(from: i64, to: i64) -> Vec<String> {
-        vec![
-            format(&NameKind::IncVolume { from, to, vol: 1 }, Storage::Gzip),
-            format(&NameKind::IncManifest { from, to }, Storage::Plain),
-            format(&NameKind::NewSignatures { from, to }, Storage::Gzip),
-        ]
-    }
+    use crate::engine::collection::fixture::{full, inc, T0};
 
     /// full t0, inc, inc, full t0+1000, inc, full t0+2000, and a stranger.
     fn example() -> Vec<String> {
