@@ -112,6 +112,11 @@ pub struct OpenOptions {
     pub ftp_password: Option<String>,
     /// `RSYNC_PASSWORD`: the rsync daemon's password (before `FTP_PASSWORD`).
     pub rsync_password: Option<String>,
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, for s3.
+    pub aws_access_key_id: Option<String>,
+    pub aws_secret_access_key: Option<String>,
+    /// `AZURE_CONNECTION_STRING`, for azure.
+    pub azure_connection_string: Option<String>,
     /// `HOME`, for the default `~/.ssh` files.
     pub home: Option<std::path::PathBuf>,
     /// Attempts for transient failures (1 = no retry).
@@ -135,6 +140,15 @@ impl std::fmt::Debug for OpenOptions {
                 "rsync_password",
                 &self.rsync_password.as_ref().map(|_| "<hidden>"),
             )
+            .field("aws_access_key_id", &self.aws_access_key_id)
+            .field(
+                "aws_secret_access_key",
+                &self.aws_secret_access_key.as_ref().map(|_| "<hidden>"),
+            )
+            .field(
+                "azure_connection_string",
+                &self.azure_connection_string.as_ref().map(|_| "<hidden>"),
+            )
             .field("home", &self.home)
             .finish()
     }
@@ -143,11 +157,13 @@ impl std::fmt::Debug for OpenOptions {
 impl OpenOptions {
     /// Options with the secrets and `HOME` read from the environment, 5 attempts starting at 2 s.
     pub fn from_env() -> OpenOptions {
+        let var = |name: &str| std::env::var(name).ok().filter(|s| !s.is_empty());
         OpenOptions {
-            ftp_password: std::env::var("FTP_PASSWORD").ok().filter(|s| !s.is_empty()),
-            rsync_password: std::env::var("RSYNC_PASSWORD")
-                .ok()
-                .filter(|s| !s.is_empty()),
+            ftp_password: var("FTP_PASSWORD"),
+            rsync_password: var("RSYNC_PASSWORD"),
+            aws_access_key_id: var("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key: var("AWS_SECRET_ACCESS_KEY"),
+            azure_connection_string: var("AZURE_CONNECTION_STRING"),
             home: std::env::var_os("HOME").map(Into::into),
             ..OpenOptions::new()
         }
@@ -237,9 +253,12 @@ mod tests {
     }
 
     #[test]
-    fn debug_hides_the_password() {
+    fn debug_hides_the_secrets() {
         let o = OpenOptions {
             ftp_password: Some("s3cret".into()),
+            rsync_password: Some("s3cret".into()),
+            aws_secret_access_key: Some("s3cret".into()),
+            azure_connection_string: Some("AccountKey=s3cret".into()),
             ..OpenOptions::new()
         };
         assert!(!format!("{o:?}").contains("s3cret"));

@@ -113,7 +113,17 @@ impl Runtime {
                 .resolve(&self.settings.known_hosts_file)
                 .display()
         ));
-        o.ftp_password = self.settings.env.get("FTP_PASSWORD").cloned();
+        let secret = |name: &str| {
+            self.settings
+                .env
+                .get(name)
+                .filter(|v| !v.is_empty())
+                .cloned()
+        };
+        o.ftp_password = secret("FTP_PASSWORD");
+        o.aws_access_key_id = secret("AWS_ACCESS_KEY_ID");
+        o.aws_secret_access_key = secret("AWS_SECRET_ACCESS_KEY");
+        o.azure_connection_string = secret("AZURE_CONNECTION_STRING");
         backend::open(&self.settings.url, &o)
             .with_context(|| format!("cannot open the backup target {}", self.settings.url))
     }
