@@ -5,6 +5,7 @@
 pub mod file;
 pub mod retry;
 pub mod rsync;
+pub mod runtime;
 pub mod sftp;
 pub mod url;
 
