@@ -3,10 +3,13 @@
 //! (`[user@]host[:port]::/module/path` or `::module/path`) with the password from the URL,
 //! `RSYNC_PASSWORD` or `FTP_PASSWORD`, handed over in the child's environment, never in argv.
 //! rsync writes each file under a temporary name and renames it; `--mkpath` creates the directory.
+//! Over SSH, one master connection (OpenSSH's ControlMaster, socket in a private temp dir) carries every
+//! rsync run of a backend, so a backup pays for one SSH handshake rather than one per volume.
 
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 use super::url::{decode, redact};
 use super::{Backend, BackendError, BackendResult, OpenOptions, UrlError};
@@ -18,7 +21,21 @@ pub struct RsyncBackend {
     /// `-e` for SSH transfers.
     ssh: Option<String>,
     password: Option<String>,
+    /// `[user@]host` of SSH transfers, for the master connection.
+    ssh_dest: String,
+    master: Mutex<Master>,
 }
+
+/// The shared SSH connection: not tried yet, running (its socket's directory), or not available (then
+/// every rsync run makes its own connection, and reports its own error).
+enum Master {
+    Untried,
+    Running(tempfile::TempDir),
+    Unavailable,
+}
+
+/// Longest unix socket path ssh accepts (sun_path is 108 bytes; keep a margin).
+const MAX_SOCKET_PATH: usize = 100;
 
 impl RsyncBackend {
     pub fn from_url(url: &str, opts: &OpenOptions) -> Result<RsyncBackend, UrlError> {
@@ -43,6 +60,8 @@ impl RsyncBackend {
                 password: pw
                     .or_else(|| opts.rsync_password.clone())
                     .or_else(|| opts.ftp_password.clone()),
+                ssh_dest: String::new(),
+                master: Mutex::new(Master::Unavailable),
             });
         }
         let u = super::url::NetUrl::parse(url)?;
@@ -71,7 +90,57 @@ impl RsyncBackend {
             remote: format!("{user}{}:{path}", u.host),
             ssh: Some(ssh),
             password: None,
+            ssh_dest: format!("{user}{}", u.host),
+            master: Mutex::new(Master::Untried),
         })
+    }
+
+    /// The `-e` command: the SSH command, through the master connection when one is running (started
+    /// on first use; a master that cannot start is not an error, rsync then connects by itself).
+    fn ssh_command(&self, ssh: &str) -> String {
+        let mut master = self.master.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(*master, Master::Untried) {
+            *master = self.start_master(ssh);
+        }
+        match &*master {
+            Master::Running(dir) => format!(
+                "{ssh} -oControlMaster=no -oControlPath={}",
+                dir.path().join("cm").display()
+            ),
+            _ => ssh.to_string(),
+        }
+    }
+
+    fn start_master(&self, ssh: &str) -> Master {
+        let Ok(dir) = tempfile::Builder::new().prefix("dc-ssh").tempdir() else {
+            return Master::Unavailable;
+        };
+        let socket = dir.path().join("cm");
+        let socket_str = socket.to_string_lossy();
+        // rsync splits `-e` on whitespace; a path it would split cannot be used.
+        if socket_str.len() > MAX_SOCKET_PATH || socket_str.contains(char::is_whitespace) {
+            return Master::Unavailable;
+        }
+        let mut words = ssh.split_whitespace();
+        let mut cmd = Command::new(words.next().unwrap_or("ssh"));
+        cmd.args(words)
+            // ControlPersist: the master also goes away by itself if this process dies without `-O exit`.
+            .args([
+                "-oControlMaster=yes",
+                "-oControlPersist=60",
+                "-oConnectTimeout=30",
+                "-N",
+                "-f",
+            ])
+            .arg(format!("-oControlPath={socket_str}"))
+            .arg(&self.ssh_dest)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        match cmd.status() {
+            Ok(st) if st.success() && socket.exists() => Master::Running(dir),
+            _ => Master::Unavailable,
+        }
     }
 
     fn run(&self, args: &[&std::ffi::OsStr], name: &str) -> BackendResult<String> {
@@ -79,7 +148,7 @@ impl RsyncBackend {
         cmd.arg("--timeout=120");
         match &self.ssh {
             Some(ssh) => {
-                cmd.arg("-e").arg(ssh);
+                cmd.arg("-e").arg(self.ssh_command(ssh));
                 cmd.env_remove("RSYNC_PASSWORD");
             }
             None => {
@@ -133,6 +202,24 @@ impl RsyncBackend {
                 message: format!("rsync exit {code}: {message}"),
             },
         })
+    }
+}
+
+impl Drop for RsyncBackend {
+    fn drop(&mut self) {
+        let master = self.master.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let (Master::Running(dir), Some(ssh)) = (&*master, &self.ssh) {
+            let mut words = ssh.split_whitespace();
+            let _ = Command::new(words.next().unwrap_or("ssh"))
+                .args(words)
+                .arg(format!("-oControlPath={}", dir.path().join("cm").display()))
+                .args(["-O", "exit"])
+                .arg(&self.ssh_dest)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 
