@@ -260,12 +260,26 @@ impl CharmState {
 /// The backup URL exactly as the Python charm built it: `<backend>://[remote_user@]<remote_backup_url with
 /// every "<backend>://" removed>/<unit name with / replaced by ->`. The user is only added for the SSH and
 /// FTP backends; the password never goes into the URL (it travels in `FTP_PASSWORD`).
+///
+/// Two S3 forms that the Python charm documented but built into URLs no duplicity could parse are
+/// mapped to the bucket and prefix they name: `s3:host/bucket` (duplicity's old spelling of
+/// `s3://host/bucket`) and `s3+http://bucket` (kept as that scheme).
 pub fn backup_url(
     backend: &str,
     remote_backup_url: &str,
     remote_user: &str,
     unit_name: &str,
 ) -> String {
+    let unit = unit_name.replace('/', "-");
+    if backend == "s3" {
+        let rest = remote_backup_url.replace("s3://", "");
+        if let Some(bucket) = rest.strip_prefix("s3+http://") {
+            return format!("s3+http://{}/{unit}", bucket.trim_end_matches('/'));
+        }
+        if let Some(host) = rest.strip_prefix("s3:") {
+            return format!("s3://{host}/{unit}");
+        }
+    }
     let prefix = format!("{backend}://");
     let mut url = String::new();
     if matches!(backend, "rsync" | "scp" | "ftp" | "sftp") && !remote_user.is_empty() {
@@ -273,7 +287,7 @@ pub fn backup_url(
         url.push('@');
     }
     url.push_str(&remote_backup_url.replace(&prefix, ""));
-    format!("{prefix}{url}/{}", unit_name.replace('/', "-"))
+    format!("{prefix}{url}/{unit}")
 }
 
 /// Validates the whole configuration. Every problem is reported, most fundamental first.
@@ -483,7 +497,15 @@ mod tests {
         );
         assert_eq!(
             u("s3", "s3:other.host/bucket", "u"),
-            "s3://s3:other.host/bucket/duplicity-0"
+            "s3://other.host/bucket/duplicity-0"
+        );
+        assert_eq!(
+            u("s3", "s3://other.host:9000/bucket/p", ""),
+            "s3://other.host:9000/bucket/p/duplicity-0"
+        );
+        assert_eq!(
+            u("s3", "s3+http://bucket/p/", ""),
+            "s3+http://bucket/p/duplicity-0"
         );
         assert_eq!(u("azure", "azure://", ""), "azure:///duplicity-0");
         // Python's str.replace removes every occurrence, not just the leading one.
