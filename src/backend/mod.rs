@@ -18,18 +18,27 @@ use std::path::Path;
 pub enum BackendError {
     #[error("{backend}: {name} not found")]
     NotFound { backend: String, name: String },
-    #[error("{backend}: {name}: {message}")]
+    #[error("{backend}: {}{message}", named(name))]
     Permanent {
         backend: String,
         name: String,
         message: String,
     },
-    #[error("{backend}: {name}: {message} (temporary; try again)")]
+    #[error("{backend}: {}{message} (temporary; try again)", named(name))]
     Transient {
         backend: String,
         name: String,
         message: String,
     },
+}
+
+/// `name: ` for an error about one file; nothing for one about the whole target (a listing, a login).
+fn named(name: &str) -> String {
+    if name.is_empty() {
+        String::new()
+    } else {
+        format!("{name}: ")
+    }
 }
 
 impl BackendError {

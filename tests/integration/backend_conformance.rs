@@ -213,7 +213,7 @@ macro_rules! conformance {
 
 // ---------------------------------------------------------------- hookups
 
-fn file_target() -> Target {
+pub fn file_target() -> Target {
     let ws = Ws::new("conf-file");
     let url = ws.url("target/sub");
     Target {

@@ -23,4 +23,5 @@ mod mixed;
 mod pubkey;
 mod restore;
 mod retention;
+mod secrets;
 mod status;
