@@ -328,7 +328,10 @@ pub fn validate(raw: &RawConfig, unit_name: &str) -> Result<CharmState, Vec<Prob
         )),
         _ => {}
     }
-    if matches!(backend.as_str(), "scp" | "sftp" | "rsync") {
+    // rsync to a daemon (`host::/module/path`) does not go over SSH: no host key, and the password
+    // (remote_password, if the module has one) is the daemon's.
+    let rsync_daemon = backend == "rsync" && raw.remote_backup_url.contains("::");
+    if matches!(backend.as_str(), "scp" | "sftp" | "rsync") && !rsync_daemon {
         if raw.known_host_key.trim().is_empty() {
             problems.push(problem(
                 "known_host_key",
@@ -339,7 +342,7 @@ pub fn validate(raw: &RawConfig, unit_name: &str) -> Result<CharmState, Vec<Prob
             if raw.private_ssh_key.is_empty() {
                 problems.push(problem(
                     "private_ssh_key",
-                    "backend rsync needs private_ssh_key (password login is not supported): set it to the base64 of a private key",
+                    "backend rsync over SSH needs private_ssh_key (password login is not supported): set it to the base64 of a private key, or use an rsync daemon (host::/module/path) with remote_password",
                 ));
             }
         } else if raw.remote_password.is_empty() && raw.private_ssh_key.is_empty() {

@@ -12,6 +12,7 @@ mod chains;
 mod charm;
 mod charm_actions;
 mod charm_files;
+mod charm_remote;
 mod charm_scheduler;
 mod corruption;
 mod demo;

@@ -1,0 +1,158 @@
+//! The charm against the real test servers: its options (`private_ssh_key`, `known_host_key`,
+//! `remote_user`, `remote_password`, the cloud credentials) become key files and backend options, and the
+//! backup and restore actions work through them; a wrong host key or password fails the action clearly.
+
+use std::fs;
+
+use serde_json::{json, Value};
+
+use super::juju_support::{mode, FakeJuju};
+use super::support::{assert_same_tree, build_sample, server, unique};
+
+const SOURCE: &str = "/srv/data";
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A unit backing up the sample tree to `backend` at `remote_backup_url`, with `extra` options.
+fn unit(name: &str, backend: &str, remote_backup_url: &str, extra: &[(&str, Value)]) -> FakeJuju {
+    let j = FakeJuju::new(name);
+    let mut cfg = vec![
+        ("backend", json!(backend)),
+        ("remote_backup_url", json!(remote_backup_url)),
+        ("encryption_passphrase", json!("remote passphrase")),
+        ("aux_backup_directory", json!(SOURCE)),
+    ];
+    cfg.extend(extra.iter().cloned());
+    j.set_config(&cfg);
+    for hook in ["install", "config-changed"] {
+        let r = j.hook(hook);
+        assert_eq!(r.code, 0, "{hook}: {r:?}");
+    }
+    assert_eq!(j.last_status().0, "active", "{:?}", j.last_status());
+    build_sample(&j.root(SOURCE));
+    j
+}
+
+/// Backup, then a restore into a new directory, compared with the source.
+fn backup_and_restore(j: &FakeJuju) {
+    let r = j.action_ok("backup", json!({}));
+    assert_eq!(r["type"], "full", "{r:?}");
+    let r = j.action_ok("restore", json!({"time": "now"}));
+    assert_same_tree(&j.root(SOURCE), &j.root(&r["target"]), "charm restore");
+}
+
+fn sftp_url(dir: &str) -> String {
+    format!("127.0.0.1:{}/{dir}", server("SSH_PORT"))
+}
+
+fn known_host_line() -> String {
+    fs::read_to_string(server("SSH_KNOWN_HOSTS"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn charm_sftp_with_its_key_file_and_known_hosts() {
+    let key = fs::read(server("SSH_KEY_ED25519")).unwrap();
+    let j = unit(
+        "remote-sftp-key",
+        "sftp",
+        &sftp_url(&unique("charm")),
+        &[
+            ("remote_user", json!(server("SSH_USER"))),
+            ("private_ssh_key", json!(b64(&key))),
+            ("known_host_key", json!(known_host_line())),
+        ],
+    );
+    let key_file = j.root("/root/.ssh/duplicity_id_rsa");
+    assert_eq!(fs::read(&key_file).unwrap(), key);
+    assert_eq!(mode(&key_file), 0o600);
+    assert_eq!(mode(&j.root("/root/.ssh")), 0o700);
+    backup_and_restore(&j);
+}
+
+#[test]
+fn charm_sftp_with_a_password() {
+    let j = unit(
+        "remote-sftp-pw",
+        "scp",
+        &sftp_url(&unique("charm")),
+        &[
+            ("remote_user", json!(server("SSH_USER"))),
+            ("remote_password", json!(server("SSH_PASSWORD"))),
+            ("known_host_key", json!(known_host_line())),
+        ],
+    );
+    backup_and_restore(&j);
+}
+
+#[test]
+fn charm_sftp_refuses_a_changed_host_key_naming_it() {
+    let wrong = fs::read_to_string(server("SSH_KNOWN_HOSTS_WRONG")).unwrap();
+    let j = unit(
+        "remote-sftp-wrong-host",
+        "sftp",
+        &sftp_url(&unique("charm")),
+        &[
+            ("remote_user", json!(server("SSH_USER"))),
+            ("remote_password", json!(server("SSH_PASSWORD"))),
+            ("known_host_key", json!(wrong.trim())),
+        ],
+    );
+    let r = j.action("backup", json!({}));
+    assert_eq!(r.code, 0, "an action failure is not a hook error: {r:?}");
+    let msg = j.action_failed().expect("the backup action fails");
+    assert!(
+        msg.contains("127.0.0.1") && msg.contains("known_hosts"),
+        "{msg}"
+    );
+    assert!(!msg.contains(server("SSH_PASSWORD")), "{msg}");
+}
+
+#[test]
+fn charm_rsync_daemon_with_remote_password() {
+    let url = format!(
+        "127.0.0.1:{}::/{}/{}",
+        server("RSYNCD_PORT"),
+        server("RSYNCD_MODULE"),
+        unique("charm")
+    );
+    let j = unit(
+        "remote-rsyncd",
+        "rsync",
+        &url,
+        &[
+            ("remote_user", json!(server("RSYNCD_USER"))),
+            ("remote_password", json!(server("RSYNCD_PASSWORD"))),
+        ],
+    );
+    backup_and_restore(&j);
+}
+
+#[test]
+fn charm_rsync_daemon_wrong_password_fails_the_action_clearly() {
+    let url = format!(
+        "127.0.0.1:{}::/{}/{}",
+        server("RSYNCD_PORT"),
+        server("RSYNCD_MODULE"),
+        unique("charm")
+    );
+    let j = unit(
+        "remote-rsyncd-wrong",
+        "rsync",
+        &url,
+        &[
+            ("remote_user", json!(server("RSYNCD_USER"))),
+            ("remote_password", json!("not-the-Passw0rd")),
+        ],
+    );
+    let r = j.action("backup", json!({}));
+    assert_eq!(r.code, 0, "{r:?}");
+    let msg = j.action_failed().expect("the backup action fails");
+    assert!(msg.contains("auth failed"), "{msg}");
+    assert!(!msg.contains("not-the-Passw0rd"), "{msg}");
+}
