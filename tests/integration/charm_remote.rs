@@ -113,43 +113,29 @@ fn charm_sftp_refuses_a_changed_host_key_naming_it() {
     assert!(!msg.contains(server("SSH_PASSWORD")), "{msg}");
 }
 
-#[test]
-fn charm_rsync_daemon_with_remote_password() {
+/// A unit backing up to a new directory of the rsync daemon's module with `password`.
+fn rsyncd_unit(name: &str, password: &str) -> FakeJuju {
     let url = format!(
         "127.0.0.1:{}::/{}/{}",
         server("RSYNCD_PORT"),
         server("RSYNCD_MODULE"),
         unique("charm")
     );
-    let j = unit(
-        "remote-rsyncd",
-        "rsync",
-        &url,
-        &[
-            ("remote_user", json!(server("RSYNCD_USER"))),
-            ("remote_password", json!(server("RSYNCD_PASSWORD"))),
-        ],
-    );
-    backup_and_restore(&j);
+    let creds = [
+        ("remote_user", json!(server("RSYNCD_USER"))),
+        ("remote_password", json!(password)),
+    ];
+    unit(name, "rsync", &url, &creds)
+}
+
+#[test]
+fn charm_rsync_daemon_with_remote_password() {
+    backup_and_restore(&rsyncd_unit("remote-rsyncd", server("RSYNCD_PASSWORD")));
 }
 
 #[test]
 fn charm_rsync_daemon_wrong_password_fails_the_action_clearly() {
-    let url = format!(
-        "127.0.0.1:{}::/{}/{}",
-        server("RSYNCD_PORT"),
-        server("RSYNCD_MODULE"),
-        unique("charm")
-    );
-    let j = unit(
-        "remote-rsyncd-wrong",
-        "rsync",
-        &url,
-        &[
-            ("remote_user", json!(server("RSYNCD_USER"))),
-            ("remote_password", json!("not-the-Passw0rd")),
-        ],
-    );
+    let j = rsyncd_unit("remote-rsyncd-wrong", "not-the-Passw0rd");
     let r = j.action("backup", json!({}));
     assert_eq!(r.code, 0, "{r:?}");
     let msg = j.action_failed().expect("the backup action fails");
