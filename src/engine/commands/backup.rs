@@ -195,36 +195,35 @@ pub struct BackupReport {
 impl BackupReport {
     /// The statistics and facts of the run as one JSON object (the charm's view of the block above).
     pub fn render_json(&self) -> String {
-        use super::json::{jarr, jstr, jtime};
+        use super::json;
+        // Seconds to two decimals, as duplicity's statistics block shows them.
+        let secs = |t: f64| (t * 100.0).round() / 100.0;
         let s = &self.stats;
-        format!(
-            "{{\"type\":\"{}\",\"time\":{},\"dry_run\":{},\"volumes\":{},\"files\":{},\"problems\":{},\
-             \"statistics\":{{\"StartTime\":{:.2},\"EndTime\":{:.2},\"ElapsedTime\":{:.2},\"SourceFiles\":{},\
-             \"SourceFileSize\":{},\"NewFiles\":{},\"NewFileSize\":{},\"DeletedFiles\":{},\"ChangedFiles\":{},\
-             \"ChangedFileSize\":{},\"ChangedDeltaSize\":{},\"DeltaEntries\":{},\"RawDeltaSize\":{},\
-             \"TotalDestinationSizeChange\":{},\"Errors\":{}}}}}\n",
-            if self.full { "full" } else { "incremental" },
-            jtime(self.time),
-            self.dry_run,
-            self.volumes,
-            jarr(self.files.iter().map(|n| jstr(n))),
-            jarr(self.problems.iter().map(|n| jstr(n))),
-            s.start_time,
-            s.end_time,
-            s.end_time - s.start_time,
-            s.source_files,
-            s.source_file_size,
-            s.new_files,
-            s.new_file_size,
-            s.deleted_files,
-            s.changed_files,
-            s.changed_file_size,
-            s.changed_delta_size,
-            s.delta_entries,
-            s.raw_delta_size,
-            s.total_destination_size_change,
-            s.errors,
-        )
+        json::line(&serde_json::json!({
+            "type": if self.full { "full" } else { "incremental" },
+            "time": json::time(self.time),
+            "dry_run": self.dry_run,
+            "volumes": self.volumes,
+            "files": self.files,
+            "problems": self.problems,
+            "statistics": {
+                "StartTime": secs(s.start_time),
+                "EndTime": secs(s.end_time),
+                "ElapsedTime": secs(s.end_time - s.start_time),
+                "SourceFiles": s.source_files,
+                "SourceFileSize": s.source_file_size,
+                "NewFiles": s.new_files,
+                "NewFileSize": s.new_file_size,
+                "DeletedFiles": s.deleted_files,
+                "ChangedFiles": s.changed_files,
+                "ChangedFileSize": s.changed_file_size,
+                "ChangedDeltaSize": s.changed_delta_size,
+                "DeltaEntries": s.delta_entries,
+                "RawDeltaSize": s.raw_delta_size,
+                "TotalDestinationSizeChange": s.total_destination_size_change,
+                "Errors": s.errors,
+            },
+        }))
     }
 }
 

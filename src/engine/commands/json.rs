@@ -1,44 +1,30 @@
-//! Tiny hand-written JSON helpers for the commands' `--json` output (no JSON crate among the
-//! dependencies; the shapes are small and flat).
+//! Building blocks of the commands' `--json` output (one JSON object per run, built with serde_json).
 
-use std::fmt::Write as _;
+use serde_json::{json, Value};
 
 use crate::engine::timestr::format_timestamp;
 
-/// A JSON string literal (the text must already be UTF-8; raw paths go through `lossy` first).
-pub fn jstr(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// A time as `{"epoch": …, "utc": "YYYYMMDDTHHMMSSZ"}`, as collection-status writes it.
+pub fn time(t: i64) -> Value {
+    json!({"epoch": t, "utc": format_timestamp(t)})
+}
+
+/// [`time`], or `null`.
+pub fn opt_time(t: Option<i64>) -> Value {
+    t.map_or(Value::Null, time)
 }
 
 /// A raw path as a JSON string: UTF-8 as is, other bytes as U+FFFD (callers add the hex form when
 /// the path is not UTF-8).
-pub fn jpath(bytes: &[u8]) -> String {
-    jstr(&String::from_utf8_lossy(bytes))
+pub fn path(bytes: &[u8]) -> Value {
+    Value::String(String::from_utf8_lossy(bytes).into_owned())
 }
 
-/// A time as `{"epoch": …, "utc": "YYYYMMDDTHHMMSSZ"}`, as collection-status writes it.
-pub fn jtime(t: i64) -> String {
-    format!("{{\"epoch\":{t},\"utc\":\"{}\"}}", format_timestamp(t))
-}
-
-pub fn jarr(items: impl Iterator<Item = String>) -> String {
-    format!("[{}]", items.collect::<Vec<_>>().join(","))
+/// The object as one line of output.
+pub fn line(v: &Value) -> String {
+    let mut s = v.to_string();
+    s.push('\n');
+    s
 }
 
 #[cfg(test)]
@@ -46,12 +32,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes() {
-        assert_eq!(jstr("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\u0001\"");
-        assert_eq!(jpath(b"a\xffb"), "\"a\u{fffd}b\"");
+    fn shapes() {
         assert_eq!(
-            jarr(["1".to_string(), "2".to_string()].into_iter()),
-            "[1,2]"
+            time(1_700_000_000).to_string(),
+            r#"{"epoch":1700000000,"utc":"20231114T221320Z"}"#
         );
+        assert_eq!(opt_time(None), Value::Null);
+        assert_eq!(path(b"a\xffb"), json!("a\u{fffd}b"));
+        assert_eq!(line(&json!({"a": "x\"\n"})), "{\"a\":\"x\\\"\\n\"}\n");
     }
 }

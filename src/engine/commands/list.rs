@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use crate::backend::Backend;
 use crate::engine::cache::Cache;
 use crate::engine::collection::Collection;
-use crate::engine::commands::json::{jpath, jstr, jtime};
+use crate::engine::commands::json;
 use crate::engine::crypto::Decryptor;
 use crate::engine::meta::FileType;
 use crate::engine::timestr::asctime_local;
@@ -80,17 +80,16 @@ pub fn list_current_files(
                 out.write_all(b",")?;
             }
             first = false;
-            let raw = match std::str::from_utf8(&f.path) {
-                Ok(_) => String::new(),
-                Err(_) => format!(",\"path_hex\":\"{}\"", hex::encode(&f.path)),
-            };
-            write!(
-                out,
-                "{{\"path\":{}{raw},\"type\":\"{}\",\"mtime\":{}}}",
-                jpath(&f.path),
-                type_name(f.ftype),
-                jtime(f.mtime)
-            )?;
+            // Streamed one entry at a time: a listing can hold millions of files.
+            let mut entry = serde_json::json!({
+                "path": json::path(&f.path),
+                "type": type_name(f.ftype),
+                "mtime": json::time(f.mtime),
+            });
+            if std::str::from_utf8(&f.path).is_err() {
+                entry["path_hex"] = hex::encode(&f.path).into();
+            }
+            write!(out, "{entry}")?;
         } else {
             out.write_all(asctime_local(f.mtime).as_bytes())?;
             out.write_all(b" ")?;
@@ -100,13 +99,9 @@ pub fn list_current_files(
         Ok(())
     })?;
     if json {
-        let sigs: Vec<String> = names.iter().map(|n| jstr(n)).collect();
-        writeln!(
-            out,
-            "],\"time\":{},\"signatures\":[{}]}}",
-            jtime(time),
-            sigs.join(",")
-        )?;
+        let time = json::time(time);
+        let sigs = serde_json::Value::from(names);
+        writeln!(out, "],\"time\":{time},\"signatures\":{sigs}}}")?;
     }
     out.flush()?;
     Ok(())

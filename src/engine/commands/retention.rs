@@ -26,7 +26,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::backend::Backend;
 use crate::engine::archive::names::{self, NameKind};
 use crate::engine::collection::{BackupChain, BackupSet, Collection, SignatureChain};
-use crate::engine::commands::json::{jarr, jstr, jtime};
+use crate::engine::commands::json;
 use crate::engine::timestr::asctime_local;
 
 /// Prefix of the work directories a backup makes in the archive dir: `duplicity-charm-<pid>-<random>`.
@@ -575,34 +575,37 @@ impl Plan {
 
     /// The plan (and, once applied, the result) as one JSON object.
     pub fn render_json(&self, applied: Option<&Applied>) -> String {
-        let dels = self.deletions.iter().map(|d| {
-            let time = d.reason.time().map_or("null".to_string(), jtime);
-            format!(
-                "{{\"location\":\"{}\",\"name\":{},\"reason\":\"{}\",\"time\":{time}}}",
-                match d.location {
-                    Location::Remote => "remote",
-                    Location::ArchiveDir => "archive-dir",
-                },
-                jstr(&d.name),
-                d.reason.code()
-            )
+        let dels: Vec<_> = self
+            .deletions
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "location": match d.location {
+                        Location::Remote => "remote",
+                        Location::ArchiveDir => "archive-dir",
+                    },
+                    "name": d.name,
+                    "reason": d.reason.code(),
+                    "time": json::opt_time(d.reason.time()),
+                })
+            })
+            .collect();
+        let applied = applied.map(|a| {
+            serde_json::json!({
+                "remote_deleted": a.remote_deleted,
+                "archive_dir_deleted": a.archive_dir_deleted,
+            })
         });
-        let applied = match applied {
-            Some(a) => format!(
-                "{{\"remote_deleted\":{},\"archive_dir_deleted\":{}}}",
-                a.remote_deleted, a.archive_dir_deleted
-            ),
-            None => "null".into(),
-        };
-        format!(
-            "{{\"command\":\"{}\",\"remove_time\":{},\"chains\":{},\"required_sets\":{},\"active_chain_older\":{},\"deletions\":{},\"applied\":{applied}}}\n",
-            self.command.name(),
-            self.remove_time.map_or("null".to_string(), jtime),
-            jarr(self.chain_ends.iter().map(|t| jtime(*t))),
-            jarr(self.required_sets.iter().map(|t| jtime(*t))),
-            self.active_chain_older,
-            jarr(dels),
-        )
+        let times = |ts: &[i64]| ts.iter().map(|t| json::time(*t)).collect::<Vec<_>>();
+        json::line(&serde_json::json!({
+            "command": self.command.name(),
+            "remove_time": json::opt_time(self.remove_time),
+            "chains": times(&self.chain_ends),
+            "required_sets": times(&self.required_sets),
+            "active_chain_older": self.active_chain_older,
+            "deletions": dels,
+            "applied": applied,
+        }))
     }
 }
 

@@ -8,13 +8,13 @@
 //! With `json`, one JSON object carries the same facts (times as epoch seconds and as UTC
 //! `YYYYMMDDTHHMMSSZ`); it is written by hand to keep the dependency set small.
 
-use std::fmt::Write as _;
 use std::io::Write;
 
-use super::json::jstr;
+use super::json;
 use crate::backend::Backend;
 use crate::engine::collection::{plural, BackupChain, BackupSet, Collection, SetKind};
-use crate::engine::timestr::{asctime_local, format_timestamp};
+use crate::engine::timestr::asctime_local;
+use serde_json::{json, Value};
 
 /// Lists the target and prints its collection status as duplicity does (or as JSON).
 pub fn collection_status(
@@ -107,95 +107,52 @@ fn chain_text(chain: &BackupChain) -> String {
 
 /// The same facts as one JSON object.
 pub fn render_json(col: &Collection, target: &str) -> String {
-    let mut s = String::from("{");
-    let _ = write!(s, "\"target\":{}", jstr(target));
-    s.push_str(",\"last_full\":");
-    s.push_str(&col.last_full_time().map_or("null".into(), jtime));
-    s.push_str(",\"primary_chain\":");
-    match col.primary_chain() {
-        Some(chain) => {
-            let sigs = col
-                .primary_signatures()
-                .map(|sc| jarr(sc.names(None).iter().map(|n| jstr(n))))
-                .unwrap_or_else(|| "[]".into());
-            s.push_str(&chain_json(chain, Some(&sigs)));
-        }
-        None => s.push_str("null"),
-    }
-    let _ = write!(
-        s,
-        ",\"secondary_chains\":{}",
-        jarr(col.secondary_chains().map(|c| chain_json(c, None)))
-    );
-    let _ = write!(
-        s,
-        ",\"orphaned_sets\":{}",
-        jarr(col.orphaned_sets.iter().map(set_json))
-    );
-    let _ = write!(
-        s,
-        ",\"incomplete_sets\":{}",
-        jarr(col.incomplete_sets.iter().map(set_json))
-    );
-    let _ = write!(
-        s,
-        ",\"orphaned_signatures\":{}",
-        jarr(col.orphaned_sig_names.iter().map(|n| jstr(n)))
-    );
-    let _ = write!(
-        s,
-        ",\"conflicting_names\":{}",
-        jarr(col.conflicts.iter().map(|n| jstr(n)))
-    );
-    let _ = write!(
-        s,
-        ",\"warnings\":{}",
-        jarr(col.warnings().iter().map(|w| jstr(w)))
-    );
-    s.push_str("}\n");
-    s
+    let primary = col.primary_chain().map(|chain| {
+        let sigs = col
+            .primary_signatures()
+            .map(|sc| sc.names(None))
+            .unwrap_or_default();
+        let mut c = chain_json(chain);
+        c["signatures"] = sigs.into();
+        c
+    });
+    json::line(&json!({
+        "target": target,
+        "last_full": json::opt_time(col.last_full_time()),
+        "primary_chain": primary,
+        "secondary_chains": col.secondary_chains().map(chain_json).collect::<Vec<_>>(),
+        "orphaned_sets": col.orphaned_sets.iter().map(set_json).collect::<Vec<_>>(),
+        "incomplete_sets": col.incomplete_sets.iter().map(set_json).collect::<Vec<_>>(),
+        "orphaned_signatures": col.orphaned_sig_names,
+        "conflicting_names": col.conflicts,
+        "warnings": col.warnings(),
+    }))
 }
 
-fn chain_json(chain: &BackupChain, signatures: Option<&str>) -> String {
-    let mut s = String::from("{");
-    let _ = write!(
-        s,
-        "\"start\":{},\"end\":{},\"num_sets\":{},\"num_volumes\":{},\"sets\":{}",
-        jtime(chain.start),
-        jtime(chain.end),
-        chain.incs.len() + 1,
-        chain.num_volumes(),
-        jarr(chain.sets().map(set_json))
-    );
-    if let Some(sigs) = signatures {
-        let _ = write!(s, ",\"signatures\":{sigs}");
-    }
-    s.push('}');
-    s
+fn chain_json(chain: &BackupChain) -> Value {
+    json!({
+        "start": json::time(chain.start),
+        "end": json::time(chain.end),
+        "num_sets": chain.incs.len() + 1,
+        "num_volumes": chain.num_volumes(),
+        "sets": chain.sets().map(set_json).collect::<Vec<_>>(),
+    })
 }
 
-fn set_json(set: &BackupSet) -> String {
+fn set_json(set: &BackupSet) -> Value {
     let (kind, from) = match set.kind {
-        SetKind::Full { .. } => ("full", "null".to_string()),
-        SetKind::Inc { from, .. } => ("incremental", jtime(from)),
+        SetKind::Full { .. } => ("full", Value::Null),
+        SetKind::Inc { from, .. } => ("incremental", json::time(from)),
     };
-    format!(
-        "{{\"type\":\"{kind}\",\"time\":{},\"from\":{from},\"num_volumes\":{},\"encrypted\":{},\"complete\":{},\"files\":{}}}",
-        jtime(set.time()),
-        set.num_volumes(),
-        set.encrypted,
-        set.is_complete(),
-        jarr(set.file_names().iter().map(|n| jstr(n)))
-    )
-}
-
-/// A time as `{"epoch": …, "utc": "YYYYMMDDTHHMMSSZ"}`.
-fn jtime(t: i64) -> String {
-    format!("{{\"epoch\":{t},\"utc\":\"{}\"}}", format_timestamp(t))
-}
-
-fn jarr(items: impl Iterator<Item = String>) -> String {
-    format!("[{}]", items.collect::<Vec<_>>().join(","))
+    json!({
+        "type": kind,
+        "time": json::time(set.time()),
+        "from": from,
+        "num_volumes": set.num_volumes(),
+        "encrypted": set.encrypted,
+        "complete": set.is_complete(),
+        "files": set.file_names(),
+    })
 }
 
 #[cfg(test)]
@@ -312,18 +269,22 @@ These may be deleted by running duplicity with the \"cleanup\" command.
         collection_status(&b, &mut out, true).unwrap();
         let s = String::from_utf8(out).unwrap();
         assert!(s.starts_with('{') && s.ends_with("}\n"));
-        assert!(s.contains("\"last_full\":{\"epoch\":1795417973,\"utc\":\"20261123T071253Z\"}"));
-        assert!(s.contains("\"signatures\":[\"duplicity-full-signatures.20261123T071253Z.sigtar.gz\",\"duplicity-new-signatures.20261123T071253Z.to.20261123T071254Z.sigtar.gz\"]"));
-        assert!(s.contains("\"secondary_chains\":[{\"start\":{\"epoch\":1795417965"));
-        assert!(s.contains("\"incomplete_sets\":[{\"type\":\"incremental\""));
-        assert!(s.contains("\"orphaned_signatures\":[\"duplicity-new-signatures.20261123T071100Z"));
-        assert_eq!(jstr("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\u0001\"");
-        // Balanced braces and brackets (no JSON parser among the dependencies).
-        let depth = s.chars().try_fold(0i32, |d, c| match c {
-            '{' | '[' => Some(d + 1),
-            '}' | ']' => (d > 0).then_some(d - 1),
-            _ => Some(d),
-        });
-        assert_eq!(depth, Some(0));
+        let v: Value = serde_json::from_str(&s).expect("valid JSON");
+        assert_eq!(
+            v["last_full"],
+            json!({"epoch": 1795417973, "utc": "20261123T071253Z"})
+        );
+        assert_eq!(
+            v["primary_chain"]["signatures"],
+            json!([
+                "duplicity-full-signatures.20261123T071253Z.sigtar.gz",
+                "duplicity-new-signatures.20261123T071253Z.to.20261123T071254Z.sigtar.gz"
+            ])
+        );
+        assert_eq!(v["secondary_chains"][0]["start"]["epoch"], 1795417965);
+        assert_eq!(v["incomplete_sets"][0]["type"], "incremental");
+        let orphan = v["orphaned_signatures"][0].as_str().unwrap();
+        assert!(orphan.starts_with("duplicity-new-signatures.20261123T071100Z"));
+        assert_eq!(v["primary_chain"]["num_sets"], 2);
     }
 }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::backend::Backend;
-use crate::engine::commands::json::{jarr, jpath, jstr, jtime};
+use crate::engine::commands::json;
 use crate::engine::commands::list::type_name;
 use crate::engine::commands::restore::{self, RestoreOptions};
 use crate::engine::crypto::Passphrase;
@@ -88,23 +88,21 @@ impl VerifyReport {
     }
 
     pub fn render_json(&self) -> String {
-        let diffs = self.differences.iter().map(|d| {
-            format!(
-                "{{\"path\":{},\"message\":{}}}",
-                jpath(&d.path),
-                jstr(&d.message)
-            )
-        });
-        format!(
-            "{{\"ok\":{},\"compare_data\":{},\"files_compared\":{},\"differences\":{},\"sets\":{},\"volumes\":{},\"notes\":{}}}\n",
-            self.differences.is_empty(),
-            self.compare_data,
-            self.compared,
-            jarr(diffs),
-            jarr(self.set_times.iter().map(|t| jtime(*t))),
-            self.volumes,
-            jarr(self.notes.iter().map(|n| jstr(n)))
-        )
+        let diffs: Vec<_> = self
+            .differences
+            .iter()
+            .map(|d| serde_json::json!({"path": json::path(&d.path), "message": d.message}))
+            .collect();
+        let sets: Vec<_> = self.set_times.iter().map(|t| json::time(*t)).collect();
+        json::line(&serde_json::json!({
+            "ok": self.differences.is_empty(),
+            "compare_data": self.compare_data,
+            "files_compared": self.compared,
+            "differences": diffs,
+            "sets": sets,
+            "volumes": self.volumes,
+            "notes": self.notes,
+        }))
     }
 }
 
