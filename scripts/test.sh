@@ -29,8 +29,14 @@ trap '"${SUDO[@]}" bash scripts/test-servers.sh stop "$TS_DIR" || true; "${SUDO[
 [ ${#SUDO[@]} -eq 0 ] || sudo chown "$(id -u)" "$TS_DIR/servers.env" # throwaway secrets, readable by the tests only
 export DC_TEST_SERVERS_ENV=$TS_DIR/servers.env
 
-step "cargo test"
-cargo test --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
+step "cargo test (every rsync/ssh command line recorded by scripts/argv-guard.sh)"
+GUARD=$(mktemp -d /tmp/dc-argv-guard.XXXXXX)
+trap '"${SUDO[@]}" bash scripts/test-servers.sh stop "$TS_DIR" || true; "${SUDO[@]}" rm -rf "$TS_DIR" "$GUARD"' EXIT
+bash scripts/argv-guard.sh install "$GUARD"
+PATH="$GUARD:$PATH" cargo test --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
+
+step "no secret in any rsync/ssh command line of the whole run"
+bash scripts/argv-guard.sh check "$GUARD" "$TS_DIR/servers.env"
 
 step "pack the charm (debug binary) and check it with charmcraft"
 bash scripts/pack-charm.sh "${CARGO_TARGET_DIR:-target}/debug/duplicity-charm" build/duplicity.charm

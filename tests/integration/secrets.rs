@@ -25,28 +25,6 @@ const SECRET_VARS: &[&str] = &[
     "AZURE_CONNECTION_STRING",
 ];
 
-/// Every secret the test servers hold, as the strings that must never show.
-fn server_secrets() -> Vec<String> {
-    let mut s: Vec<String> = [
-        "SSH_PASSWORD",
-        "RSYNCD_PASSWORD",
-        "FTP_PASSWORD",
-        "S3_SECRET_ACCESS_KEY",
-    ]
-    .iter()
-    .filter_map(|k| servers().get(*k).cloned())
-    .collect();
-    if let Some(cs) = servers().get("AZURE_CONNECTION_STRING") {
-        s.extend(account_key(cs).map(str::to_string));
-    }
-    s
-}
-
-/// The `AccountKey=` value of an Azure connection string.
-fn account_key(cs: &str) -> Option<&str> {
-    cs.split(';').find_map(|p| p.strip_prefix("AccountKey="))
-}
-
 /// A directory that comes first on `PATH`, with `rsync` and `ssh` wrappers that append their argv to
 /// `log` and exec the real program.
 fn argv_recorder(ws: &Ws) -> (String, PathBuf) {
@@ -84,7 +62,7 @@ fn wrong_credentials(env: &[(String, String)], tag: &str) -> Vec<(String, String
         .map(|(k, v)| {
             let v = match k.as_str() {
                 "AZURE_CONNECTION_STRING" => {
-                    let key = account_key(v).unwrap_or_default();
+                    let key = azure_account_key(v).unwrap_or_default();
                     // A well-formed key (base64 of 64 bytes), just not the account's.
                     let wrong = base64_of(&random_bytes(99, 64));
                     v.replace(key, &wrong)
@@ -174,16 +152,16 @@ fn no_secret_leaks(t: Target) {
         keep("wrong credential, backup", r);
         for (k, v) in &bad_env {
             if SECRET_VARS.contains(&k.as_str()) {
-                secrets.push(account_key(v).unwrap_or(v).to_string());
+                secrets.push(azure_account_key(v).unwrap_or(v).to_string());
             }
         }
     }
     for (k, v) in &env {
         if SECRET_VARS.contains(&k.as_str()) {
-            secrets.push(account_key(v).unwrap_or(v).to_string());
+            secrets.push(azure_account_key(v).unwrap_or(v).to_string());
         }
     }
-    secrets.extend(server_secrets());
+    secrets.extend(known_secrets());
     secrets.retain(|s| s.len() >= 6);
 
     let mut haystack = outputs;

@@ -452,11 +452,31 @@ pub fn run_cmd(mut cmd: Command, cmdline: &str) -> Run {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    Run {
+    let run = Run {
         cmdline: cmdline.to_string(),
         code: status.code(),
         stdout: String::from_utf8_lossy(&to.join().unwrap()).into_owned(),
         stderr: String::from_utf8_lossy(&te.join().unwrap()).into_owned(),
+    };
+    if cmdline.starts_with(ours_bin()) {
+        assert_no_known_secret(&run);
+    }
+    run
+}
+
+/// Every run of our binary in every test: its output holds neither the tests' passphrase nor any secret
+/// of the test servers, whatever the run did or how it failed.
+fn assert_no_known_secret(run: &Run) {
+    let secrets = known_secrets();
+    for secret in secrets.iter().filter(|s| s.len() >= 6) {
+        assert!(
+            !run.stdout.contains(secret.as_str()) && !run.stderr.contains(secret.as_str()),
+            "a secret ({}…) showed in the output of `{}`:\n{}{}",
+            &secret[..3],
+            run.cmdline,
+            run.stdout,
+            run.stderr
+        );
     }
 }
 
@@ -1168,6 +1188,30 @@ pub fn servers() -> &'static std::collections::HashMap<String, String> {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
     })
+}
+
+/// The secrets every test knows of: the tests' passphrase and, when the servers run, their passwords and keys.
+pub fn known_secrets() -> Vec<String> {
+    let mut secrets = vec![PASS.to_string()];
+    if std::env::var_os("DC_TEST_SERVERS_ENV").is_some() {
+        let s = servers();
+        for k in [
+            "SSH_PASSWORD",
+            "RSYNCD_PASSWORD",
+            "FTP_PASSWORD",
+            "S3_SECRET_ACCESS_KEY",
+        ] {
+            secrets.extend(s.get(k).cloned());
+        }
+        let azure = s.get("AZURE_CONNECTION_STRING").map(String::as_str);
+        secrets.extend(azure.and_then(azure_account_key).map(str::to_string));
+    }
+    secrets
+}
+
+/// The `AccountKey=` value of an Azure connection string.
+pub fn azure_account_key(cs: &str) -> Option<&str> {
+    cs.split(';').find_map(|p| p.strip_prefix("AccountKey="))
 }
 
 /// One fact from [`servers`]; panics naming the key when the env file lacks it.
