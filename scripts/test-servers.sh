@@ -19,7 +19,9 @@ VENV=$CACHE/test-servers-venv
 NODE=$CACHE/test-servers-node
 PIP_PKGS="moto[s3]==5.2.5 flask==3.1.3 flask-cors==6.0.5 pyftpdlib==2.2.0 boto3==1.44.5"
 NPM_PKGS="azurite@3.37.0"
-SSH_USER=dcbackup
+# Each server set has its own SSH test user (dcb-<random>), so sets started side by side (parallel
+# sessions on one machine) do not change each other's password or home; `stop` deletes it.
+SSH_USER_PREFIX=dcb-
 AZ_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
 export PIP_CACHE_DIR=$CACHE/pip-cache npm_config_cache=$CACHE/npm-cache PIP_DISABLE_PIP_VERSION_CHECK=1
 
@@ -88,7 +90,10 @@ wait_ready() { # name pid seconds cmd...
 
 start_sshd() {
     local d=$DIR/sshd home=$DIR/home port pw; mkdir -p "$d" /run/sshd; port=$(free_port); pw=$(rand)
-    if ! id -u $SSH_USER >/dev/null 2>&1; then useradd -M -s /bin/bash -d "$home" $SSH_USER; else usermod -d "$home" $SSH_USER; fi
+    remove_stale_users
+    SSH_USER=$SSH_USER_PREFIX$(rand 8 | tr 'A-Z' 'a-z')
+    useradd -M -s /bin/bash -d "$home" "$SSH_USER"
+    echo "$SSH_USER" >"$DIR/ssh_user"
     echo "$SSH_USER:$pw" | chpasswd
     install -d -o $SSH_USER -g $SSH_USER -m 0755 "$home" "$DIR/sftp-abs"
     ssh-keygen -q -t ed25519 -N '' -f "$d/host_ed25519"
@@ -212,9 +217,17 @@ do_start() {
     log "started; env file $DIR/servers.env"
 }
 
+# Test users whose server set is gone (its home deleted without a stop).
+remove_stale_users() {
+    local u home
+    while IFS=: read -r u _ _ _ _ home _; do
+        case "$u" in "$SSH_USER_PREFIX"*) [ -d "$home" ] || userdel "$u" 2>/dev/null || true ;; esac
+    done </etc/passwd
+}
+
 do_stop() {
     local f=$DIR/servers.pids name pid st n
-    [ -f "$f" ] || { log "nothing to stop in $DIR"; return 0; }
+    [ -f "$f" ] || { log "nothing to stop in $DIR"; remove_user; return 0; }
     while read -r name pid st; do
         [ "$(starttime "$pid" || true)" = "$st" ] || continue   # gone, or the pid was reused
         kill -TERM "$pid" 2>/dev/null || true
@@ -226,6 +239,14 @@ do_stop() {
         log "$name (pid $pid) stopped"
     done <"$f"
     rm -f "$f"
+    remove_user
+}
+
+# This set's test user, once its sshd (and so its sessions) is gone.
+remove_user() {
+    [ -f "$DIR/ssh_user" ] || return 0
+    userdel "$(cat "$DIR/ssh_user")" 2>/dev/null || true
+    rm -f "$DIR/ssh_user"
 }
 
 cmd=${1:-}; DIR=${2:-}
