@@ -292,3 +292,27 @@ pub fn rsync_daemon_target() -> Target {
     }
 }
 conformance!(rsync_daemon, rsync_daemon_target);
+
+/// ftp to a new nested directory under the FTP user's login dir (relative URL), password from
+/// FTP_PASSWORD (as duplicity).
+pub fn ftp_target() -> Target {
+    let url = format!(
+        "ftp://{}@127.0.0.1:{}/{}/d",
+        server("FTP_USER"),
+        server("FTP_PORT"),
+        unique("conf")
+    );
+    let mut opts = OpenOptions::new();
+    opts.ftp_password = Some(server("FTP_PASSWORD").to_string());
+    Target {
+        ws: Ws::new("conf-ftp"),
+        url,
+        opts,
+        cli: vec![],
+        env: vec![(
+            "FTP_PASSWORD".to_string(),
+            server("FTP_PASSWORD").to_string(),
+        )],
+    }
+}
+conformance!(ftp, ftp_target);

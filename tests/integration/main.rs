@@ -5,6 +5,7 @@ mod juju_support;
 mod support;
 
 mod backend_conformance;
+mod backend_ftp;
 mod backend_rsync;
 mod backend_sftp;
 mod backups;
