@@ -18,6 +18,7 @@ mod corruption;
 mod demo;
 mod harness;
 mod hostile;
+mod interop_remote;
 mod interrupted;
 mod listing;
 mod mixed;
