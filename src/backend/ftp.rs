@@ -5,7 +5,7 @@
 //! `lftp mkdir -p dir/` fails on an existing directory), the directory tree is created when missing.
 
 use std::fs;
-use std::io;
+use std::io::{self, Seek};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Mutex;
@@ -42,6 +42,8 @@ struct Conn {
     ftp: FtpStream,
     /// CWD into `dir` succeeded (all names are then plain file names).
     in_dir: bool,
+    /// Kept from an earlier operation (the server may have closed it since).
+    reused: bool,
     last_used: Instant,
 }
 
@@ -123,6 +125,11 @@ impl FtpBackend {
             FtpError::ConnectionError(io) => {
                 self.err(name, Kind::Transient, format!("{what}: connection: {io}"))
             }
+            FtpError::BadResponse => self.err(
+                name,
+                Kind::Transient,
+                format!("{what}: the connection was closed, or the reply was not FTP"),
+            ),
             other => self.err(name, Kind::Transient, format!("{what}: {other}")),
         }
     }
@@ -163,6 +170,7 @@ impl FtpBackend {
         Ok(Conn {
             ftp,
             in_dir: false,
+            reused: false,
             last_used: Instant::now(),
         })
     }
@@ -199,20 +207,32 @@ impl FtpBackend {
     }
 
     /// Runs `f` on the connection, making one if needed (one operation at a time on the control
-    /// connection). After a Transient error the connection is dropped and made again on the next call.
-    fn with<T>(&self, f: impl FnOnce(&mut Conn) -> BackendResult<T>) -> BackendResult<T> {
+    /// connection). A kept connection the server has closed since (restart, NAT or idle timeout) shows
+    /// as a Transient failure: then `f` runs once more on a new connection at once, which is safe as
+    /// every operation can be repeated. After a Transient error the connection is dropped.
+    fn with<T>(&self, mut f: impl FnMut(&mut Conn) -> BackendResult<T>) -> BackendResult<T> {
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let reused = guard.take().and_then(|mut c| {
+        let kept = guard.take().and_then(|mut c| {
             (c.last_used.elapsed() < IDLE_CHECK || c.ftp.noop().is_ok()).then_some(c)
         });
-        // None yet, or closed by the server while idle: make a new one.
-        let mut conn = match reused {
-            Some(c) => c,
-            None => self.connect()?,
+        let (mut conn, mut r) = match kept {
+            Some(mut c) => {
+                let r = f(&mut c);
+                (c, r)
+            }
+            None => {
+                let mut c = self.connect()?;
+                let r = f(&mut c);
+                (c, r)
+            }
         };
-        let r = f(&mut conn);
+        if matches!(r, Err(BackendError::Transient { .. })) && conn.reused {
+            conn = self.connect()?;
+            r = f(&mut conn);
+        }
         if !matches!(r, Err(BackendError::Transient { .. })) {
             conn.last_used = Instant::now();
+            conn.reused = true;
             *guard = Some(conn);
         }
         r
@@ -330,6 +350,10 @@ impl Backend for FtpBackend {
         })?;
         self.with(|c| {
             self.enter(c, true)?;
+            // From the start: this may be a second try on a new connection.
+            local
+                .seek(io::SeekFrom::Start(0))
+                .map_err(|e| self.err(name, Kind::Permanent, format!("local file: {e}")))?;
             // Upload under a temporary name, then rename, so a reader never sees a partial file.
             let part = part_name(name);
             let mut data = c

@@ -149,3 +149,66 @@ fn ftps_is_refused_plainly() {
     assert!(e.contains("not supported") && e.contains("ftps://"), "{e}");
     assert!(!e.contains("secret"), "{e}");
 }
+
+/// A TCP relay to the FTP server's control port whose connections the test can cut, as a server
+/// restart or a NAT timeout would between two operations.
+struct Relay {
+    port: u16,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Relay {
+    fn to(port: u16) -> Relay {
+        use std::net::{TcpListener, TcpStream};
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let relay = Relay {
+            port: l.local_addr().unwrap().port(),
+            conns: Default::default(),
+        };
+        let conns = relay.conns.clone();
+        std::thread::spawn(move || {
+            for down in l.incoming().flatten() {
+                let up = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                conns.lock().unwrap().push(down.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (down.try_clone().unwrap(), up.try_clone().unwrap()),
+                    (up, down),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        relay
+    }
+
+    fn cut(&self) {
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+#[test]
+fn a_dropped_connection_is_made_again() {
+    let relay = Relay::to(server("FTP_PORT").parse().unwrap());
+    let u = format!(
+        "ftp://{}@127.0.0.1:{}/{}",
+        server("FTP_USER"),
+        relay.port,
+        unique("drop")
+    );
+    // One attempt: the backend itself must notice and reconnect, not the retry wrapper.
+    let o = opts(Some(server("FTP_PASSWORD")));
+    round_trip(&u, &o).unwrap();
+    let b = backend::open(&u, &o).unwrap();
+    assert_eq!(b.list().unwrap(), [NAME]);
+    relay.cut();
+    // The kept connection is dead now: the next operations reconnect (through the relay again).
+    assert_eq!(b.list().unwrap(), [NAME]);
+    let ws = Ws::new("ftp-drop");
+    b.get(NAME, &ws.p("got")).unwrap();
+    assert_eq!(std::fs::read(ws.p("got")).unwrap(), b"payload");
+}
