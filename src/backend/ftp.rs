@@ -2,7 +2,8 @@
 //! URL facts as duplicity's lftp backend: one leading `/` is stripped, so `ftp://h/dir` is relative to the
 //! login directory and `ftp://h//abs` absolute; an empty path is the server's `/`. The password comes
 //! from the URL, else `FTP_PASSWORD`; no user means an anonymous login. Unlike duplicity 0.8 (whose
-//! `lftp mkdir -p dir/` fails on an existing directory), the directory tree is created when missing.
+//! `lftp mkdir -p dir/` sends a second MKD that fails when it has just made the directory), a missing
+//! directory tree is created.
 
 use std::fs;
 use std::io::{self, Seek};
@@ -54,6 +55,14 @@ fn part_name(name: &str) -> String {
 
 fn is_part_name(name: &str) -> bool {
     name.starts_with('.') && name.ends_with(".part")
+}
+
+/// FTP commands are lines: a name with CR or LF would end one command and start another.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.contains(['\r', '\n', '/']) {
+        return Err(format!("{name:?} is not a plain file name"));
+    }
+    Ok(())
 }
 
 impl FtpBackend {
@@ -341,6 +350,7 @@ fn data_stream(addr: SocketAddr) -> suppaftp::FtpResult<TcpStream> {
 
 impl Backend for FtpBackend {
     fn put(&self, src: &Path, name: &str) -> BackendResult<()> {
+        check_name(name).map_err(|m| self.err(name, Kind::Permanent, m))?;
         let mut local = fs::File::open(src).map_err(|e| {
             self.err(
                 name,
@@ -379,6 +389,7 @@ impl Backend for FtpBackend {
     }
 
     fn get(&self, name: &str, dst: &Path) -> BackendResult<()> {
+        check_name(name).map_err(|m| self.err(name, Kind::Permanent, m))?;
         self.with(|c| {
             if !self.enter(c, false)? {
                 return Err(self.err(name, Kind::NotFound, String::new()));
@@ -416,6 +427,9 @@ impl Backend for FtpBackend {
     }
 
     fn delete(&self, names: &[String]) -> BackendResult<()> {
+        for name in names {
+            check_name(name).map_err(|m| self.err(name, Kind::Permanent, m))?;
+        }
         self.with(|c| {
             if !self.enter(c, false)? {
                 return Ok(());
@@ -486,6 +500,14 @@ mod tests {
             "duplicity-full.20240101T000000Z.manifest"
         )));
         assert!(!is_part_name("duplicity-full.20240101T000000Z.manifest"));
+    }
+
+    #[test]
+    fn names_cannot_smuggle_commands() {
+        assert!(check_name("duplicity-full.20240101T000000Z.manifest").is_ok());
+        for bad in ["", "a\r\nDELE b", "a\nb", "../x"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

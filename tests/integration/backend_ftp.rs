@@ -69,7 +69,7 @@ fn nested_directory_is_created_relative_and_absolute() {
     let abs = format!("{}/x/y", unique("abs"));
     round_trip(&url(&format!("/{abs}")), &o).unwrap();
     assert!(root().join(&abs).join(NAME).is_file());
-    // An existing directory is fine too (duplicity 0.8's `mkdir -p dir/` fails there).
+    // An existing directory is used as it is.
     round_trip(&url(&rel), &o).unwrap();
 }
 
