@@ -6,9 +6,11 @@
 #   libclang1-14 libclang-common-14-dev    bindgen in nettle-sys (sequoia crypto-nettle)
 #   duplicity rdiff gnupg                  stock duplicity 0.8.22 for the interop tests and the benchmark
 #   time                                   /usr/bin/time -f for the benchmark's CPU time and peak RSS
+#   python3-paramiko                       duplicity 0.8's sftp:// backend, for the sftp interop tests
+#   lftp                                   duplicity 0.8's ftp:// backend, for the ftp interop tests
 set -euo pipefail
 
-PKGS=(cmake libclang1-14 libclang-common-14-dev duplicity rdiff gnupg time)
+PKGS=(cmake libclang1-14 libclang-common-14-dev duplicity rdiff gnupg time python3-paramiko lftp)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -38,7 +40,7 @@ else
         echo "setup-deps: apt-get update"
         "${APT[@]}" update
     fi
-    # Recommends are not needed: duplicity's file:// backend runs without paramiko/pexpect/rsync.
+    # Recommends are not needed: paramiko and lftp are listed, pexpect is not used; rsync comes with the test servers.
     if ! "${APT[@]}" install --no-install-recommends "${missing[@]}"; then
         echo "setup-deps: install failed; retrying after apt-get update" >&2
         "${APT[@]}" update
@@ -47,7 +49,7 @@ else
 fi
 
 # Fail loudly if anything the tests rely on does not run.
-for c in duplicity rdiff gpg python3 /usr/bin/time cargo; do
+for c in duplicity rdiff gpg python3 /usr/bin/time lftp cargo; do
     command -v "$c" >/dev/null || { echo "setup-deps: '$c' not found after install" >&2; exit 1; }
 done
 ver=$(duplicity --version 2>&1) || { echo "setup-deps: 'duplicity --version' failed: $ver" >&2; exit 1; }

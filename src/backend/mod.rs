@@ -3,6 +3,7 @@
 //! `open` picks the module from the URL scheme and wraps remote ones in `retry::Retrying`.
 
 pub mod file;
+pub mod ftp;
 pub mod retry;
 pub mod rsync;
 pub mod runtime;
@@ -102,7 +103,7 @@ pub trait Backend: Send + Sync {
 pub enum UrlError {
     #[error("{0:?} is not a URL: give a target like file:///var/backups/host (scheme://...)")]
     NotAUrl(String),
-    #[error("the {scheme}:// backend is not supported yet; supported: file://, sftp://, scp://, rsync://")]
+    #[error("the {scheme}:// backend is not supported yet; supported: file://, sftp://, scp://, rsync://, ftp://")]
     Unsupported { scheme: String },
     #[error("{0}")]
     Invalid(String),
@@ -235,6 +236,15 @@ pub fn open(url: &str, opts: &OpenOptions) -> Result<Box<dyn Backend>, UrlError>
         "file" => return Ok(Box::new(file::FileBackend::from_url(url)?)),
         "sftp" | "scp" => Box::new(sftp::SftpBackend::from_url(url, opts)?),
         "rsync" => Box::new(rsync::RsyncBackend::from_url(url, opts)?),
+        "ftp" => Box::new(ftp::FtpBackend::from_url(url, opts)?),
+        // FTP over TLS would need a TLS stack and a certificate policy for the data connections too;
+        // not built (yet). Say so plainly rather than fall back to clear text.
+        "ftps" | "ftpes" | "lftp+ftps" | "lftp+ftpes" => {
+            return Err(UrlError::Invalid(format!(
+                "{}: FTP over TLS ({scheme}://) is not supported; use ftp:// on a trusted network, or sftp://",
+                url::redact(url)
+            )))
+        }
         other => {
             return Err(UrlError::Unsupported {
                 scheme: other.to_string(),

@@ -25,14 +25,23 @@ impl Target {
     }
 
     fn run(&self, args: &[&str]) -> Run {
+        self.run_tool(Tool::Ours, args)
+    }
+
+    /// Runs our CLI or stock duplicity on this target, with its options and environment (duplicity
+    /// with `--num-retries 1`: its default 5 × 30 s retries would look like a hang).
+    pub fn run_tool(&self, tool: Tool, args: &[&str]) -> Run {
         let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        if tool == Tool::Duplicity {
+            all.extend(["--num-retries".to_string(), "1".to_string()]);
+        }
         all.extend(self.cli.iter().cloned());
         let env: Vec<(&str, &str)> = self
             .env
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        self.ws.run_env(Tool::Ours, Enc::Pass(PASS), &all, &env)
+        self.ws.run_env(tool, Enc::Pass(PASS), &all, &env)
     }
 
     fn file(&self, name: &str, data: &[u8]) -> std::path::PathBuf {
@@ -292,3 +301,27 @@ pub fn rsync_daemon_target() -> Target {
     }
 }
 conformance!(rsync_daemon, rsync_daemon_target);
+
+/// ftp to a new nested directory under the FTP user's login dir (relative URL), password from
+/// FTP_PASSWORD (as duplicity).
+pub fn ftp_target() -> Target {
+    let url = format!(
+        "ftp://{}@127.0.0.1:{}/{}/d",
+        server("FTP_USER"),
+        server("FTP_PORT"),
+        unique("conf")
+    );
+    let mut opts = OpenOptions::new();
+    opts.ftp_password = Some(server("FTP_PASSWORD").to_string());
+    Target {
+        ws: Ws::new("conf-ftp"),
+        url,
+        opts,
+        cli: vec![],
+        env: vec![(
+            "FTP_PASSWORD".to_string(),
+            server("FTP_PASSWORD").to_string(),
+        )],
+    }
+}
+conformance!(ftp, ftp_target);

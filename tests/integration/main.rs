@@ -5,6 +5,7 @@ mod juju_support;
 mod support;
 
 mod backend_conformance;
+mod backend_ftp;
 mod backend_rsync;
 mod backend_sftp;
 mod backups;
@@ -18,6 +19,7 @@ mod corruption;
 mod demo;
 mod harness;
 mod hostile;
+mod interop_remote;
 mod interrupted;
 mod listing;
 mod mixed;
