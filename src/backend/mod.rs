@@ -2,6 +2,7 @@
 //! A backend moves whole named files; it knows nothing of the archive format.
 //! `open` picks the module from the URL scheme and wraps remote ones in `retry::Retrying`.
 
+pub mod azure;
 pub mod file;
 pub mod retry;
 pub mod rsync;
@@ -93,7 +94,7 @@ pub trait Backend: Send + Sync {
 pub enum UrlError {
     #[error("{0:?} is not a URL: give a target like file:///var/backups/host (scheme://...)")]
     NotAUrl(String),
-    #[error("the {scheme}:// backend is not supported yet; supported: file://, sftp://, scp://, rsync://")]
+    #[error("the {scheme}:// backend is not supported yet; supported: file://, sftp://, scp://, rsync://, azure://")]
     Unsupported { scheme: String },
     #[error("{0}")]
     Invalid(String),
@@ -226,6 +227,7 @@ pub fn open(url: &str, opts: &OpenOptions) -> Result<Box<dyn Backend>, UrlError>
         "file" => return Ok(Box::new(file::FileBackend::from_url(url)?)),
         "sftp" | "scp" => Box::new(sftp::SftpBackend::from_url(url, opts)?),
         "rsync" => Box::new(rsync::RsyncBackend::from_url(url, opts)?),
+        "azure" => Box::new(azure::AzureBackend::from_url(url, opts)?),
         other => {
             return Err(UrlError::Unsupported {
                 scheme: other.to_string(),
