@@ -43,6 +43,8 @@ pub struct AzureBackend {
     /// Set once the container is known to exist (created or found), so that is checked once.
     ready: AtomicBool,
     block: usize,
+    /// Names per List Blobs page; None = the service's default (5000).
+    list_page: Option<std::num::NonZeroU32>,
 }
 
 // Hand-written: the SDK client's Debug would show the credentials.
@@ -58,10 +60,7 @@ impl std::fmt::Debug for AzureBackend {
 /// `azure:///c` are the same container. A `/` inside is refused (duplicity has no prefix either).
 pub fn container_from_url(url: &str) -> Result<String, UrlError> {
     let rest = url.strip_prefix("azure://").ok_or_else(|| {
-        UrlError::Invalid(format!(
-            "{}: not an azure:// URL",
-            super::url::redact(url)
-        ))
+        UrlError::Invalid(format!("{}: not an azure:// URL", super::url::redact(url)))
     })?;
     let name = rest.trim_start_matches('/').trim_end_matches('/');
     validate_container(name).map_err(UrlError::Invalid)?;
@@ -120,7 +119,9 @@ fn parse_connection_string(s: &str) -> Result<Account, String> {
     let mut dev = false;
     for part in s.split(';').map(str::trim).filter(|p| !p.is_empty()) {
         let Some((k, v)) = part.split_once('=') else {
-            return Err("AZURE_CONNECTION_STRING has a part without '=' (expected Key=Value;...)".into());
+            return Err(
+                "AZURE_CONNECTION_STRING has a part without '=' (expected Key=Value;...)".into(),
+            );
         };
         let v = v.trim().to_string();
         match k.trim().to_ascii_lowercase().as_str() {
@@ -174,6 +175,17 @@ fn parse_connection_string(s: &str) -> Result<Account, String> {
             "AZURE_CONNECTION_STRING: BlobEndpoint must be an http(s) URL, not {endpoint:?}"
         ));
     }
+    // Checked here, not at the first request: the SDK's decoding error would quote part of the key.
+    if let Some(k) = &key {
+        use base64::Engine;
+        if base64::engine::general_purpose::STANDARD.decode(k).is_err() {
+            return Err(
+                "AZURE_CONNECTION_STRING: the AccountKey is not valid base64 (copy it whole from \
+                 the storage account's access keys)"
+                    .into(),
+            );
+        }
+    }
     if key.is_some() && name.is_none() {
         return Err("AZURE_CONNECTION_STRING has an AccountKey but no AccountName".into());
     }
@@ -203,7 +215,10 @@ impl AzureBackend {
         let mut secrets: Vec<String> = Vec::new();
         let credentials = if let Some(key) = &acct.key {
             secrets.push(key.clone());
-            StorageCredentials::access_key(acct.name.clone(), azure_core::auth::Secret::new(key.clone()))
+            StorageCredentials::access_key(
+                acct.name.clone(),
+                azure_core::auth::Secret::new(key.clone()),
+            )
         } else {
             let sas = acct.sas.clone().unwrap_or_default();
             secrets.push(sas.clone());
@@ -246,7 +261,14 @@ impl AzureBackend {
             secrets,
             ready: AtomicBool::new(false),
             block: BLOCK,
+            list_page: None,
         })
+    }
+
+    /// Asks for at most `n` names per List Blobs page, so a test can see `list` follow the pages
+    /// without uploading 5000 blobs.
+    pub fn set_list_page_size(&mut self, n: u32) {
+        self.list_page = std::num::NonZeroU32::new(n);
     }
 
     /// The container's name.
@@ -462,7 +484,8 @@ impl Backend for AzureBackend {
             .blob
             .properties
             .content_length;
-        let mut out = File::create(dst).map_err(|e| self.io_err(name, "create the local file", e))?;
+        let mut out =
+            File::create(dst).map_err(|e| self.io_err(name, "create the local file", e))?;
         if size > 0 {
             self.rt.block_on(async {
                 // An open-ended range makes the SDK ask for whole BLOCK-sized ranges (the last one
@@ -507,7 +530,11 @@ impl Backend for AzureBackend {
         let mut names = Vec::new();
         self.rt.block_on(async {
             // The SDK follows NextMarker from page to page.
-            let mut pages = self.client.list_blobs().into_stream();
+            let mut req = self.client.list_blobs();
+            if let Some(n) = self.list_page {
+                req = req.max_results(n);
+            }
+            let mut pages = req.into_stream();
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| self.err(&what, e))?;
                 names.extend(page.blobs.blobs().map(|b| b.name.clone()));
@@ -578,7 +605,9 @@ mod tests {
             let e = validate_container(bad).unwrap_err();
             assert!(e.contains("3 to 63 characters"), "{bad}: {e}");
         }
-        let e = container_from_url("azure://My_Backups").unwrap_err().to_string();
+        let e = container_from_url("azure://My_Backups")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("lowercase"), "{e}");
         assert!(container_from_url("azure://").is_err());
     }
@@ -619,10 +648,11 @@ mod tests {
             format!("AccountKey={KEY}"),
             format!("AccountName=a;AccountKey={KEY};DefaultEndpointsProtocol=ftp"),
             format!("AccountName=a;AccountKey={KEY};garbage"),
+            "AccountName=a;AccountKey=not-base64-secret".to_string(),
         ] {
             let e = parse_connection_string(&s).err().unwrap();
             assert!(e.contains("AZURE_CONNECTION_STRING"), "{e}");
-            assert!(!e.contains(KEY), "{e}");
+            assert!(!e.contains(KEY) && !e.contains("secret"), "{e}");
         }
     }
 
