@@ -402,10 +402,13 @@ impl AzureBackend {
                 ErrorKind::HttpResponse { status, .. } if *status == StatusCode::Conflict => {}
                 // A SAS limited to one existing container may not create one: fine if it exists.
                 ErrorKind::HttpResponse { status, .. } if *status == StatusCode::Forbidden => {
-                    let exists = self
-                        .rt
-                        .block_on(async { self.client.get_properties().await });
-                    if exists.is_err() {
+                    // (Listing, not Get Container Properties, which a container SAS may not do.)
+                    let exists = self.rt.block_on(async {
+                        let one = std::num::NonZeroU32::MIN;
+                        let mut pages = self.client.list_blobs().max_results(one).into_stream();
+                        pages.next().await
+                    });
+                    if !matches!(exists, Some(Ok(_))) {
                         return Err(self.err(&what, e));
                     }
                 }

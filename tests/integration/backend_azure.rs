@@ -144,3 +144,73 @@ fn list_follows_the_pages() {
     names.sort();
     assert_eq!(b.list().unwrap(), names);
 }
+
+/// A connection string with a SharedAccessSignature (a container SAS made with the account key) works,
+/// even though such a SAS may not create the container, and its signature shows in no error.
+#[test]
+fn shared_access_signature_connection_string() {
+    use azure_storage::shared_access_signature::service_sas::BlobSasPermissions;
+    use azure_storage::shared_access_signature::SasToken;
+    use azure_storage::{CloudLocation, StorageCredentials};
+    use azure_storage_blobs::prelude::ClientBuilder;
+
+    let endpoint = server("AZURE_CONNECTION_STRING")
+        .split(';')
+        .find_map(|kv| kv.strip_prefix("BlobEndpoint="))
+        .unwrap();
+    let c = unique("azsas");
+    let rt = backend::runtime::new_runtime().unwrap();
+    let admin = ClientBuilder::with_location(
+        CloudLocation::Custom {
+            account: "devstoreaccount1".into(),
+            uri: endpoint.into(),
+        },
+        StorageCredentials::access_key(
+            "devstoreaccount1",
+            azure_core::auth::Secret::new(account_key().to_string()),
+        ),
+    )
+    .container_client(c.clone());
+    let perms = BlobSasPermissions {
+        read: true,
+        add: true,
+        create: true,
+        write: true,
+        delete: true,
+        list: true,
+        ..Default::default()
+    };
+    let expiry = azure_core::date::parse_rfc3339("2099-01-01T00:00:00Z").unwrap();
+    let token = rt
+        .block_on(async {
+            admin.create().await?;
+            admin.shared_access_signature(perms, expiry).await
+        })
+        .unwrap()
+        .token()
+        .unwrap();
+    let sig = token
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("sig="))
+        .unwrap()
+        .to_string();
+    let conn = format!("BlobEndpoint={endpoint};SharedAccessSignature={token}");
+    let b = backend::open(&format!("azure://{c}"), &opts_with(&conn)).unwrap();
+    let ws = Ws::new("azure-sas");
+    let src = ws.p("f");
+    fs::write(&src, b"payload").unwrap();
+    b.put(&src, MANIFEST).unwrap();
+    assert_eq!(b.list().unwrap(), [MANIFEST]);
+    let got = ws.p("got");
+    b.get(MANIFEST, &got).unwrap();
+    assert_eq!(fs::read(&got).unwrap(), b"payload");
+    let e = b.get("missing", &got).unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+    b.delete(&[MANIFEST.to_string()]).unwrap();
+    assert!(b.list().unwrap().is_empty());
+    // The same token on another container is refused, without the signature in the message.
+    let other = backend::open(&format!("azure://{}", unique("azsas2")), &opts_with(&conn)).unwrap();
+    let msg = other.list().unwrap_err().to_string();
+    assert!(msg.contains("AZURE_CONNECTION_STRING"), "{msg}");
+    assert!(!msg.contains(&sig) && !msg.contains(&token), "{msg}");
+}
