@@ -2,6 +2,7 @@
 //! A backend moves whole named files; it knows nothing of the archive format.
 //! `open` picks the module from the URL scheme and wraps remote ones in `retry::Retrying`.
 
+pub mod azure;
 pub mod file;
 pub mod ftp;
 pub mod retry;
@@ -103,7 +104,7 @@ pub trait Backend: Send + Sync {
 pub enum UrlError {
     #[error("{0:?} is not a URL: give a target like file:///var/backups/host (scheme://...)")]
     NotAUrl(String),
-    #[error("the {scheme}:// backend is not supported yet; supported: file://, sftp://, scp://, rsync://, ftp://")]
+    #[error("the {scheme}:// backend is not supported yet; supported: file://, sftp://, scp://, rsync://, ftp://, azure://")]
     Unsupported { scheme: String },
     #[error("{0}")]
     Invalid(String),
@@ -245,6 +246,7 @@ pub fn open(url: &str, opts: &OpenOptions) -> Result<Box<dyn Backend>, UrlError>
                 url::redact(url)
             )))
         }
+        "azure" => Box::new(azure::AzureBackend::from_url(url, opts)?),
         other => {
             return Err(UrlError::Unsupported {
                 scheme: other.to_string(),

@@ -325,3 +325,20 @@ pub fn ftp_target() -> Target {
     }
 }
 conformance!(ftp, ftp_target);
+/// Azure Blob on Azurite, a fresh container per test (created by the backend on first use).
+pub fn azure_target() -> Target {
+    let conn = server("AZURE_CONNECTION_STRING").to_string();
+    let url = format!("azure://{}", unique("conf"));
+    let opts = OpenOptions {
+        azure_connection_string: Some(conn.clone()),
+        ..OpenOptions::new()
+    };
+    Target {
+        ws: Ws::new("conf-azure"),
+        url,
+        opts,
+        cli: vec![],
+        env: vec![("AZURE_CONNECTION_STRING".to_string(), conn)],
+    }
+}
+conformance!(azure, azure_target);

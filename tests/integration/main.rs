@@ -4,6 +4,7 @@
 mod juju_support;
 mod support;
 
+mod backend_azure;
 mod backend_conformance;
 mod backend_ftp;
 mod backend_rsync;
