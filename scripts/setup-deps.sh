@@ -6,9 +6,10 @@
 #   libclang1-14 libclang-common-14-dev    bindgen in nettle-sys (sequoia crypto-nettle)
 #   duplicity rdiff gnupg                  stock duplicity 0.8.22 for the interop tests and the benchmark
 #   time                                   /usr/bin/time -f for the benchmark's CPU time and peak RSS
+#   python3-boto3                          duplicity 0.8's boto3+s3:// backend, for the S3 interop tests
 set -euo pipefail
 
-PKGS=(cmake libclang1-14 libclang-common-14-dev duplicity rdiff gnupg time)
+PKGS=(cmake libclang1-14 libclang-common-14-dev duplicity rdiff gnupg time python3-boto3)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -6,6 +6,7 @@ mod support;
 
 mod backend_conformance;
 mod backend_rsync;
+mod backend_s3;
 mod backend_sftp;
 mod backups;
 mod chains;
