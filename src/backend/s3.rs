@@ -296,6 +296,22 @@ impl S3Backend {
                              AWS_SECRET_ACCESS_KEY, and that this key may use the bucket"
                         ),
                     ),
+                    // The bucket lives in another region than the one we sign for; AWS says which.
+                    (301, _) | (_, "PermanentRedirect" | "AuthorizationHeaderMalformed") => {
+                        let region = se
+                            .raw()
+                            .headers()
+                            .get("x-amz-bucket-region")
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default();
+                        self.permanent(
+                            name,
+                            format!(
+                                "bucket {bucket} is in another region{region}: {what}; give it \
+                                 with --s3-region-name"
+                            ),
+                        )
+                    }
                     (429 | 500..=599, _) => self.transient(name, format!("{what}: {msg}")),
                     _ => self.permanent(name, format!("{what}: {msg}")),
                 }
