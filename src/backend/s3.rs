@@ -60,6 +60,8 @@ impl S3Location {
     /// Parses duplicity's S3 URL forms, then applies `--s3-endpoint-url` and
     /// `--s3-unencrypted-connection`.
     pub fn parse(url: &str, opts: &OpenOptions) -> Result<S3Location, UrlError> {
+        let unnested = unnest_charm_url(url);
+        let url = unnested.as_deref().unwrap_or(url);
         let shown = redact(url);
         let (scheme, rest) = url
             .split_once("://")
@@ -120,6 +122,25 @@ impl S3Location {
             path_style,
         })
     }
+}
+
+/// The charm builds its URL as the Python charm did, `s3://` + `remote_backup_url`, so the forms its
+/// config documents arrive nested: `s3://s3:host/bucket` (for `s3:host/bucket`) and
+/// `s3://s3+http://bucket`. Returns the URL they mean; `None` for anything else (`s3://s3:9000/b` is a
+/// host named s3 with a port).
+fn unnest_charm_url(url: &str) -> Option<String> {
+    let inner = url.strip_prefix("s3://")?;
+    for scheme in ["s3+http://", "boto3+s3://", "s3://"] {
+        if let Some(rest) = inner.strip_prefix(scheme) {
+            return Some(format!("{scheme}{rest}"));
+        }
+    }
+    let rest = inner.strip_prefix("s3:")?;
+    let first = rest.split('/').next().unwrap_or("");
+    if !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(format!("s3://{}", rest.trim_start_matches('/')))
 }
 
 /// `--s3-region-name`, else us-east-1 (where boto3 sends S3 requests when no region is configured).
@@ -679,6 +700,32 @@ mod tests {
             loc(None, "bkt", "x/y/", false)
         );
         assert_eq!(parse("s3:///bkt/"), loc(None, "bkt", "", false));
+    }
+
+    #[test]
+    fn the_charms_nested_forms() {
+        assert_eq!(
+            parse("s3://s3:s3.example.com/bkt/p/duplicity-0"),
+            loc(
+                Some("https://s3.example.com"),
+                "bkt",
+                "p/duplicity-0/",
+                true
+            )
+        );
+        assert_eq!(
+            parse("s3://s3+http://bkt/p/duplicity-0"),
+            loc(None, "bkt", "p/duplicity-0/", false)
+        );
+        assert_eq!(
+            parse("s3://s3://h:9000/bkt/duplicity-0"),
+            loc(Some("https://h:9000"), "bkt", "duplicity-0/", true)
+        );
+        // A host called s3, with a port: left alone.
+        assert_eq!(
+            parse("s3://s3:9000/bkt"),
+            loc(Some("https://s3:9000"), "bkt", "", true)
+        );
     }
 
     #[test]
