@@ -342,7 +342,19 @@ impl S3Backend {
             }
             SdkError::DispatchFailure(d) if d.is_user() => self.permanent(name, chain(&e)),
             SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-                self.transient(name, format!("cannot reach {endpoint}: {}", chain(&e)))
+                let why = chain(&e);
+                // An untrusted or mismatched certificate does not fix itself: no point retrying.
+                if why.contains("invalid peer certificate") {
+                    self.permanent(
+                        name,
+                        format!(
+                            "{endpoint}: the server's TLS certificate is not trusted: {why} (its CA \
+                             must be in the system's trust store, or in a file named by SSL_CERT_FILE)"
+                        ),
+                    )
+                } else {
+                    self.transient(name, format!("cannot reach {endpoint}: {why}"))
+                }
             }
             _ => self.permanent(name, chain(&e)),
         }

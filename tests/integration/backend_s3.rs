@@ -274,3 +274,113 @@ fn we_back_up_to_s3_duplicity_restores() {
     .ok();
     assert_same_tree(&src, &dst, "duplicity's restore of our S3 backup");
 }
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, in `dir`: (ca.pem, server.pem, server.key).
+fn make_tls_certs(dir: &std::path::Path) {
+    let sh = |script: &str| {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sh(
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
+        -subj /CN=dc-test-ca 2>/dev/null \
+        && openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr \
+        -subj /CN=127.0.0.1 2>/dev/null \
+        && printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > ext \
+        && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+        -out server.pem -days 2 -extfile ext 2>/dev/null",
+    );
+}
+
+/// A tiny HTTPS server that answers every GET with an empty S3 listing; its port and the child.
+fn start_tls_listing_server(dir: &std::path::Path) -> (u16, std::process::Child) {
+    use std::io::BufRead;
+    let script = r#"
+import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bkt</Name><Prefix>p/</Prefix><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>'
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/xml')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(('127.0.0.1', 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain('server.pem', 'server.key')
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (line.trim().parse().unwrap(), child)
+}
+
+/// https is verified against the trusted roots (SSL_CERT_FILE here, the system's store otherwise):
+/// a server signed by a CA we trust is talked to, the same server without that trust is refused at
+/// once (no retries) with a message saying why.
+#[test]
+fn https_endpoints_are_verified_against_trusted_roots() {
+    let ws = Ws::new("s3-tls");
+    let dir = ws.p("tls");
+    fs::create_dir_all(&dir).unwrap();
+    make_tls_certs(&dir);
+    let (port, mut server) = start_tls_listing_server(&dir);
+    let url = format!("s3://127.0.0.1:{port}/bkt/p");
+    let ca = dir.join("ca.pem");
+    let creds = [
+        ("AWS_ACCESS_KEY_ID", "AKIATESTTESTTEST"),
+        ("AWS_SECRET_ACCESS_KEY", "not-checked-by-this-server"),
+    ];
+    let mut trusted = creds.to_vec();
+    trusted.push(("SSL_CERT_FILE", ca.to_str().unwrap()));
+    let run = ws
+        .run_env(
+            Tool::Ours,
+            Enc::Pass(PASS),
+            &["collection-status", &url],
+            &trusted,
+        )
+        .ok();
+    let out = run.output();
+    assert!(
+        !out.contains("certificate") && !out.contains("cannot reach"),
+        "with the CA trusted the listing goes through: {out}"
+    );
+    let started = std::time::Instant::now();
+    let run = ws
+        .run_env(
+            Tool::Ours,
+            Enc::Pass(PASS),
+            &["collection-status", &url],
+            &creds,
+        )
+        .fails();
+    let out = run.output();
+    assert!(out.contains("TLS certificate is not trusted"), "{out}");
+    assert!(!out.contains("retrying"), "{out}");
+    assert!(started.elapsed().as_secs() < 20);
+    let _ = server.kill();
+    let _ = server.wait();
+}
