@@ -254,6 +254,33 @@ impl S3Backend {
         Ok(out.e_tag().unwrap_or_default().to_string())
     }
 
+    /// Names with a multipart upload begun and neither completed nor aborted (e.g. left by a killed
+    /// process; their parts are stored and billed until aborted).
+    pub fn pending_uploads(&self) -> BackendResult<Vec<String>> {
+        let res = self.rt.block_on(
+            self.client
+                .list_multipart_uploads()
+                .bucket(&self.loc.bucket)
+                .prefix(&self.loc.key_prefix)
+                .send(),
+        );
+        let out = match res {
+            Ok(out) => out,
+            Err(e) if is_no_such_bucket(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(self.classify("", e)),
+        };
+        Ok(out
+            .uploads()
+            .iter()
+            .filter_map(|u| u.key())
+            .map(|k| {
+                k.strip_prefix(&self.loc.key_prefix)
+                    .unwrap_or(k)
+                    .to_string()
+            })
+            .collect())
+    }
+
     fn permanent(&self, name: &str, message: String) -> BackendError {
         BackendError::Permanent {
             backend: self.shown.clone(),

@@ -194,6 +194,38 @@ fn large_objects_go_up_in_parts() {
     assert_eq!(b.list().unwrap(), ["big", "small"]);
 }
 
+/// A multipart upload that fails part-way (the file shrinks under it) is aborted: no parts left behind.
+#[test]
+fn failed_multipart_upload_is_aborted() {
+    let bucket = new_bucket();
+    let b = std::sync::Arc::new(
+        S3Backend::from_url(&format!("boto3+s3://{bucket}/p"), &opts()).unwrap(),
+    );
+    let ws = Ws::new("s3-abort");
+    let big = ws.p("big");
+    write_large_file(&big, 5, 160 << 20);
+    let (b2, big2) = (b.clone(), big.clone());
+    let put = std::thread::spawn(move || b2.put(&big2, "big"));
+    // Once the upload has begun, cut the file short: a later part cannot be read in full.
+    let t0 = std::time::Instant::now();
+    while b.pending_uploads().unwrap().is_empty() {
+        assert!(!put.is_finished(), "the upload ended before it was seen");
+        assert!(t0.elapsed().as_secs() < 60, "no multipart upload seen");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&big)
+        .unwrap()
+        .set_len(1 << 20)
+        .unwrap();
+    let e = put.join().unwrap().unwrap_err();
+    eprintln!("failed as expected: {e}");
+    assert!(e.to_string().contains("big"), "{e}");
+    assert!(b.pending_uploads().unwrap().is_empty(), "not aborted");
+    assert!(b.list().unwrap().is_empty(), "nothing stored: {e}");
+}
+
 /// A small tree for the interop runs.
 fn sample(ws: &Ws) -> std::path::PathBuf {
     let src = ws.p("src");
