@@ -8,9 +8,10 @@
 #   time                                   /usr/bin/time -f for the benchmark's CPU time and peak RSS
 #   python3-paramiko                       duplicity 0.8's sftp:// backend, for the sftp interop tests
 #   lftp                                   duplicity 0.8's ftp:// backend, for the ftp interop tests
+#   python3-boto3                          duplicity 0.8's boto3+s3:// backend, for the S3 interop tests
 set -euo pipefail
 
-PKGS=(cmake libclang1-14 libclang-common-14-dev duplicity rdiff gnupg time python3-paramiko lftp)
+PKGS=(cmake libclang1-14 libclang-common-14-dev duplicity rdiff gnupg time python3-paramiko lftp python3-boto3)
 
 missing=()
 for p in "${PKGS[@]}"; do

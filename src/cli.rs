@@ -127,6 +127,9 @@ struct Options {
     /// s3: region name.
     #[arg(long, global = true, value_name = "REGION")]
     s3_region_name: Option<String>,
+    /// s3: plain http to the host of an s3://host/bucket URL (as duplicity's option).
+    #[arg(long, global = true)]
+    s3_unencrypted_connection: bool,
 }
 
 /// The backend for `url` with the backend options and the secrets from the environment.
@@ -137,6 +140,7 @@ fn open_backend(opts: &Options, url: &str) -> Result<Box<dyn backend::Backend>> 
     }
     o.s3_endpoint_url.clone_from(&opts.s3_endpoint_url);
     o.s3_region_name.clone_from(&opts.s3_region_name);
+    o.s3_unencrypted_connection = opts.s3_unencrypted_connection;
     Ok(backend::open(url, &o)?)
 }
 

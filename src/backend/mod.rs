@@ -8,6 +8,7 @@ pub mod ftp;
 pub mod retry;
 pub mod rsync;
 pub mod runtime;
+pub mod s3;
 pub mod sftp;
 pub mod url;
 
@@ -104,7 +105,7 @@ pub trait Backend: Send + Sync {
 pub enum UrlError {
     #[error("{0:?} is not a URL: give a target like file:///var/backups/host (scheme://...)")]
     NotAUrl(String),
-    #[error("the {scheme}:// backend is not supported yet; supported: file://, sftp://, scp://, rsync://, ftp://, azure://")]
+    #[error("the {scheme}:// backend is not supported; supported: file://, sftp://, scp://, rsync://, ftp://, s3://, s3+http://, boto3+s3://, azure://")]
     Unsupported { scheme: String },
     #[error("{0}")]
     Invalid(String),
@@ -120,6 +121,8 @@ pub struct OpenOptions {
     pub s3_endpoint_url: Option<String>,
     /// `--s3-region-name`.
     pub s3_region_name: Option<String>,
+    /// `--s3-unencrypted-connection`: http rather than https to the host of an `s3://host/…` URL.
+    pub s3_unencrypted_connection: bool,
     /// `FTP_PASSWORD`: duplicity's password for ftp, sftp/scp and rsync when the URL has none.
     pub ftp_password: Option<String>,
     /// `RSYNC_PASSWORD`: the rsync daemon's password (before `FTP_PASSWORD`).
@@ -144,6 +147,7 @@ impl std::fmt::Debug for OpenOptions {
             .field("ssh_options", &self.ssh_options)
             .field("s3_endpoint_url", &self.s3_endpoint_url)
             .field("s3_region_name", &self.s3_region_name)
+            .field("s3_unencrypted_connection", &self.s3_unencrypted_connection)
             .field(
                 "ftp_password",
                 &self.ftp_password.as_ref().map(|_| "<hidden>"),
@@ -247,6 +251,7 @@ pub fn open(url: &str, opts: &OpenOptions) -> Result<Box<dyn Backend>, UrlError>
             )))
         }
         "azure" => Box::new(azure::AzureBackend::from_url(url, opts)?),
+        "s3" | "s3+http" | "boto3+s3" => Box::new(s3::S3Backend::from_url(url, opts)?),
         other => {
             return Err(UrlError::Unsupported {
                 scheme: other.to_string(),

@@ -342,3 +342,37 @@ pub fn azure_target() -> Target {
     }
 }
 conformance!(azure, azure_target);
+/// The S3 options for the test moto server: its endpoint (path style) and its IAM key.
+pub fn s3_opts() -> OpenOptions {
+    let mut opts = OpenOptions::new();
+    opts.s3_endpoint_url = Some(server("S3_ENDPOINT").to_string());
+    opts.s3_region_name = Some(server("S3_REGION").to_string());
+    opts.aws_access_key_id = Some(server("S3_ACCESS_KEY_ID").to_string());
+    opts.aws_secret_access_key = Some(server("S3_SECRET_ACCESS_KEY").to_string());
+    opts
+}
+
+/// s3 on moto: one shared bucket (made by the first test that writes), a new prefix per test.
+pub fn s3_target() -> Target {
+    let url = format!("boto3+s3://dc-conformance/{}/d", unique("conf"));
+    Target {
+        ws: Ws::new("conf-s3"),
+        url,
+        opts: s3_opts(),
+        cli: vec![
+            format!("--s3-endpoint-url={}", server("S3_ENDPOINT")),
+            format!("--s3-region-name={}", server("S3_REGION")),
+        ],
+        env: vec![
+            (
+                "AWS_ACCESS_KEY_ID".to_string(),
+                server("S3_ACCESS_KEY_ID").to_string(),
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY".to_string(),
+                server("S3_SECRET_ACCESS_KEY").to_string(),
+            ),
+        ],
+    }
+}
+conformance!(s3, s3_target);

@@ -8,6 +8,7 @@ mod backend_azure;
 mod backend_conformance;
 mod backend_ftp;
 mod backend_rsync;
+mod backend_s3;
 mod backend_sftp;
 mod backups;
 mod chains;

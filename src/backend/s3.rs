@@ -1,0 +1,826 @@
+//! `s3://`, `s3+http://` and `boto3+s3://` with the `aws-sdk-s3` crate, laid out as duplicity lays
+//! them out so either tool reads the other's bucket:
+//!
+//! - `s3://host[:port]/bucket[/prefix]`: `host` is the endpoint (https unless
+//!   `--s3-unencrypted-connection`); `s3:///bucket[/prefix]` uses AWS's own endpoint.
+//! - `s3+http://bucket[/prefix]` and `boto3+s3://bucket[/prefix]`: the bucket is in the netloc; AWS's
+//!   endpoint (as in duplicity, the `+http` does not by itself turn TLS off).
+//! - `--s3-endpoint-url` replaces the endpoint in every form.
+//!
+//! Objects are named `<prefix>/<name>` (empty path parts folded away, as duplicity's boto backends do).
+//! Path-style addressing for any endpoint that is not AWS (S3-compatible stores rarely do virtual hosts),
+//! virtual-hosted style for AWS. Credentials come only from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`
+//! (via `OpenOptions`); the region from `--s3-region-name`, else `us-east-1`.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration,
+    Delete, ObjectIdentifier,
+};
+use aws_sdk_s3::Client;
+
+use super::url::redact;
+use super::{Backend, BackendError, BackendResult, OpenOptions, UrlError};
+
+/// Files above this go up in parts (one PutObject is limited to 5 GiB, and a part can be retried alone).
+const MULTIPART_THRESHOLD: u64 = 32 << 20;
+/// The smallest part; larger when a file would need more than S3's 10 000 parts.
+const MIN_PART_SIZE: u64 = 16 << 20;
+const MAX_PARTS: u64 = 10_000;
+/// DeleteObjects takes at most this many keys per request.
+const DELETE_BATCH: usize = 1000;
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// Where a URL points: the parts duplicity derives from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Location {
+    /// `None` = AWS's own endpoint for the region.
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    /// `""` or `a/b/` (ends with `/`): prepended to every name.
+    pub key_prefix: String,
+    /// Bucket in the path (S3-compatible stores) rather than in the host name (AWS).
+    pub path_style: bool,
+}
+
+impl S3Location {
+    /// Parses duplicity's S3 URL forms, then applies `--s3-endpoint-url` and
+    /// `--s3-unencrypted-connection`.
+    pub fn parse(url: &str, opts: &OpenOptions) -> Result<S3Location, UrlError> {
+        let unnested = unnest_charm_url(url);
+        let url = unnested.as_deref().unwrap_or(url);
+        let shown = redact(url);
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| UrlError::NotAUrl(shown.clone()))?;
+        let (netloc, path) = rest.split_once('/').unwrap_or((rest, ""));
+        if netloc.contains('@') {
+            return Err(UrlError::Invalid(format!(
+                "{shown}: no user or password in an S3 URL; credentials come from \
+                 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            )));
+        }
+        // Where the bucket and prefix are: after the host for s3://, from the netloc on otherwise
+        // (duplicity treats only `s3` as having a network location).
+        let (host, bucket_path) = match scheme {
+            "s3" => (netloc, path.to_string()),
+            "s3+http" | "boto3+s3" => ("", format!("{netloc}/{path}")),
+            other => {
+                return Err(UrlError::Unsupported {
+                    scheme: other.to_string(),
+                })
+            }
+        };
+        let mut parts = bucket_path.split('/').filter(|p| !p.is_empty());
+        let bucket = parts
+            .next()
+            .ok_or_else(|| {
+                UrlError::Invalid(format!(
+                    "{shown}: no bucket; use s3://host/bucket/prefix, s3:///bucket/prefix or \
+                     boto3+s3://bucket/prefix"
+                ))
+            })?
+            .to_string();
+        let prefix: Vec<&str> = parts.collect();
+        let key_prefix = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", prefix.join("/"))
+        };
+        let tls = if opts.s3_unencrypted_connection {
+            "http"
+        } else {
+            "https"
+        };
+        let endpoint = match (&opts.s3_endpoint_url, host) {
+            (Some(e), _) => Some(e.trim_end_matches('/').to_string()),
+            // AWS's endpoint chosen by the SDK, unless plain http was asked for (the SDK's is https).
+            (None, "") if opts.s3_unencrypted_connection => {
+                Some(format!("http://s3.{}.amazonaws.com", region(opts)))
+            }
+            (None, "") => None,
+            (None, h) => Some(format!("{tls}://{h}")),
+        };
+        let path_style = endpoint.as_deref().is_some_and(|e| !is_aws(e));
+        Ok(S3Location {
+            endpoint,
+            bucket,
+            key_prefix,
+            path_style,
+        })
+    }
+}
+
+/// The charm builds its URL as the Python charm did, `s3://` + `remote_backup_url`, so the forms its
+/// config documents arrive nested: `s3://s3:host/bucket` (for `s3:host/bucket`) and
+/// `s3://s3+http://bucket`. Returns the URL they mean; `None` for anything else (`s3://s3:9000/b` is a
+/// host named s3 with a port).
+fn unnest_charm_url(url: &str) -> Option<String> {
+    let inner = url.strip_prefix("s3://")?;
+    for scheme in ["s3+http://", "boto3+s3://", "s3://"] {
+        if let Some(rest) = inner.strip_prefix(scheme) {
+            return Some(format!("{scheme}{rest}"));
+        }
+    }
+    let rest = inner.strip_prefix("s3:")?;
+    let first = rest.split('/').next().unwrap_or("");
+    if !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(format!("s3://{}", rest.trim_start_matches('/')))
+}
+
+/// `--s3-region-name`, else us-east-1 (where boto3 sends S3 requests when no region is configured).
+fn region(opts: &OpenOptions) -> String {
+    opts.s3_region_name
+        .clone()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| DEFAULT_REGION.to_string())
+}
+
+/// An endpoint URL on AWS itself (e.g. `https://s3.eu-west-1.amazonaws.com`).
+fn is_aws(endpoint: &str) -> bool {
+    let host = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
+    let host = host.split(['/', ':']).next().unwrap_or("");
+    host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn")
+}
+
+pub struct S3Backend {
+    shown: String,
+    loc: S3Location,
+    client: Client,
+    rt: tokio::runtime::Runtime,
+    /// Set once the bucket is known to exist (checked or made before the first upload).
+    bucket_ready: Mutex<bool>,
+}
+
+impl S3Backend {
+    pub fn from_url(url: &str, opts: &OpenOptions) -> Result<S3Backend, UrlError> {
+        let loc = S3Location::parse(url, opts)?;
+        let shown = match &opts.s3_endpoint_url {
+            Some(e) => format!("{} (endpoint {})", redact(url), redact(e)),
+            None => redact(url),
+        };
+        let (Some(key_id), Some(secret)) = (&opts.aws_access_key_id, &opts.aws_secret_access_key)
+        else {
+            return Err(UrlError::Invalid(format!(
+                "{shown}: no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            )));
+        };
+        let rt = super::runtime::new_runtime().map_err(|e| {
+            UrlError::Invalid(format!("{shown}: cannot start the I/O runtime: {e}"))
+        })?;
+        // rustls with ring (not aws-lc) and the system's trusted roots; plain http also allowed for
+        // --s3-unencrypted-connection and local endpoints.
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        // The SDK retries one request (e.g. one part) a little; the Retrying wrapper retries whole calls.
+        let retry = if opts.attempts > 1 {
+            RetryConfig::standard().with_max_attempts(3)
+        } else {
+            RetryConfig::disabled()
+        };
+        let mut conf = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region(opts)))
+            .credentials_provider(Credentials::new(
+                key_id.clone(),
+                secret.clone(),
+                None,
+                None,
+                "duplicity-charm",
+            ))
+            .http_client(http)
+            .retry_config(retry)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(15))
+                    .read_timeout(Duration::from_secs(120))
+                    .build(),
+            )
+            // Checksums only where S3 demands them: many S3-compatible stores reject the newer
+            // default (aws-chunked uploads with CRC trailers).
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .force_path_style(loc.path_style);
+        if let Some(e) = &loc.endpoint {
+            conf = conf.endpoint_url(e);
+        }
+        Ok(S3Backend {
+            shown,
+            client: Client::from_conf(conf.build()),
+            loc,
+            rt,
+            bucket_ready: Mutex::new(false),
+        })
+    }
+
+    pub fn location(&self) -> &S3Location {
+        &self.loc
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.loc.key_prefix)
+    }
+
+    /// The object's ETag as S3 reports it (a multipart upload's ends in `-<parts>`); for checks.
+    pub fn etag(&self, name: &str) -> BackendResult<String> {
+        let out = self
+            .rt
+            .block_on(
+                self.client
+                    .head_object()
+                    .bucket(&self.loc.bucket)
+                    .key(self.key(name))
+                    .send(),
+            )
+            .map_err(|e| self.classify(name, e))?;
+        Ok(out.e_tag().unwrap_or_default().to_string())
+    }
+
+    /// Names with a multipart upload begun and neither completed nor aborted (e.g. left by a killed
+    /// process; their parts are stored and billed until aborted).
+    pub fn pending_uploads(&self) -> BackendResult<Vec<String>> {
+        let res = self.rt.block_on(
+            self.client
+                .list_multipart_uploads()
+                .bucket(&self.loc.bucket)
+                .prefix(&self.loc.key_prefix)
+                .send(),
+        );
+        let out = match res {
+            Ok(out) => out,
+            Err(e) if is_no_such_bucket(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(self.classify("", e)),
+        };
+        Ok(out
+            .uploads()
+            .iter()
+            .filter_map(|u| u.key())
+            .map(|k| {
+                k.strip_prefix(&self.loc.key_prefix)
+                    .unwrap_or(k)
+                    .to_string()
+            })
+            .collect())
+    }
+
+    fn permanent(&self, name: &str, message: String) -> BackendError {
+        BackendError::Permanent {
+            backend: self.shown.clone(),
+            name: name.to_string(),
+            message,
+        }
+    }
+
+    fn transient(&self, name: &str, message: String) -> BackendError {
+        BackendError::Transient {
+            backend: self.shown.clone(),
+            name: name.to_string(),
+            message,
+        }
+    }
+
+    /// Maps an SDK error: a missing key is NotFound; refused credentials, denied access and other 4xx
+    /// are Permanent; 5xx, throttling, timeouts, unreachable hosts and broken responses Transient.
+    fn classify<E>(&self, name: &str, e: SdkError<E, HttpResponse>) -> BackendError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let endpoint = self.loc.endpoint.as_deref().map(redact).unwrap_or_else(|| {
+            let region = self
+                .client
+                .config()
+                .region()
+                .map_or(DEFAULT_REGION, |r| r.as_ref());
+            format!("https://{}.s3.{region}.amazonaws.com", self.loc.bucket)
+        });
+        match &e {
+            SdkError::ServiceError(se) => {
+                let status = se.raw().status().as_u16();
+                let code = se.err().code().unwrap_or("").to_string();
+                let msg = se.err().message().unwrap_or("").to_string();
+                let what = if code.is_empty() {
+                    format!("HTTP {status}")
+                } else {
+                    format!("{code} (HTTP {status})")
+                };
+                let bucket = &self.loc.bucket;
+                match (status, code.as_str()) {
+                    (404, "NoSuchKey" | "NotFound" | "") | (_, "NoSuchKey") => {
+                        BackendError::NotFound {
+                            backend: self.shown.clone(),
+                            name: name.to_string(),
+                        }
+                    }
+                    (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken") => self
+                        .permanent(
+                            name,
+                            format!(
+                                "S3 refused the credentials for bucket {bucket}: {what}; check \
+                                 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                            ),
+                        ),
+                    (403, _) => self.permanent(
+                        name,
+                        format!(
+                            "access to bucket {bucket} denied: {what}; check AWS_ACCESS_KEY_ID and \
+                             AWS_SECRET_ACCESS_KEY, and that this key may use the bucket"
+                        ),
+                    ),
+                    // The bucket lives in another region than the one we sign for; AWS says which.
+                    (301, _) | (_, "PermanentRedirect" | "AuthorizationHeaderMalformed") => {
+                        let region = se
+                            .raw()
+                            .headers()
+                            .get("x-amz-bucket-region")
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default();
+                        self.permanent(
+                            name,
+                            format!(
+                                "bucket {bucket} is in another region{region}: {what}; give it \
+                                 with --s3-region-name"
+                            ),
+                        )
+                    }
+                    (429 | 500..=599, _) => self.transient(name, format!("{what}: {msg}")),
+                    _ => self.permanent(name, format!("{what}: {msg}")),
+                }
+            }
+            SdkError::TimeoutError(_) => {
+                self.transient(name, format!("timed out talking to {endpoint}"))
+            }
+            SdkError::DispatchFailure(d) if d.is_user() => self.permanent(name, chain(&e)),
+            SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+                let why = chain(&e);
+                // An untrusted or mismatched certificate does not fix itself: no point retrying.
+                if why.contains("invalid peer certificate") {
+                    self.permanent(
+                        name,
+                        format!(
+                            "{endpoint}: the server's TLS certificate is not trusted: {why} (its CA \
+                             must be in the system's trust store, or in a file named by SSL_CERT_FILE)"
+                        ),
+                    )
+                } else {
+                    self.transient(name, format!("cannot reach {endpoint}: {why}"))
+                }
+            }
+            _ => self.permanent(name, chain(&e)),
+        }
+    }
+
+    /// HeadBucket, and CreateBucket if it is missing (in the region's location unless us-east-1).
+    async fn ensure_bucket(&self) -> BackendResult<()> {
+        let bucket = &self.loc.bucket;
+        let head = self.client.head_bucket().bucket(bucket).send().await;
+        match head {
+            Ok(_) => return Ok(()),
+            Err(SdkError::ServiceError(se)) if se.raw().status().as_u16() == 404 => {}
+            Err(e) => return Err(self.classify("", e)),
+        }
+        let region = self
+            .client
+            .config()
+            .region()
+            .map(|r| r.as_ref().to_string())
+            .unwrap_or_else(|| DEFAULT_REGION.to_string());
+        let mut create = self.client.create_bucket().bucket(bucket);
+        if region != DEFAULT_REGION {
+            create = create.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(region.as_str()))
+                    .build(),
+            );
+        }
+        match create.send().await {
+            Ok(_) => Ok(()),
+            // Made meanwhile by another writer (or ours from an earlier run).
+            Err(SdkError::ServiceError(se))
+                if matches!(se.err().code(), Some("BucketAlreadyOwnedByYou")) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(self.classify("", e)),
+        }
+    }
+
+    async fn ensure_bucket_once(&self) -> BackendResult<()> {
+        if *self.bucket_ready.lock().unwrap() {
+            return Ok(());
+        }
+        self.ensure_bucket().await?;
+        *self.bucket_ready.lock().unwrap() = true;
+        Ok(())
+    }
+
+    async fn put_async(&self, src: &Path, name: &str) -> BackendResult<()> {
+        let io = |e: std::io::Error| self.permanent(name, format!("{}: {e}", src.display()));
+        let len = std::fs::metadata(src).map_err(io)?.len();
+        self.ensure_bucket_once().await?;
+        let key = self.key(name);
+        if len <= MULTIPART_THRESHOLD {
+            // Read from the file as it is sent (and again if the SDK retries).
+            let body = ByteStream::read_from()
+                .path(src)
+                .build()
+                .await
+                .map_err(|e| self.permanent(name, format!("{}: {e}", src.display())))?;
+            self.client
+                .put_object()
+                .bucket(&self.loc.bucket)
+                .key(&key)
+                .content_length(len as i64)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| self.classify(name, e))?;
+            return Ok(());
+        }
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.loc.bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(|e| self.classify(name, e))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| self.transient(name, "no upload id in the S3 answer".into()))?
+            .to_string();
+        let res = self.upload_parts(src, name, &key, &upload_id, len).await;
+        if res.is_err() {
+            // Do not leave the parts stored (and billed) on the server.
+            let _ = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.loc.bucket)
+                .key(&key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+        }
+        res
+    }
+
+    /// Sends `src` in parts, each read from its slice of the file, then completes the upload.
+    async fn upload_parts(
+        &self,
+        src: &Path,
+        name: &str,
+        key: &str,
+        upload_id: &str,
+        len: u64,
+    ) -> BackendResult<()> {
+        let part_size = MIN_PART_SIZE.max(len.div_ceil(MAX_PARTS));
+        let mut parts = Vec::new();
+        let mut offset = 0u64;
+        let mut number = 1i32;
+        while offset < len {
+            let n = part_size.min(len - offset);
+            let body = ByteStream::read_from()
+                .path(src)
+                .offset(offset)
+                .length(Length::Exact(n))
+                .build()
+                .await
+                .map_err(|e| self.permanent(name, format!("{}: {e}", src.display())))?;
+            let out = self
+                .client
+                .upload_part()
+                .bucket(&self.loc.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .content_length(n as i64)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| self.classify(name, e))?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(out.e_tag().map(str::to_string))
+                    .build(),
+            );
+            offset += n;
+            number += 1;
+        }
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.loc.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| self.classify(name, e))?;
+        Ok(())
+    }
+
+    async fn get_async(&self, name: &str, dst: &Path) -> BackendResult<()> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.loc.bucket)
+            .key(self.key(name))
+            .send()
+            .await
+            .map_err(|e| match e {
+                SdkError::ServiceError(se) if se.err().is_no_such_key() => BackendError::NotFound {
+                    backend: self.shown.clone(),
+                    name: name.to_string(),
+                },
+                e if is_no_such_bucket(&e) => BackendError::NotFound {
+                    backend: self.shown.clone(),
+                    name: name.to_string(),
+                },
+                e => self.classify(name, e),
+            })?;
+        let expected = out.content_length();
+        let local = |e: std::io::Error| self.permanent(name, format!("{}: {e}", dst.display()));
+        let mut f = File::create(dst).map_err(local)?;
+        let mut body = out.body;
+        let mut got = 0u64;
+        // Chunk by chunk to the file: a volume is never held in memory whole.
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|e| self.transient(name, format!("download interrupted: {}", chain(&e))))?
+        {
+            f.write_all(&chunk).map_err(local)?;
+            got += chunk.len() as u64;
+        }
+        f.flush().map_err(local)?;
+        if let Some(exp) = expected.filter(|&n| n >= 0) {
+            if got != exp as u64 {
+                return Err(
+                    self.transient(name, format!("download cut short: {got} of {exp} bytes"))
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn list_async(&self) -> BackendResult<Vec<String>> {
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            // The delimiter keeps deeper "directories" out: only the target's own files.
+            let res = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.loc.bucket)
+                .prefix(&self.loc.key_prefix)
+                .delimiter("/")
+                .set_continuation_token(token.take())
+                .send()
+                .await;
+            let out = match res {
+                Ok(out) => out,
+                // No bucket yet: an empty target (it is made on the first upload).
+                Err(e) if is_no_such_bucket(&e) => return Ok(Vec::new()),
+                Err(e) => return Err(self.classify("", e)),
+            };
+            for o in out.contents() {
+                if let Some(n) = o.key().and_then(|k| k.strip_prefix(&self.loc.key_prefix)) {
+                    if !n.is_empty() {
+                        names.push(n.to_string());
+                    }
+                }
+            }
+            match out.next_continuation_token() {
+                Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    async fn delete_async(&self, names: &[String]) -> BackendResult<()> {
+        for batch in names.chunks(DELETE_BATCH) {
+            let objects = batch
+                .iter()
+                .map(|n| ObjectIdentifier::builder().key(self.key(n)).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| self.permanent(&batch[0], e.to_string()))?;
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| self.permanent(&batch[0], e.to_string()))?;
+            let res = self
+                .client
+                .delete_objects()
+                .bucket(&self.loc.bucket)
+                .delete(delete)
+                .send()
+                .await;
+            let out = match res {
+                Ok(out) => out,
+                Err(e) if is_no_such_bucket(&e) => return Ok(()),
+                Err(e) => return Err(self.classify(&batch[0], e)),
+            };
+            // Per-key failures; a key that was not there is fine.
+            if let Some(err) = out.errors().iter().find(|e| e.code() != Some("NoSuchKey")) {
+                let key = err.key().unwrap_or_default();
+                let name = key.strip_prefix(&self.loc.key_prefix).unwrap_or(key);
+                return Err(self.permanent(
+                    name,
+                    format!(
+                        "not deleted: {} {}",
+                        err.code().unwrap_or_default(),
+                        err.message().unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An error and its sources on one line (the SDK's own Display says only "dispatch failure"), without
+/// the Debug dump `DisplayErrorContext` appends; repeats are dropped.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
+
+fn is_no_such_bucket<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    matches!(e, SdkError::ServiceError(se) if se.err().code() == Some("NoSuchBucket"))
+}
+
+impl Backend for S3Backend {
+    fn put(&self, src: &Path, name: &str) -> BackendResult<()> {
+        self.rt.block_on(self.put_async(src, name))
+    }
+
+    fn get(&self, name: &str, dst: &Path) -> BackendResult<()> {
+        self.rt.block_on(self.get_async(name, dst))
+    }
+
+    fn list(&self) -> BackendResult<Vec<String>> {
+        self.rt.block_on(self.list_async())
+    }
+
+    fn delete(&self, names: &[String]) -> BackendResult<()> {
+        self.rt.block_on(self.delete_async(names))
+    }
+
+    fn describe(&self) -> String {
+        self.shown.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(url: &str) -> S3Location {
+        S3Location::parse(url, &OpenOptions::new()).unwrap()
+    }
+
+    fn loc(endpoint: Option<&str>, bucket: &str, prefix: &str, path_style: bool) -> S3Location {
+        S3Location {
+            endpoint: endpoint.map(str::to_string),
+            bucket: bucket.into(),
+            key_prefix: prefix.into(),
+            path_style,
+        }
+    }
+
+    #[test]
+    fn duplicity_url_forms() {
+        assert_eq!(
+            parse("s3://127.0.0.1:9000/bkt/a/b"),
+            loc(Some("https://127.0.0.1:9000"), "bkt", "a/b/", true)
+        );
+        assert_eq!(
+            parse("s3://s3.eu-west-1.amazonaws.com/bkt"),
+            loc(Some("https://s3.eu-west-1.amazonaws.com"), "bkt", "", false)
+        );
+        assert_eq!(parse("s3:///bkt/p"), loc(None, "bkt", "p/", false));
+        assert_eq!(parse("s3+http://bkt/p/q"), loc(None, "bkt", "p/q/", false));
+        assert_eq!(parse("boto3+s3://bkt"), loc(None, "bkt", "", false));
+        // Empty parts fold away, as in duplicity: //b// and //b are one target.
+        assert_eq!(
+            parse("boto3+s3://bkt//x///y/"),
+            loc(None, "bkt", "x/y/", false)
+        );
+        assert_eq!(parse("s3:///bkt/"), loc(None, "bkt", "", false));
+    }
+
+    #[test]
+    fn the_charms_nested_forms() {
+        assert_eq!(
+            parse("s3://s3:s3.example.com/bkt/p/duplicity-0"),
+            loc(
+                Some("https://s3.example.com"),
+                "bkt",
+                "p/duplicity-0/",
+                true
+            )
+        );
+        assert_eq!(
+            parse("s3://s3+http://bkt/p/duplicity-0"),
+            loc(None, "bkt", "p/duplicity-0/", false)
+        );
+        assert_eq!(
+            parse("s3://s3://h:9000/bkt/duplicity-0"),
+            loc(Some("https://h:9000"), "bkt", "duplicity-0/", true)
+        );
+        // A host called s3, with a port: left alone.
+        assert_eq!(
+            parse("s3://s3:9000/bkt"),
+            loc(Some("https://s3:9000"), "bkt", "", true)
+        );
+    }
+
+    #[test]
+    fn endpoint_option_and_plain_http() {
+        let mut o = OpenOptions::new();
+        o.s3_unencrypted_connection = true;
+        assert_eq!(
+            S3Location::parse("s3://minio.lan:9000/b/p", &o).unwrap(),
+            loc(Some("http://minio.lan:9000"), "b", "p/", true)
+        );
+        o.s3_region_name = Some("eu-west-1".into());
+        assert_eq!(
+            S3Location::parse("s3+http://b/p", &o).unwrap(),
+            loc(Some("http://s3.eu-west-1.amazonaws.com"), "b", "p/", false)
+        );
+        o.s3_endpoint_url = Some("http://127.0.0.1:5000/".into());
+        for url in [
+            "s3://ignored.example/b/p",
+            "s3:///b/p",
+            "s3+http://b/p",
+            "boto3+s3://b/p",
+        ] {
+            assert_eq!(
+                S3Location::parse(url, &o).unwrap(),
+                loc(Some("http://127.0.0.1:5000"), "b", "p/", true),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_urls_are_refused() {
+        let o = OpenOptions::new();
+        assert!(S3Location::parse("s3:///", &o).is_err());
+        assert!(S3Location::parse("boto3+s3://", &o).is_err());
+        let e = S3Location::parse("s3://key:hunter2@host/b", &o).unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn keys_are_prefix_slash_name() {
+        let mut o = OpenOptions::new();
+        o.aws_access_key_id = Some("AKIDEXAMPLE".into());
+        o.aws_secret_access_key = Some("s3cretkey".into());
+        let b = S3Backend::from_url("boto3+s3://bkt/a/b", &o).unwrap();
+        assert_eq!(b.key("duplicity-full.x"), "a/b/duplicity-full.x");
+        let b = S3Backend::from_url("boto3+s3://bkt", &o).unwrap();
+        assert_eq!(b.key("duplicity-full.x"), "duplicity-full.x");
+        assert_eq!(b.describe(), "boto3+s3://bkt");
+    }
+
+    #[test]
+    fn no_credentials_is_a_clear_error() {
+        let e = S3Backend::from_url("s3:///bkt", &OpenOptions::new())
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("AWS_SECRET_ACCESS_KEY"), "{e}");
+    }
+}
