@@ -4,6 +4,7 @@
 
 use std::fs;
 
+use duplicity_charm::backend;
 use serde_json::{json, Value};
 
 use super::juju_support::{mode, FakeJuju};
@@ -141,4 +142,34 @@ fn charm_rsync_daemon_wrong_password_fails_the_action_clearly() {
     let msg = j.action_failed().expect("the backup action fails");
     assert!(msg.contains("auth failed"), "{msg}");
     assert!(!msg.contains("not-the-Passw0rd"), "{msg}");
+}
+
+#[test]
+fn charm_ftp_with_remote_password() {
+    let url = format!("127.0.0.1:{}/{}", server("FTP_PORT"), unique("charm"));
+    let creds = [
+        ("remote_user", json!(server("FTP_USER"))),
+        ("remote_password", json!(server("FTP_PASSWORD"))),
+    ];
+    backup_and_restore(&unit("remote-ftp", "ftp", &url, &creds));
+}
+
+#[test]
+fn charm_azure_with_its_connection_string() {
+    // The container is named after the unit, as with the Python charm: empty it so a second run
+    // against the same Azurite starts from a full backup again.
+    let conn = server("AZURE_CONNECTION_STRING");
+    let opts = backend::OpenOptions {
+        azure_connection_string: Some(conn.to_string()),
+        ..backend::OpenOptions::new()
+    };
+    let container = backend::open("azure://duplicity-0", &opts).unwrap();
+    container.delete(&container.list().unwrap()).unwrap();
+    let j = unit(
+        "remote-azure",
+        "azure",
+        "azure://",
+        &[("azure_connection_string", json!(conn))],
+    );
+    backup_and_restore(&j);
 }

@@ -201,6 +201,10 @@ secrets_session!(
     conf::rsync_daemon_target
 );
 
+secrets_session!(ftp_session_leaks_no_secret, conf::ftp_target);
+secrets_session!(s3_session_leaks_no_secret, conf::s3_target);
+secrets_session!(azure_session_leaks_no_secret, conf::azure_target);
+
 /// sftp with the password in `FTP_PASSWORD` and no key.
 fn sftp_password_target() -> Target {
     let mut t = conf::sftp_target();
