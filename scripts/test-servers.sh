@@ -89,7 +89,7 @@ wait_ready() { # name pid seconds cmd...
 }
 
 start_sshd() {
-    local d=$DIR/sshd home=$DIR/home port pw; mkdir -p "$d" /run/sshd; port=$(free_port); pw=$(rand)
+    local d=$DIR/sshd home=$DIR/home port pw; rm -rf "$d"; mkdir -p "$d" /run/sshd; port=$(free_port); pw=$(rand)
     remove_stale_users
     SSH_USER=$SSH_USER_PREFIX$(rand 8 | tr 'A-Z' 'a-z')
     useradd -M -s /bin/bash -d "$home" "$SSH_USER"

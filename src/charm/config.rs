@@ -42,6 +42,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     s("remote_backup_url", "", false),
     s("aws_access_key_id", "", true),
     s("aws_secret_access_key", "", true),
+    s("s3_endpoint_url", "", false),
+    s("s3_region_name", "", false),
     s("azure_connection_string", "", true),
     s("remote_user", "", false),
     s("remote_password", "", true),
@@ -82,6 +84,8 @@ pub struct RawConfig {
     pub remote_backup_url: String,
     pub aws_access_key_id: String,
     pub aws_secret_access_key: String,
+    pub s3_endpoint_url: String,
+    pub s3_region_name: String,
     pub azure_connection_string: String,
     pub remote_user: String,
     pub remote_password: String,
@@ -107,6 +111,8 @@ impl Default for RawConfig {
             remote_backup_url: String::new(),
             aws_access_key_id: String::new(),
             aws_secret_access_key: String::new(),
+            s3_endpoint_url: String::new(),
+            s3_region_name: String::new(),
             azure_connection_string: String::new(),
             remote_user: String::new(),
             remote_password: String::new(),
@@ -407,6 +413,19 @@ pub fn validate(raw: &RawConfig, unit_name: &str) -> Result<CharmState, Vec<Prob
             ))
         })
         .ok();
+    let endpoint = raw.s3_endpoint_url.trim();
+    if !endpoint.is_empty() {
+        if let Err(why) = validate::s3_endpoint_url(endpoint) {
+            problems.push(problem("s3_endpoint_url", format!("s3_endpoint_url {why}")));
+        }
+    }
+    let region = raw.s3_region_name.trim();
+    if !region.is_empty() && !validate::s3_region_name(region) {
+        problems.push(problem(
+            "s3_region_name",
+            format!("s3_region_name \"{region}\" is not a region name: use one like us-east-1 or eu-west-2, or \"\" for us-east-1"),
+        ));
+    }
     let full_if_older_than = raw.full_if_older_than.trim();
     if !full_if_older_than.is_empty() {
         if let Err(e) = crate::engine::timestr::parse_interval(full_if_older_than) {

@@ -124,6 +124,8 @@ impl Runtime {
         o.aws_access_key_id = secret("AWS_ACCESS_KEY_ID");
         o.aws_secret_access_key = secret("AWS_SECRET_ACCESS_KEY");
         o.azure_connection_string = secret("AZURE_CONNECTION_STRING");
+        o.s3_endpoint_url = self.settings.s3_endpoint_url.clone();
+        o.s3_region_name = self.settings.s3_region_name.clone();
         backend::open(&self.settings.url, &o)
             .with_context(|| format!("cannot open the backup target {}", self.settings.url))
     }

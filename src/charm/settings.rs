@@ -62,6 +62,11 @@ pub struct Settings {
     /// Retention keeps at most this many full chains (0 = off).
     #[serde(default)]
     pub keep_full_backups: u32,
+    /// `s3_endpoint_url` and `s3_region_name`, when set.
+    #[serde(default)]
+    pub s3_endpoint_url: Option<String>,
+    #[serde(default)]
+    pub s3_region_name: Option<String>,
     /// The secrets, as the environment the engine reads: only those set, names from [`SECRET_ENV`].
     pub env: BTreeMap<String, String>,
 }
@@ -131,6 +136,8 @@ impl Settings {
             nagios_servicegroups: raw.nagios_servicegroups.clone(),
             full_if_older_than: state.full_if_older_than.clone(),
             keep_full_backups: state.keep_full_backups,
+            s3_endpoint_url: nonempty(&state.raw.s3_endpoint_url),
+            s3_region_name: nonempty(&state.raw.s3_region_name),
             env,
         }
     }
@@ -156,4 +163,10 @@ impl Settings {
         );
         Ok(s)
     }
+}
+
+/// A trimmed option value, or `None` when empty.
+fn nonempty(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_string())
 }

@@ -295,9 +295,65 @@ pub fn cron5(s: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// `s3_endpoint_url`: `http(s)://host[:port]`, nothing else (credentials have their own options).
+pub fn s3_endpoint_url(s: &str) -> Result<(), String> {
+    let shown = crate::backend::url::redact(s);
+    let Some(rest) = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+    else {
+        return Err(format!(
+            "\"{shown}\" is not an endpoint URL: use https://host[:port] (or http:// for a store without TLS)"
+        ));
+    };
+    let hostport = rest.trim_end_matches('/');
+    if hostport.contains('@') {
+        return Err(
+            "holds credentials: remove them and set aws_access_key_id and aws_secret_access_key"
+                .into(),
+        );
+    }
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, Some(p)),
+        _ => (hostport, None),
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
+    if !host_ok || port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return Err(format!(
+            "\"{shown}\" is not an endpoint URL: use https://host[:port], without a path"
+        ));
+    }
+    Ok(())
+}
+
+/// `s3_region_name`: lowercase letters, digits and dashes, as AWS and S3-compatible stores name them.
+pub fn s3_region_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn s3_endpoints_and_regions() {
+        assert!(s3_endpoint_url("https://s3.example.com").is_ok());
+        assert!(s3_endpoint_url("http://127.0.0.1:9000/").is_ok());
+        assert!(s3_endpoint_url("s3.example.com")
+            .unwrap_err()
+            .contains("https://host"));
+        assert!(s3_endpoint_url("https://h/bucket").is_err());
+        assert!(s3_endpoint_url("https://h:port").is_err());
+        let e = s3_endpoint_url("https://key:s3cret@h").unwrap_err();
+        assert!(e.contains("aws_access_key_id") && !e.contains("s3cret"));
+        assert!(s3_region_name("eu-west-2") && !s3_region_name("EU West") && !s3_region_name(""));
+    }
 
     fn b64(s: &str) -> String {
         STANDARD.encode(s)

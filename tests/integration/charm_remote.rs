@@ -173,3 +173,23 @@ fn charm_azure_with_its_connection_string() {
     );
     backup_and_restore(&j);
 }
+
+#[test]
+fn charm_s3_with_its_endpoint_and_region_options() {
+    let url = format!("s3:///dc-charm/{}", unique("charm"));
+    let j = unit(
+        "remote-s3",
+        "s3",
+        &url,
+        &[
+            ("aws_access_key_id", json!(server("S3_ACCESS_KEY_ID"))),
+            (
+                "aws_secret_access_key",
+                json!(server("S3_SECRET_ACCESS_KEY")),
+            ),
+            ("s3_endpoint_url", json!(server("S3_ENDPOINT"))),
+            ("s3_region_name", json!(server("S3_REGION"))),
+        ],
+    );
+    backup_and_restore(&j);
+}
