@@ -15,7 +15,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_sdk_s3::config::http::HttpResponse;
@@ -60,8 +60,6 @@ impl S3Location {
     /// Parses duplicity's S3 URL forms, then applies `--s3-endpoint-url` and
     /// `--s3-unencrypted-connection`.
     pub fn parse(url: &str, opts: &OpenOptions) -> Result<S3Location, UrlError> {
-        let unnested = unnest_charm_url(url);
-        let url = unnested.as_deref().unwrap_or(url);
         let shown = redact(url);
         let (scheme, rest) = url
             .split_once("://")
@@ -124,25 +122,6 @@ impl S3Location {
     }
 }
 
-/// The charm builds its URL as the Python charm did, `s3://` + `remote_backup_url`, so the forms its
-/// config documents arrive nested: `s3://s3:host/bucket` (for `s3:host/bucket`) and
-/// `s3://s3+http://bucket`. Returns the URL they mean; `None` for anything else (`s3://s3:9000/b` is a
-/// host named s3 with a port).
-fn unnest_charm_url(url: &str) -> Option<String> {
-    let inner = url.strip_prefix("s3://")?;
-    for scheme in ["s3+http://", "boto3+s3://", "s3://"] {
-        if let Some(rest) = inner.strip_prefix(scheme) {
-            return Some(format!("{scheme}{rest}"));
-        }
-    }
-    let rest = inner.strip_prefix("s3:")?;
-    let first = rest.split('/').next().unwrap_or("");
-    if !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(format!("s3://{}", rest.trim_start_matches('/')))
-}
-
 /// `--s3-region-name`, else us-east-1 (where boto3 sends S3 requests when no region is configured).
 fn region(opts: &OpenOptions) -> String {
     opts.s3_region_name
@@ -164,7 +143,7 @@ pub struct S3Backend {
     client: Client,
     rt: tokio::runtime::Runtime,
     /// Set once the bucket is known to exist (checked or made before the first upload).
-    bucket_ready: Mutex<bool>,
+    bucket_ready: AtomicBool,
 }
 
 impl S3Backend {
@@ -227,7 +206,7 @@ impl S3Backend {
             client: Client::from_conf(conf.build()),
             loc,
             rt,
-            bucket_ready: Mutex::new(false),
+            bucket_ready: AtomicBool::new(false),
         })
     }
 
@@ -423,11 +402,11 @@ impl S3Backend {
     }
 
     async fn ensure_bucket_once(&self) -> BackendResult<()> {
-        if *self.bucket_ready.lock().unwrap() {
+        if self.bucket_ready.load(Ordering::Relaxed) {
             return Ok(());
         }
         self.ensure_bucket().await?;
-        *self.bucket_ready.lock().unwrap() = true;
+        self.bucket_ready.store(true, Ordering::Relaxed);
         Ok(())
     }
 
@@ -549,10 +528,7 @@ impl S3Backend {
             .send()
             .await
             .map_err(|e| match e {
-                SdkError::ServiceError(se) if se.err().is_no_such_key() => BackendError::NotFound {
-                    backend: self.shown.clone(),
-                    name: name.to_string(),
-                },
+                // (A missing key is NotFound in `classify`.)
                 e if is_no_such_bucket(&e) => BackendError::NotFound {
                     backend: self.shown.clone(),
                     name: name.to_string(),
@@ -739,32 +715,6 @@ mod tests {
             loc(None, "bkt", "x/y/", false)
         );
         assert_eq!(parse("s3:///bkt/"), loc(None, "bkt", "", false));
-    }
-
-    #[test]
-    fn the_charms_nested_forms() {
-        assert_eq!(
-            parse("s3://s3:s3.example.com/bkt/p/duplicity-0"),
-            loc(
-                Some("https://s3.example.com"),
-                "bkt",
-                "p/duplicity-0/",
-                true
-            )
-        );
-        assert_eq!(
-            parse("s3://s3+http://bkt/p/duplicity-0"),
-            loc(None, "bkt", "p/duplicity-0/", false)
-        );
-        assert_eq!(
-            parse("s3://s3://h:9000/bkt/duplicity-0"),
-            loc(Some("https://h:9000"), "bkt", "duplicity-0/", true)
-        );
-        // A host called s3, with a port: left alone.
-        assert_eq!(
-            parse("s3://s3:9000/bkt"),
-            loc(Some("https://s3:9000"), "bkt", "", true)
-        );
     }
 
     #[test]

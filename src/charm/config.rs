@@ -269,7 +269,7 @@ impl CharmState {
 ///
 /// Two S3 forms that the Python charm documented but built into URLs no duplicity could parse are
 /// mapped to the bucket and prefix they name: `s3:host/bucket` (duplicity's old spelling of
-/// `s3://host/bucket`) and `s3+http://bucket` (kept as that scheme).
+/// `s3://host/bucket`), and `s3+http://bucket` and `boto3+s3://bucket` (kept as those schemes).
 pub fn backup_url(
     backend: &str,
     remote_backup_url: &str,
@@ -278,10 +278,16 @@ pub fn backup_url(
 ) -> String {
     let unit = unit_name.replace('/', "-");
     if backend == "s3" {
-        let rest = remote_backup_url.replace("s3://", "");
-        if let Some(bucket) = rest.strip_prefix("s3+http://") {
-            return format!("s3+http://{}/{unit}", bucket.trim_end_matches('/'));
+        // Before the Python charm's replace, which would cut the "s3://" out of "boto3+s3://".
+        let given = remote_backup_url
+            .strip_prefix("s3://")
+            .unwrap_or(remote_backup_url);
+        for scheme in ["s3+http://", "boto3+s3://"] {
+            if let Some(bucket) = given.strip_prefix(scheme) {
+                return format!("{scheme}{}/{unit}", bucket.trim_end_matches('/'));
+            }
         }
+        let rest = remote_backup_url.replace("s3://", "");
         if let Some(host) = rest.strip_prefix("s3:") {
             return format!("s3://{host}/{unit}");
         }
@@ -528,6 +534,10 @@ mod tests {
         assert_eq!(
             u("s3", "s3+http://bucket/p/", ""),
             "s3+http://bucket/p/duplicity-0"
+        );
+        assert_eq!(
+            u("s3", "boto3+s3://bucket", ""),
+            "boto3+s3://bucket/duplicity-0"
         );
         assert_eq!(u("azure", "azure://", ""), "azure:///duplicity-0");
         // Python's str.replace removes every occurrence, not just the leading one.
