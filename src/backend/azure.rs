@@ -42,7 +42,6 @@ pub struct AzureBackend {
     secrets: Vec<String>,
     /// Set once the container is known to exist (created or found), so that is checked once.
     ready: AtomicBool,
-    block: usize,
     /// Names per List Blobs page; None = the service's default (5000).
     list_page: Option<std::num::NonZeroU32>,
 }
@@ -260,7 +259,6 @@ impl AzureBackend {
             rt,
             secrets,
             ready: AtomicBool::new(false),
-            block: BLOCK,
             list_page: None,
         })
     }
@@ -443,8 +441,8 @@ impl Backend for AzureBackend {
             .map_err(|e| self.io_err(name, "read the local file", e))?
             .len();
         let blob = self.client.blob_client(name);
-        let mut buf = vec![0u8; self.block.min(len as usize + 1).max(1)];
-        if len <= self.block as u64 {
+        let mut buf = vec![0u8; BLOCK.min(len as usize + 1).max(1)];
+        if len <= BLOCK as u64 {
             let n = Self::fill(&mut f, &mut buf).map_err(|e| self.io_err(name, "read", e))?;
             buf.truncate(n);
             return self
@@ -497,7 +495,7 @@ impl Backend for AzureBackend {
                 let mut pages = blob
                     .get()
                     .range(0u64..)
-                    .chunk_size(self.block as u64)
+                    .chunk_size(BLOCK as u64)
                     .into_stream();
                 while let Some(page) = pages.next().await {
                     let page = page.map_err(|e| self.err(name, e))?;
@@ -511,8 +509,6 @@ impl Backend for AzureBackend {
                 Ok::<(), BackendError>(())
             })?;
         }
-        out.sync_all()
-            .map_err(|e| self.io_err(name, "write the local file", e))?;
         let got = out
             .metadata()
             .map_err(|e| self.io_err(name, "write the local file", e))?
