@@ -31,17 +31,24 @@ impl Target {
     /// Runs our CLI or stock duplicity on this target, with its options and environment (duplicity
     /// with `--num-retries 1`: its default 5 × 30 s retries would look like a hang).
     pub fn run_tool(&self, tool: Tool, args: &[&str]) -> Run {
+        self.run_with(tool, args, &self.env, PASS)
+    }
+
+    /// As [`Target::run_tool`], with another environment and passphrase (wrong credentials, say).
+    pub fn run_with(
+        &self,
+        tool: Tool,
+        args: &[&str],
+        env: &[(String, String)],
+        passphrase: &'static str,
+    ) -> Run {
         let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         if tool == Tool::Duplicity {
             all.extend(["--num-retries".to_string(), "1".to_string()]);
         }
         all.extend(self.cli.iter().cloned());
-        let env: Vec<(&str, &str)> = self
-            .env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        self.ws.run_env(tool, Enc::Pass(PASS), &all, &env)
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.ws.run_env(tool, Enc::Pass(passphrase), &all, &env)
     }
 
     fn file(&self, name: &str, data: &[u8]) -> std::path::PathBuf {

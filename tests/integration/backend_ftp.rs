@@ -8,7 +8,7 @@ use duplicity_charm::backend::{self, OpenOptions};
 
 use crate::support::*;
 
-const NAME: &str = "duplicity-full.20240101T000000Z.manifest";
+const NAME: &str = ROUND_TRIP_NAME;
 
 fn opts(password: Option<&str>) -> OpenOptions {
     OpenOptions {
@@ -25,20 +25,6 @@ fn url(path: &str) -> String {
         server("FTP_USER"),
         server("FTP_PORT")
     )
-}
-
-/// put + list + get round trip; returns the error text instead when it fails.
-fn round_trip(url: &str, o: &OpenOptions) -> Result<(), String> {
-    let b = backend::open(url, o).map_err(|e| e.to_string())?;
-    let ws = Ws::new("ftp-rt");
-    let src = ws.p("f");
-    std::fs::write(&src, b"payload").unwrap();
-    b.put(&src, NAME).map_err(|e| e.to_string())?;
-    assert_eq!(b.list().map_err(|e| e.to_string())?, [NAME]);
-    let got = ws.p("got");
-    b.get(NAME, &got).map_err(|e| e.to_string())?;
-    assert_eq!(std::fs::read(&got).unwrap(), b"payload");
-    Ok(())
 }
 
 fn root() -> &'static Path {

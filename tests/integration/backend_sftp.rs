@@ -20,25 +20,6 @@ fn url(path: &str) -> String {
     )
 }
 
-/// put + list + get round trip; returns the error text instead when it fails.
-fn round_trip(url: &str, o: &OpenOptions) -> Result<(), String> {
-    let b = backend::open(url, o).map_err(|e| e.to_string())?;
-    let ws = Ws::new("sftp-rt");
-    let src = ws.p("f");
-    std::fs::write(&src, b"payload").unwrap();
-    b.put(&src, "duplicity-full.20240101T000000Z.manifest")
-        .map_err(|e| e.to_string())?;
-    assert_eq!(
-        b.list().map_err(|e| e.to_string())?,
-        ["duplicity-full.20240101T000000Z.manifest"]
-    );
-    let got = ws.p("got");
-    b.get("duplicity-full.20240101T000000Z.manifest", &got)
-        .map_err(|e| e.to_string())?;
-    assert_eq!(std::fs::read(&got).unwrap(), b"payload");
-    Ok(())
-}
-
 #[test]
 fn key_formats_openssh_ed25519_openssh_rsa_pem_rsa() {
     for key in ["SSH_KEY_ED25519", "SSH_KEY_RSA", "SSH_KEY_RSA_PEM"] {

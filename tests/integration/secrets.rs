@@ -108,10 +108,7 @@ fn no_secret_leaks(t: Target) {
     let mut env = t.env.clone();
     env.push(("PATH".into(), path));
     let run = |args: &[&str], env: &[(String, String)], pass: &'static str| {
-        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        all.extend(t.cli.iter().cloned());
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        t.ws.run_env(Tool::Ours, Enc::Pass(pass), &all, &env)
+        t.run_with(Tool::Ours, args, env, pass)
     };
     let src_s = src.to_str().unwrap();
     let url = t.url.as_str();

@@ -1190,6 +1190,23 @@ pub fn servers() -> &'static std::collections::HashMap<String, String> {
     })
 }
 
+/// The name the backend round trips store.
+pub const ROUND_TRIP_NAME: &str = "duplicity-full.20240101T000000Z.manifest";
+
+/// A put + list + get round trip of one small file through a new target; the error text when it fails.
+pub fn round_trip(url: &str, o: &duplicity_charm::backend::OpenOptions) -> Result<(), String> {
+    let b = duplicity_charm::backend::open(url, o).map_err(|e| e.to_string())?;
+    let ws = Ws::new("round-trip");
+    let src = ws.p("f");
+    fs::write(&src, b"payload").unwrap();
+    b.put(&src, ROUND_TRIP_NAME).map_err(|e| e.to_string())?;
+    assert_eq!(b.list().map_err(|e| e.to_string())?, [ROUND_TRIP_NAME]);
+    let got = ws.p("got");
+    b.get(ROUND_TRIP_NAME, &got).map_err(|e| e.to_string())?;
+    assert_eq!(fs::read(&got).unwrap(), b"payload");
+    Ok(())
+}
+
 /// The secrets every test knows of: the tests' passphrase and, when the servers run, their passwords and keys.
 pub fn known_secrets() -> Vec<String> {
     let mut secrets = vec![PASS.to_string()];
