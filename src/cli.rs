@@ -442,7 +442,8 @@ fn run(cli: Cli) -> Result<i32> {
         Command::CollectionStatus { url } => {
             let backend = open_backend(opts, url)?;
             let mut out = std::io::stdout().lock();
-            status::collection_status(backend.as_ref(), &mut out, opts.json)
+            let cache = cache_for(opts, url);
+            status::collection_status(backend.as_ref(), &mut out, opts.json, Some(&cache))
                 .with_context(|| format!("collection-status of {} failed", backend.describe()))?;
             Ok(0)
         }

@@ -180,6 +180,23 @@ impl Cache {
         Ok(ChainSignatures::new(readers)?)
     }
 
+    /// The number of volumes the cached manifest of `set` lists (its highest volume number), if the
+    /// archive dir holds a readable copy.
+    pub fn manifest_volume_count(&self, set: &crate::engine::collection::BackupSet) -> Option<u32> {
+        use crate::engine::collection::SetKind;
+        let kind = match set.kind {
+            SetKind::Full { time } => NameKind::FullManifest { time },
+            SetKind::Inc { from, to } => NameKind::IncManifest { from, to },
+        };
+        let bytes = self.read(&local_name(&kind)?).ok()?;
+        crate::engine::archive::manifest::parse(&bytes)
+            .ok()?
+            .volumes
+            .iter()
+            .map(|v| v.number)
+            .max()
+    }
+
     pub fn read(&self, local: &str) -> Result<Vec<u8>> {
         let mut v = Vec::new();
         File::open(self.path(local))

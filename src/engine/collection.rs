@@ -209,6 +209,31 @@ pub struct Collection {
     pub conflicts: Vec<String>,
     /// The last inc of the newest chain was discarded because its signatures are missing.
     pub discarded_last_inc: bool,
+    /// Chains that later backups show to have continued past their restorable end (a set in between
+    /// is missing or lost its manifest). duplicity only calls the later sets orphaned and restores the
+    /// older state without a word; we make restore of a time past the break fail, and backup start a
+    /// new chain instead of extending it.
+    pub breaks: Vec<ChainBreak>,
+    /// Volumes missing from sets of chains: (set time, volume numbers). From the names' numbering
+    /// alone until [`Collection::recheck_volumes`] is given the manifests' volume counts.
+    pub missing_volumes: Vec<(i64, Vec<u32>)>,
+}
+
+/// A chain that cannot reach the newest backups made on it: backups made at `lost_from` and later
+/// (the orphaned sets in `stranded`) continue it, but a set between its restorable end and them is
+/// missing or incomplete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainBreak {
+    /// Start (time of the full) of the broken chain.
+    pub chain_start: i64,
+    /// The chain's last restorable state.
+    pub chain_end: i64,
+    /// The earliest state that cannot be restored (the end time of the missing set).
+    pub lost_from: i64,
+    /// What is missing, in words, naming the files where they are known.
+    pub missing: String,
+    /// Descriptions of the complete sets that hang off the break.
+    pub stranded: Vec<String>,
 }
 
 impl Collection {
@@ -372,7 +397,108 @@ impl Collection {
         }
         c.chains = chains;
         c.sig_chains = sig_chains;
+        c.breaks = c.find_breaks();
+        c.missing_volumes = c.find_missing_volumes(&|_| None);
         c
+    }
+
+    /// Recomputes [`Collection::missing_volumes`] knowing the volume count of the sets whose
+    /// manifest `expected` can read (a missing last volume shows only there).
+    pub fn recheck_volumes(&mut self, expected: &dyn Fn(&BackupSet) -> Option<u32>) {
+        self.missing_volumes = self.find_missing_volumes(expected);
+    }
+
+    /// Breaks: an orphaned inc whose `from` lies past the end of the chain it belongs to (the newest
+    /// chain started at or before it) proves that backups continued that chain through a set that is
+    /// now missing (or present without its manifest). An orphaned inc from inside a chain is a fork
+    /// (two runs from the same base), not a break.
+    fn find_breaks(&self) -> Vec<ChainBreak> {
+        let mut breaks: Vec<ChainBreak> = Vec::new();
+        let mut orphans: Vec<&BackupSet> = self.orphaned_sets.iter().collect();
+        orphans.sort_by_key(|s| s.time());
+        for o in orphans {
+            let SetKind::Inc { from, .. } = o.kind else {
+                continue;
+            };
+            let Some(chain) = self
+                .chains
+                .iter()
+                .filter(|c| c.start <= from)
+                .max_by_key(|c| c.start)
+            else {
+                continue;
+            };
+            if from <= chain.end {
+                continue;
+            }
+            if let Some(b) = breaks.iter_mut().find(|b| b.chain_start == chain.start) {
+                b.stranded.push(o.describe());
+                continue;
+            }
+            // The missing set runs from the chain's end (or a later stranded set) to `from`.
+            let missing = match self
+                .incomplete_sets
+                .iter()
+                .find(|i| matches!(i.kind, SetKind::Inc { to, .. } if to == from))
+            {
+                Some(i) => {
+                    let manifest = match i.kind {
+                        SetKind::Inc { from, to } => names::format(
+                            &NameKind::IncManifest { from, to },
+                            if i.encrypted {
+                                names::Storage::Gpg
+                            } else {
+                                names::Storage::Plain
+                            },
+                        ),
+                        SetKind::Full { .. } => unreachable!("matched an inc"),
+                    };
+                    format!(
+                        "the incremental set ending {} has no manifest ({manifest} is missing)",
+                        crate::engine::timestr::format_timestamp(from)
+                    )
+                }
+                None => format!(
+                    "the incremental set(s) between {} and {} are missing from the target",
+                    crate::engine::timestr::format_timestamp(chain.end),
+                    crate::engine::timestr::format_timestamp(from)
+                ),
+            };
+            breaks.push(ChainBreak {
+                chain_start: chain.start,
+                chain_end: chain.end,
+                lost_from: from,
+                missing,
+                stranded: vec![o.describe()],
+            });
+        }
+        breaks
+    }
+
+    /// The break of the chain that starts at `start`, if it has one.
+    pub fn break_of(&self, chain: &BackupChain) -> Option<&ChainBreak> {
+        self.breaks.iter().find(|b| b.chain_start == chain.start)
+    }
+
+    /// Volumes missing from the listing in any set of any chain: gaps in the numbering, and (when
+    /// `expected` knows a set's volume count from its manifest) missing last volumes. Each entry names
+    /// the set's time and the missing volume numbers.
+    fn find_missing_volumes(
+        &self,
+        expected: &dyn Fn(&BackupSet) -> Option<u32>,
+    ) -> Vec<(i64, Vec<u32>)> {
+        let mut out = Vec::new();
+        for set in self.chains.iter().flat_map(BackupChain::sets) {
+            let highest = set.volumes.keys().next_back().copied().unwrap_or(0);
+            let last = expected(set).unwrap_or(highest).max(highest);
+            let missing: Vec<u32> = (1..=last)
+                .filter(|v| !set.volumes.contains_key(v))
+                .collect();
+            if !missing.is_empty() {
+                out.push((set.time(), missing));
+            }
+        }
+        out
     }
 
     pub fn primary_chain(&self) -> Option<&BackupChain> {
@@ -534,6 +660,12 @@ impl Collection {
                 "Warning, found incomplete backup sets, probably left from aborted session".into(),
             );
         }
+        for b in &self.breaks {
+            w.push(b.warning());
+        }
+        for (time, vols) in &self.missing_volumes {
+            w.push(missing_volumes_warning(*time, vols));
+        }
         if !self.orphaned_sets.is_empty() {
             let noun = plural(self.orphaned_sets.len(), "file:", "files:");
             let sets: Vec<String> = self.orphaned_sets.iter().map(BackupSet::describe).collect();
@@ -543,6 +675,44 @@ impl Collection {
             ));
         }
         w
+    }
+}
+
+/// The warning for volumes missing from a set of a chain.
+pub fn missing_volumes_warning(time: i64, vols: &[u32]) -> String {
+    let list: Vec<String> = vols.iter().map(u32::to_string).collect();
+    format!(
+        "Warning, {} {} of the backup set of {} {} missing from the target: that set and the later sets \
+         of its chain cannot be restored; the next backup starts a new full chain.",
+        plural(vols.len(), "volume", "volumes"),
+        list.join(", "),
+        crate::engine::timestr::format_timestamp(time),
+        plural(vols.len(), "is", "are"),
+    )
+}
+
+impl ChainBreak {
+    /// What is broken, in one sentence.
+    pub fn describe(&self) -> String {
+        use crate::engine::timestr::format_timestamp;
+        format!(
+            "the backup chain started {} is broken after {}: {}, so the backups made from {} on cannot \
+             be restored ({})",
+            format_timestamp(self.chain_start),
+            format_timestamp(self.chain_end),
+            self.missing,
+            format_timestamp(self.lost_from),
+            self.stranded.join("; "),
+        )
+    }
+
+    /// The loud warning collection-status gives.
+    pub fn warning(&self) -> String {
+        format!(
+            "Warning, {}. Restore {} or earlier with -t; the next backup starts a new full chain.",
+            self.describe(),
+            crate::engine::timestr::format_timestamp(self.chain_end),
+        )
     }
 }
 

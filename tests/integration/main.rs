@@ -28,5 +28,6 @@ mod mixed;
 mod pubkey;
 mod restore;
 mod retention;
+mod safety;
 mod secrets;
 mod status;

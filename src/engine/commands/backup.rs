@@ -3,7 +3,7 @@
 //! work), then the signature tar, then the manifest — last, so an interrupted run never looks complete.
 
 use std::fs::File;
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
@@ -20,7 +20,7 @@ use crate::engine::archive::manifest::{self, FileAction, ManifestWriter, VolumeI
 use crate::engine::archive::names::{self, NameKind, Storage};
 use crate::engine::archive::sigtar::{self, ChainSignatures, SigTarWriter};
 use crate::engine::cache::{self, Cache};
-use crate::engine::collection::{Collection, SetKind};
+use crate::engine::collection::{BackupSet, Collection, SetKind};
 use crate::engine::crypto::{Compression, Decryptor, Encryptor, Passphrase};
 use crate::engine::delta::{self, TeeReader};
 use crate::engine::keys::KeySetup;
@@ -98,6 +98,8 @@ pub struct BackupStats {
     pub raw_delta_size: u64,
     pub total_destination_size_change: u64,
     pub errors: u64,
+    /// Files that changed while they were read (stored as read; not in duplicity's block).
+    pub changed_during_backup: u64,
 }
 
 impl BackupStats {
@@ -206,6 +208,7 @@ impl BackupReport {
             "volumes": self.volumes,
             "files": self.files,
             "problems": self.problems,
+            "changed_during_backup": s.changed_during_backup,
             "statistics": {
                 "StartTime": secs(s.start_time),
                 "EndTime": secs(s.end_time),
@@ -350,12 +353,28 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
     let collection = Collection::from_names(&remote);
 
     let tip = chain_tip(&collection);
+    let mut notes: Vec<String> = Vec::new();
     let mut full = opts.force_full || tip.is_none();
+    if tip.is_none() && !opts.force_full && !collection.chains.is_empty() {
+        notes.push(
+            "starting a new full backup: no backup chain on the target has matching signatures to continue"
+                .into(),
+        );
+    }
     if let (Some(interval), Some(last_full)) =
         (opts.full_if_older_than, collection.last_full_time())
     {
         if last_full < opts.now - interval {
             full = true;
+        }
+    }
+    // Never build on a chain that cannot be restored to its end.
+    if !full {
+        if let Some(reason) = chain_unusable(&collection, cache.as_ref()) {
+            full = true;
+            notes.push(format!(
+                "starting a new full backup instead of an incremental: {reason}"
+            ));
         }
     }
     let hostname = meta::hostname();
@@ -371,6 +390,9 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
             None => super::restore::read_manifest(backend, &tip.last_manifest_remote, &decryptor)?,
         };
         check_source(&last, &hostname, opts)?;
+        // With a warm archive dir nothing else decrypts anything before volumes are written: check
+        // that this run's passphrase or keys are the chain's, or the chain would need two to restore.
+        check_chain_keys(backend, &tip.last_manifest_remote, &decryptor, opts)?;
     }
 
     let mut now = opts.now;
@@ -484,7 +506,7 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
     let sig_path = work.path().join("sigtar");
     let sig_cache_path = work.path().join("sigtar.gz");
     let mut manifest = ManifestWriter::new(&hostname, opts.source_as_typed.as_bytes())?;
-    let mut problems = Vec::new();
+    let mut problems = std::mem::take(&mut notes);
     let source_read = AtomicU64::new(0);
     let stored_so_far = AtomicU64::new(0);
 
@@ -527,6 +549,7 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
                     &mut stats,
                     &entry,
                     before.as_ref(),
+                    &mut problems,
                 ) {
                     match e.downcast_ref::<SourceReadError>() {
                         Some(_) => {
@@ -647,6 +670,95 @@ fn chain_tip(c: &Collection) -> Option<ChainTip> {
     })
 }
 
+/// Why the chain an incremental would continue must not be extended: a break after its end (later
+/// backups stranded), or volumes missing from any of its sets (by the numbering, and by the volume
+/// counts of the manifests in the archive dir).
+fn chain_unusable(c: &Collection, cache: Option<&Cache>) -> Option<String> {
+    let base = c.incremental_base()?;
+    if let Some(b) = c.break_of(base.chain) {
+        return Some(b.describe());
+    }
+    let mut checked = c.clone();
+    if let Some(cache) = cache {
+        checked.recheck_volumes(&|set| cache.manifest_volume_count(set));
+    }
+    let times: Vec<i64> = base.chain.sets().map(BackupSet::time).collect();
+    let missing: Vec<String> = checked
+        .missing_volumes
+        .into_iter()
+        .filter(|(t, _)| times.contains(t))
+        .map(|(t, vols)| {
+            let vols: Vec<String> = vols.iter().map(u32::to_string).collect();
+            format!(
+                "volume(s) {} of the set of {}",
+                vols.join(", "),
+                timestr::format_timestamp(t)
+            )
+        })
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "{} missing from the target, so the chain cannot be restored to its end",
+            missing.join(" and ")
+        )
+    })
+}
+
+/// Checks, before anything is written, that an incremental encrypts as the chain it continues: the
+/// chain's last manifest must open with this run's passphrase, or name one of this run's public keys.
+/// Otherwise a typo or a rotated secret would leave a chain that no single passphrase restores.
+fn check_chain_keys(
+    backend: &dyn Backend,
+    manifest_name: &str,
+    decryptor: &Decryptor,
+    opts: &BackupOptions,
+) -> Result<()> {
+    let storage = names::parse(manifest_name).map(|p| p.storage);
+    if storage != Some(Storage::Gpg) {
+        return Ok(()); // an unencrypted chain: encrypting from now on loses nothing
+    }
+    let public_key = opts.keys.public_key();
+    if !public_key && opts.passphrase.is_none() {
+        bail!(
+            "the chain this incremental would continue is encrypted ({manifest_name}), but this run has \
+             no passphrase or key: set PASSPHRASE (or --encrypt-key) as for that chain, or run a full \
+             backup to start a new chain"
+        );
+    }
+    let keys =
+        crate::engine::crypto::message_keys(BufReader::new(fetch_remote(backend, manifest_name)?))
+            .with_context(|| format!("cannot read the manifest {manifest_name}"))?;
+    if public_key {
+        if !opts.keys.recipients.iter().any(|r| keys.includes(r)) {
+            let ours: Vec<&str> = opts
+                .keys
+                .recipients
+                .iter()
+                .map(|r| r.cert.as_str())
+                .collect();
+            bail!(
+                "the chain this incremental would continue is encrypted to {} ({manifest_name}), not to \
+                 the key(s) given ({}): pass the chain's --encrypt-key, or run a full backup to start a \
+                 chain with the new key",
+                keys.describe(),
+                ours.join(", ")
+            );
+        }
+        return Ok(());
+    }
+    if !keys.passphrase {
+        bail!(
+            "the chain this incremental would continue is encrypted to {} ({manifest_name}), not with a \
+             passphrase: pass the chain's --encrypt-key, or run a full backup to start a chain that uses \
+             the passphrase",
+            keys.describe()
+        );
+    }
+    // Decrypting the manifest proves the passphrase (the same error as restore gives).
+    super::restore::read_manifest(backend, manifest_name, decryptor)?;
+    Ok(())
+}
+
 /// duplicity refuses to continue a chain made from another host or directory.
 fn check_source(m: &manifest::Manifest, hostname: &[u8], opts: &BackupOptions) -> Result<()> {
     if opts.allow_source_mismatch {
@@ -709,6 +821,7 @@ fn back_up_entry<S: VolumeSink, W: Write>(
     stats: &mut BackupStats,
     entry: &SourceEntry,
     before: Option<&sigtar::SigEntry>,
+    notes: &mut Vec<String>,
 ) -> Result<()> {
     let m = &entry.meta;
     stats.source_files += 1;
@@ -719,8 +832,8 @@ fn back_up_entry<S: VolumeSink, W: Write>(
         }
     }
     let old_sig = before.and_then(|b| b.signature.as_deref());
-    stats.delta_entries += 1;
     if m.ftype != FileType::Regular {
+        stats.delta_entries += 1;
         vol.add_metadata(&entry.index, m)?;
         sigs.add_snapshot(&entry.index, m)?;
         if before.is_none() {
@@ -730,67 +843,276 @@ fn back_up_entry<S: VolumeSink, W: Write>(
         }
         return Ok(());
     }
-    let open = || File::open(&entry.path).map_err(SourceReadError);
-    match old_sig {
-        Some(old_sig) => {
-            // A delta against the old signature; the new signature comes from a second read, on
-            // another core for large files.
-            let f = open()?;
-            let sig_file = open()?;
-            let (len, sig) = std::thread::scope(|s| -> Result<(u64, Vec<u8>)> {
-                let size = m.size;
-                let job = (size >= PARALLEL_SIGNATURE_FROM)
-                    .then(|| s.spawn(move || delta::signature(sig_file, size)));
-                let mut d = delta::delta(BufReader::with_capacity(128 * 1024, f), old_sig)?;
-                let mut pw = vol.payload(&entry.index, m, true);
-                io::copy(&mut d, &mut pw)?;
-                let len = pw.finish()?;
-                let sig = match job {
-                    Some(job) => job
-                        .join()
-                        .map_err(|_| anyhow!("signature thread panicked"))?,
-                    None => delta::signature(open()?, size),
-                }
-                .map_err(SourceReadError)?;
-                Ok((len, sig))
-            })?;
-            sigs.add_signature(&entry.index, m, &sig)?;
-            manifest.add_file(FileAction::Changed, &entry.index)?;
-            stats.changed_files += 1;
-            stats.changed_file_size += m.size;
-            stats.changed_delta_size += len;
-            stats.raw_delta_size += len;
-        }
+    let file = open_source(&entry.path).map_err(SourceReadError)?;
+    let at_open = FileStamp::of(&file).map_err(SourceReadError)?;
+    stats.delta_entries += 1;
+    // The data read and the metadata stored describe the same file: take size and mtime from the
+    // descriptor, in case the file was replaced or written since the walk saw it.
+    let mut m = m.clone();
+    m.mtime = at_open.mtime_secs.max(0);
+    m.size = at_open.size;
+    let size = m.size;
+    let mut reader = SourceReader::new(&file);
+    // Each file is read once: the same bytes feed the archive (snapshot or delta) and the new
+    // signature, so the stored signature always describes exactly the bytes stored, however the file
+    // changes meanwhile (reading it twice let a later delta build on bytes that were never stored).
+    let (len, sig) = match old_sig {
+        Some(old_sig) => std::thread::scope(|s| -> Result<(u64, Vec<u8>)> {
+            let mut feed = SignatureFeed::start(s, size);
+            let tee = TeeReader::new(&mut reader, |b: &[u8]| feed.push(b));
+            let mut d = delta::delta(BufReader::with_capacity(128 * 1024, tee), old_sig)?;
+            let mut pw = vol.payload(&entry.index, &m, true);
+            io::copy(&mut d, &mut pw)?;
+            let len = pw.finish()?;
+            drop(d);
+            Ok((len, feed.finish()?))
+        })?,
         None => {
-            // One read feeds both the archive and the signature.
-            let f = open()?;
-            let mut pw = vol.payload(&entry.index, m, false);
+            let mut pw = vol.payload(&entry.index, &m, false);
             let mut fail: Option<io::Error> = None;
             let sig = delta::signature(
-                TeeReader::new(f, |b: &[u8]| {
+                TeeReader::new(&mut reader, |b: &[u8]| {
                     pw.write_all(b)
                         .inspect_err(|e| fail = Some(io::Error::new(e.kind(), e.to_string())))
                 }),
-                m.size,
+                size,
             );
             if let Some(e) = fail {
                 return Err(e.into());
             }
-            let sig = sig.map_err(SourceReadError)?;
-            let len = pw.finish()?;
-            sigs.add_signature(&entry.index, m, &sig)?;
+            let sig = sig?;
+            (pw.finish()?, sig)
+        }
+    };
+    let (read, read_error) = (reader.bytes, reader.error.take());
+    let at_end = FileStamp::of(&file).map_err(SourceReadError);
+    let changed = match &at_end {
+        Ok(end) => *end != at_open || read != at_open.size,
+        Err(_) => true,
+    };
+    // The signature's metadata decides whether the next backup reads the file again. When what was
+    // stored may not be the file's final content and its whole-second mtime would not show it (a read
+    // error cut it short; a write during the read or later in the same second as its mtime: "racy"
+    // as in git), store a different mtime there, so the next backup compares the data again. The
+    // volume keeps the real metadata, which is what restore applies.
+    let now_secs = wall_now().floor() as i64;
+    let force_reread = read_error.is_some()
+        || match &at_end {
+            Ok(end) => {
+                end.mtime_secs >= now_secs || (changed && end.mtime_secs == at_open.mtime_secs)
+            }
+            Err(_) => true,
+        };
+    let mut sig_meta = m.clone();
+    if force_reread {
+        sig_meta.mtime = if m.mtime == 0 { 1 } else { 0 };
+    }
+    sigs.add_signature(&entry.index, &sig_meta, &sig)?;
+    if let Some(e) = read_error {
+        stats.errors += 1;
+        notes.push(format!(
+            "{}: read error after {read} bytes ({e}): stored what was read; the next backup reads it again",
+            entry.path.display()
+        ));
+    } else if changed {
+        stats.changed_during_backup += 1;
+        notes.push(format!(
+            "{}: changed while it was read: stored as read, consistently; the next backup stores the rest",
+            entry.path.display()
+        ));
+    }
+    match old_sig {
+        Some(_) => {
+            manifest.add_file(FileAction::Changed, &entry.index)?;
+            stats.changed_files += 1;
+            stats.changed_file_size += size;
+            stats.changed_delta_size += len;
+        }
+        None => {
             manifest.add_file(FileAction::New, &entry.index)?;
             if before.is_some() {
                 stats.changed_files += 1;
-                stats.changed_file_size += m.size;
+                stats.changed_file_size += size;
             } else {
                 stats.new_files += 1;
-                stats.new_file_size += m.size;
+                stats.new_file_size += size;
             }
-            stats.raw_delta_size += len;
         }
     }
+    stats.raw_delta_size += len;
     Ok(())
+}
+
+/// Opens a source file for reading without following a symlink and without blocking on a fifo: the
+/// walk saw a regular file, but it may have been replaced since. Anything else is reported, and the
+/// entry keeps its earlier version in the chain.
+fn open_source(path: &Path) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::LOOP => io::Error::other(
+            "became a symlink while the backup ran: its earlier version is kept; the next backup stores it",
+        ),
+        e => io::Error::from(e),
+    })?;
+    let file = File::from(fd);
+    if !file.metadata()?.file_type().is_file() {
+        return Err(io::Error::other(
+            "is no longer a regular file: its earlier version is kept; the next backup stores it",
+        ));
+    }
+    Ok(file)
+}
+
+/// What tells whether a file changed: size, mtime and ctime to the nanosecond, and the inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    size: u64,
+    mtime_secs: i64,
+    mtime_nsec: i64,
+    ctime_secs: i64,
+    ctime_nsec: i64,
+    ino: u64,
+}
+
+impl FileStamp {
+    fn of(f: &File) -> io::Result<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let md = f.metadata()?;
+        Ok(FileStamp {
+            size: md.len(),
+            mtime_secs: md.mtime(),
+            mtime_nsec: md.mtime_nsec(),
+            ctime_secs: md.ctime(),
+            ctime_nsec: md.ctime_nsec(),
+            ino: md.ino(),
+        })
+    }
+}
+
+/// Reads a source file, counting bytes. A read error ends the data (as an end of file) and is kept
+/// for the caller: what was read so far is then stored whole and consistent (archive and signature
+/// alike) instead of leaving half an entry in a volume.
+struct SourceReader<'f> {
+    file: &'f File,
+    bytes: u64,
+    error: Option<io::Error>,
+}
+
+impl<'f> SourceReader<'f> {
+    fn new(file: &'f File) -> Self {
+        SourceReader {
+            file,
+            bytes: 0,
+            error: None,
+        }
+    }
+}
+
+impl Read for SourceReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.error.is_some() {
+            return Ok(0);
+        }
+        loop {
+            match self.file.read(buf) {
+                Ok(n) => {
+                    self.bytes += n as u64;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.error = Some(e);
+                    return Ok(0);
+                }
+            }
+        }
+    }
+}
+
+/// The new signature of a changed file, computed from the bytes the delta reads as they pass: in
+/// memory for small files, on another core (fed through a bounded channel) for large ones.
+enum SignatureFeed<'s> {
+    Buffered(Vec<u8>, u64),
+    Threaded {
+        tx: Option<SyncSender<Vec<u8>>>,
+        job: ScopedJoinHandle<'s, io::Result<Vec<u8>>>,
+    },
+}
+
+impl<'s> SignatureFeed<'s> {
+    fn start<'e>(scope: &'s Scope<'s, 'e>, size: u64) -> Self {
+        if size < PARALLEL_SIGNATURE_FROM {
+            return SignatureFeed::Buffered(Vec::with_capacity(size as usize), size);
+        }
+        let (tx, rx) = sync_channel::<Vec<u8>>(4);
+        let job = scope.spawn(move || delta::signature(ChannelReader::new(rx), size));
+        SignatureFeed::Threaded { tx: Some(tx), job }
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            SignatureFeed::Buffered(buf, _) => buf.extend_from_slice(bytes),
+            SignatureFeed::Threaded { tx, .. } => {
+                let sent = tx.as_ref().map(|tx| tx.send(bytes.to_vec()));
+                if !matches!(sent, Some(Ok(()))) {
+                    return Err(io::Error::other("the signature worker stopped"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Vec<u8>> {
+        match self {
+            SignatureFeed::Buffered(buf, size) => Ok(delta::signature(&buf[..], size)?),
+            SignatureFeed::Threaded { mut tx, job } => {
+                tx.take();
+                Ok(job
+                    .join()
+                    .map_err(|_| anyhow!("signature thread panicked"))??)
+            }
+        }
+    }
+}
+
+/// A reader over the chunks a channel delivers; ends when the sender is dropped.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl ChannelReader {
+    fn new(rx: std::sync::mpsc::Receiver<Vec<u8>>) -> Self {
+        ChannelReader {
+            rx,
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.buf.len() {
+            match self.rx.recv() {
+                Ok(b) => {
+                    self.buf = b;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// Writes to two sinks (the remote sigtar and the archive dir's gzipped copy).

@@ -155,10 +155,21 @@ pub fn restore(backend: &dyn Backend, opts: &RestoreOptions) -> Result<RestoreRe
 }
 
 fn restore_sets(c: &Collection, time: i64) -> Result<Vec<SetFiles>> {
-    let sets = c
-        .sets_at_time(time)
+    let chain = c
+        .chain_at_time(time)
         .map_err(|e| anyhow!("nothing to restore: {e}"))?;
-    sets.into_iter()
+    // A time past a break would silently give the older state: refuse, and say how to get it.
+    if let Some(b) = c.break_of(chain).filter(|b| time >= b.lost_from) {
+        bail!(
+            "cannot restore the state as of {}: {}. To restore the last state that can be, pass -t {}",
+            timestr::format_timestamp(time),
+            b.describe(),
+            timestr::format_timestamp(b.chain_end)
+        );
+    }
+    chain
+        .sets_at_time(time)
+        .into_iter()
         .map(|s| {
             Ok(SetFiles {
                 time: s.time(),

@@ -17,13 +17,21 @@ use crate::engine::timestr::asctime_local;
 use serde_json::{json, Value};
 
 /// Lists the target and prints its collection status as duplicity does (or as JSON).
+/// With the archive dir, the manifests cached there also reveal a missing last volume.
 pub fn collection_status(
     backend: &dyn Backend,
     out: &mut dyn Write,
     json: bool,
+    archive_dir: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let listing = backend.list()?;
-    let col = Collection::from_names(&listing);
+    let mut col = Collection::from_names(&listing);
+    if let Some(dir) = archive_dir.filter(|d| d.is_dir()) {
+        let cache = crate::engine::cache::Cache {
+            dir: dir.to_path_buf(),
+        };
+        col.recheck_volumes(&|set| cache.manifest_volume_count(set));
+    }
     let text = if json {
         render_json(&col, &backend.describe())
     } else {
@@ -126,6 +134,17 @@ pub fn render_json(col: &Collection, target: &str) -> String {
         "orphaned_signatures": col.orphaned_sig_names,
         "conflicting_names": col.conflicts,
         "warnings": col.warnings(),
+        "breaks": col.breaks.iter().map(|b| json!({
+            "chain_start": json::time(b.chain_start),
+            "chain_end": json::time(b.chain_end),
+            "lost_from": json::time(b.lost_from),
+            "missing": b.missing,
+            "stranded": b.stranded,
+        })).collect::<Vec<_>>(),
+        "missing_volumes": col.missing_volumes.iter().map(|(t, v)| json!({
+            "set": json::time(*t),
+            "volumes": v,
+        })).collect::<Vec<_>>(),
     }))
 }
 
@@ -200,7 +219,7 @@ mod tests {
     fn text_matches_duplicity() {
         let (_dir, b) = backend_with(NAMES);
         let mut out = Vec::new();
-        collection_status(&b, &mut out, false).unwrap();
+        collection_status(&b, &mut out, false, None).unwrap();
         let (t45, t46, t53, t54) = (
             at("20261123T071245Z"),
             at("20261123T071246Z"),
@@ -254,7 +273,7 @@ These may be deleted by running duplicity with the \"cleanup\" command.
     fn empty_target_text() {
         let (_dir, b) = backend_with(&[]);
         let mut out = Vec::new();
-        collection_status(&b, &mut out, false).unwrap();
+        collection_status(&b, &mut out, false, None).unwrap();
         let expected = format!(
             "Last full backup date: none\nCollection Status\n-----------------\nConnecting with backend: {}\n\nFound 0 secondary backup chains.\nNo backup chains with active signatures found\nNo orphaned or incomplete backup sets found.\n",
             b.describe()
@@ -266,7 +285,7 @@ These may be deleted by running duplicity with the \"cleanup\" command.
     fn json_has_the_same_facts() {
         let (_dir, b) = backend_with(NAMES);
         let mut out = Vec::new();
-        collection_status(&b, &mut out, true).unwrap();
+        collection_status(&b, &mut out, true, None).unwrap();
         let s = String::from_utf8(out).unwrap();
         assert!(s.starts_with('{') && s.ends_with("}\n"));
         let v: Value = serde_json::from_str(&s).expect("valid JSON");

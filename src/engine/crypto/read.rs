@@ -1399,3 +1399,58 @@ fn quick_check(
     let prefix = cfb_decrypt(algo, key, &first[..bs + 2])?;
     Ok(Some(prefix[bs - 2..bs] == prefix[bs..bs + 2]))
 }
+
+/// Who can open a message: the key ids its PKESK packets name (None for a hidden recipient) and
+/// whether a passphrase can (a SKESK packet). Read from the packets before the encrypted data, so no
+/// key or passphrase is needed: an incremental encrypting to public keys uses it to check that it
+/// writes to the same keys as the chain it continues.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MessageKeys {
+    pub recipients: Vec<Option<String>>,
+    pub passphrase: bool,
+}
+
+impl MessageKeys {
+    /// True if `recipient` (an encryption subkey of ours) is among the named recipients, or a hidden
+    /// recipient could be it.
+    pub fn includes(&self, recipient: &Recipient) -> bool {
+        let ours = KeyHandle::from(recipient.key.fingerprint());
+        self.recipients.iter().any(|r| match r {
+            None => true,
+            Some(hex) => hex
+                .parse::<KeyHandle>()
+                .is_ok_and(|theirs| ours.aliases(&theirs)),
+        })
+    }
+
+    /// The named recipients, for messages.
+    pub fn describe(&self) -> String {
+        let mut v: Vec<String> = self
+            .recipients
+            .iter()
+            .map(|r| r.clone().unwrap_or_else(|| "a hidden recipient".into()))
+            .collect();
+        if self.passphrase {
+            v.push("a passphrase".into());
+        }
+        v.join(", ")
+    }
+}
+
+/// The session-key packets at the start of the OpenPGP message in `input`.
+pub fn message_keys<R: Read + Send + Sync>(input: R) -> Result<MessageKeys, CryptoError> {
+    use openpgp::parse::{PacketParser, PacketParserResult};
+    let malformed = |e: anyhow::Error| CryptoError::Malformed(format!("{e}"));
+    let mut out = MessageKeys::default();
+    let mut ppr = PacketParser::from_reader(input).map_err(malformed)?;
+    while let PacketParserResult::Some(pp) = ppr {
+        match &pp.packet {
+            Packet::PKESK(p) => out.recipients.push(p.recipient().map(|h| h.to_hex())),
+            Packet::SKESK(_) => out.passphrase = true,
+            Packet::Marker(_) => {}
+            _ => break,
+        }
+        ppr = pp.next().map_err(malformed)?.1;
+    }
+    Ok(out)
+}
