@@ -3,6 +3,7 @@
 //! `open` picks the module from the URL scheme and wraps remote ones in `retry::Retrying`.
 
 pub mod azure;
+pub mod fault;
 pub mod file;
 pub mod ftp;
 pub mod retry;

@@ -179,6 +179,123 @@ pub fn engine_backup_and_restore(t: Target) {
     assert_same_tree(&src, &dst, "restore through the backend");
 }
 
+/// The engine through injected faults on top of the real backend (`backend::fault`): transient
+/// errors, uploads and downloads cut off and retried, short reads, slow uploads. The backups complete
+/// and restore exactly. Then the target "fills up" mid-backup: that backup fails loudly, and what was
+/// stored before still restores, and a later backup on a healthy link goes on.
+pub fn engine_through_faults(tg: Target) {
+    use duplicity_charm::backend::fault::{FaultPlan, Faulty};
+    use duplicity_charm::backend::retry::Retrying;
+    use duplicity_charm::engine::commands::{backup, restore};
+    use duplicity_charm::engine::crypto::Passphrase;
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+    let t = crate::support::t;
+
+    let src = tg.ws.p("src");
+    build_sample(&src);
+    let cache = tg.ws.p("faults-cache");
+    let opts = |full: bool, now: i64| backup::BackupOptions {
+        source: src.clone(),
+        source_as_typed: src.to_string_lossy().into_owned(),
+        force_full: full,
+        full_if_older_than: None,
+        volsize: 1 << 20,
+        now,
+        fixed_time: true,
+        allow_source_mismatch: false,
+        passphrase: Some(Passphrase::new(PASS)),
+        keys: Default::default(),
+        cache_dir: cache.clone(),
+        dry_run: false,
+        progress: None,
+    };
+    let restore_into = |b: &dyn Backend, dst: &std::path::Path| {
+        restore::restore(
+            b,
+            &restore::RestoreOptions {
+                target: dst.to_path_buf(),
+                time: t(100),
+                path: None,
+                force: false,
+                passphrase: Some(Passphrase::new(PASS)),
+                keys: Default::default(),
+                progress: None,
+            },
+        )
+    };
+    let plan = FaultPlan {
+        transient_every: 5,
+        cut_put_every: 3,
+        cut_get_every: 2,
+        cut_bytes: 1000,
+        short_reads: 7,
+        slow_put: Duration::from_millis(5),
+        fail_puts_after: 0,
+    };
+    let faulty = Faulty::new(tg.open(), plan.clone());
+    let b = Retrying::new(Box::new(faulty), 8, Duration::from_millis(1));
+    backup::backup(&b, &opts(true, t(0))).expect("full through faults");
+    mutate(&src, 1);
+    backup::backup(&b, &opts(false, t(1))).expect("incremental through faults");
+    let dst = tg.ws.p("faults-restored");
+    restore_into(&b, &dst).expect("restore through faults");
+    assert_same_tree(&src, &dst, "restore through injected faults");
+    // Streams from `open` in pieces of 7 bytes still read whole.
+    let name = tg
+        .open()
+        .list()
+        .unwrap()
+        .into_iter()
+        .find(|n| n.contains(".manifest"))
+        .unwrap();
+    let mut whole = Vec::new();
+    tg.open()
+        .open(&name)
+        .unwrap()
+        .read_to_end(&mut whole)
+        .unwrap();
+    let mut short = Vec::new();
+    Faulty::new(
+        tg.open(),
+        FaultPlan {
+            short_reads: 7,
+            ..Default::default()
+        },
+    )
+    .open(&name)
+    .unwrap()
+    .read_to_end(&mut short)
+    .unwrap();
+    assert_eq!(short, whole);
+
+    // The target fails for good after two more uploads: the backup fails and says so.
+    mutate(&src, 2);
+    let full_disk = Faulty::new(
+        tg.open(),
+        FaultPlan {
+            fail_puts_after: 2,
+            ..Default::default()
+        },
+    );
+    let e = backup::backup(&full_disk, &opts(false, t(2))).expect_err("a backup to a full target");
+    assert!(full_disk.injected.load(Ordering::Relaxed) > 0);
+    assert!(format!("{e:#}").contains("no space left"), "{e:#}");
+    let dst = tg.ws.p("faults-after-failure");
+    restore_into(tg.open().as_ref(), &dst).expect("restore after a failed backup");
+    sample_at(&tg.ws.p("faults-expect1"), 1);
+    assert_same_tree(
+        &tg.ws.p("faults-expect1"),
+        &dst,
+        "the state before the failed backup",
+    );
+    // A healthy link again: the next backup goes on and restores.
+    backup::backup(tg.open().as_ref(), &opts(false, t(3))).expect("backup after the failure");
+    let dst = tg.ws.p("faults-final");
+    restore_into(tg.open().as_ref(), &dst).expect("restore of the last backup");
+    assert_same_tree(&src, &dst, "restore after recovery");
+}
+
 fn t0(k: i64) -> String {
     t(k).to_string()
 }
@@ -222,6 +339,10 @@ macro_rules! conformance {
             #[test]
             fn engine_backup_and_restore() {
                 super::engine_backup_and_restore($make());
+            }
+            #[test]
+            fn engine_through_faults() {
+                super::engine_through_faults($make());
             }
         }
     };
