@@ -30,3 +30,4 @@ mod restore;
 mod retention;
 mod secrets;
 mod status;
+mod typechange;
