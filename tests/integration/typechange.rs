@@ -144,106 +144,116 @@ fn representative_plan() -> Plan {
     ]
 }
 
-fn across_tools(name: &str, writer: Tool, reader: Tool) {
+fn across_tools(name: &str, writer: Tool, readers: &[Tool]) {
     let ws = Ws::new(name);
     let plan = representative_plan();
     back_up_plan(&ws, writer, &plan, false);
-    for k in 0..3 {
-        let dst = ws.p(&format!("dst-{k}"));
-        ws.restore(reader, Enc::Plain, "repo", &dst, Some(t(k)), &[]);
-        assert_same_tree(
-            &ws.p(&format!("expected-{k}")),
-            &dst,
-            &format!("{writer:?} -> {reader:?} restore of set {k}"),
-        );
-        outside_unchanged(&ws, &format!("{reader:?} restore of set {k}"));
+    for reader in readers {
+        for k in 0..3 {
+            let dst = ws.p(&format!("dst-{reader:?}-{k}"));
+            ws.restore(*reader, Enc::Plain, "repo", &dst, Some(t(k)), &[]);
+            assert_same_tree(
+                &ws.p(&format!("expected-{k}")),
+                &dst,
+                &format!("{writer:?} -> {reader:?} restore of set {k}"),
+            );
+            outside_unchanged(&ws, &format!("{reader:?} restore of set {k}"));
+        }
     }
 }
 
 #[test]
-fn type_changes_in_our_archive_restore_alike_with_duplicity() {
-    across_tools("typechange-ours-dup", Tool::Ours, Tool::Duplicity);
+fn type_changes_in_our_archive_restore_alike_with_duplicity_and_ours() {
+    across_tools(
+        "typechange-ours-dup",
+        Tool::Ours,
+        &[Tool::Duplicity, Tool::Ours],
+    );
 }
 
 #[test]
 fn type_changes_in_duplicity_archive_restore_with_ours() {
-    across_tools("typechange-dup-ours", Tool::Duplicity, Tool::Ours);
+    across_tools("typechange-dup-ours", Tool::Duplicity, &[Tool::Ours]);
 }
 
-/// The deploy pattern: `current` is a 0777 directory at the full (empty, and `full` with a `sub` like
-/// the sentinel's), then a symlink to a 0700 sentinel directory outside the target. Neither restore nor
-/// verify may change the sentinel's mode, owner, mtime or its subdirectory.
+/// The deploy pattern: `current` is a 0777 directory at the full (empty, or with a `sub` like the
+/// sentinel's), then a symlink to a 0700 sentinel directory outside the target. Neither restore nor verify
+/// may change the sentinel's mode, owner, mtime or its subdirectory.
 #[test]
 fn directory_replaced_by_symlink_never_changes_what_it_points_to() {
     let ws = Ws::new("typechange-escape");
-    let src = ws.p("src");
     let sentinel = ws.p("outside/sentinel");
     write_file(&sentinel.join("sub/keep"), b"keep\n", 0o600, 1_500_000_000);
     chmod(&sentinel.join("sub"), 0o700);
     chmod(&sentinel, 0o700);
     set_mtime(&sentinel.join("sub"), 1_500_000_001);
     set_mtime(&sentinel, 1_500_000_002);
-    for name in ["current", "full"] {
-        let p = src.join(name);
+    copy_tree(&ws.p("outside"), &ws.p("outside-before"));
+    for (variant, with_sub) in [("empty", false), ("full", true)] {
+        let src = ws.p(&format!("src-{variant}"));
+        let repo = format!("repo-{variant}");
+        let p = src.join("current");
         fs::create_dir_all(&p).unwrap();
-        if name == "full" {
+        if with_sub {
             fs::create_dir(p.join("sub")).unwrap();
             chmod(&p.join("sub"), 0o777);
             set_mtime(&p.join("sub"), 1_600_000_001);
+            if is_root() {
+                lchown(&p.join("sub"), 4321, 4321);
+            }
         }
         if is_root() {
-            for q in [p.join("sub"), p.clone()] {
-                if q.exists() {
-                    lchown(&q, 4321, 4321);
-                }
-            }
+            lchown(&p, 4321, 4321);
         }
         chmod(&p, 0o777);
         set_mtime(&p, 1_600_000_000);
-    }
-    set_mtime(&src, 1_650_000_000);
-    ws.backup(Tool::Ours, "full", Enc::Plain, &src, "repo", t(0), &[]);
-    for name in ["current", "full"] {
-        fs::remove_dir_all(src.join(name)).unwrap();
-        symlink(sentinel.to_str().unwrap(), &src.join(name));
-    }
-    set_mtime(&src, 1_650_000_001);
-    ws.backup(
-        Tool::Ours,
-        "incremental",
-        Enc::Plain,
-        &src,
-        "repo",
-        t(1),
-        &[],
-    );
-    copy_tree(&ws.p("outside"), &ws.p("outside-before"));
+        set_mtime(&src, 1_650_000_000);
+        ws.backup(Tool::Ours, "full", Enc::Plain, &src, &repo, t(0), &[]);
+        fs::remove_dir_all(&p).unwrap();
+        symlink(sentinel.to_str().unwrap(), &p);
+        set_mtime(&src, 1_650_000_001);
+        ws.backup(
+            Tool::Ours,
+            "incremental",
+            Enc::Plain,
+            &src,
+            &repo,
+            t(1),
+            &[],
+        );
 
-    let dst = ws.p("dst");
-    ws.restore(Tool::Ours, Enc::Plain, "repo", &dst, None, &[]);
-    outside_unchanged(&ws, "restore");
-    assert_same_tree(&src, &dst, "restore of the incremental");
-    for name in ["current", "full"] {
+        let dst = ws.p(&format!("dst-{variant}"));
+        let r = ws.restore_try(Tool::Ours, Enc::Plain, &repo, &dst, None, &[]);
+        outside_unchanged(&ws, &format!("restore ({variant} directory)"));
+        assert!(
+            r.success(),
+            "restore ({variant} directory):\n{}",
+            r.output()
+        );
+        assert_same_tree(&src, &dst, &format!("restore ({variant} directory)"));
         assert_eq!(
-            fs::read_link(dst.join(name)).unwrap(),
+            fs::read_link(dst.join("current")).unwrap(),
             sentinel,
-            "restored {name} is the symlink"
+            "restored current is the symlink"
+        );
+        let r = ws.run(
+            Tool::Ours,
+            Enc::Plain,
+            &[
+                "verify",
+                "--compare-data",
+                &ws.url(&repo),
+                src.to_str().unwrap(),
+            ],
+        );
+        outside_unchanged(&ws, &format!("verify ({variant} directory)"));
+        assert_eq!(
+            r.code,
+            Some(0),
+            "verify ({variant} directory):\n{}",
+            r.output()
         );
     }
-    let r = ws.run(
-        Tool::Ours,
-        Enc::Plain,
-        &[
-            "verify",
-            "--compare-data",
-            &ws.url("repo"),
-            src.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(r.code, Some(0), "verify:\n{}", r.output());
-    outside_unchanged(&ws, "verify");
-    let md = fs::metadata(&sentinel).unwrap();
-    assert_eq!(md.mode() & 0o7777, 0o700, "sentinel mode");
 }
 
 /// The cases of the issue one by one: an empty 0777 directory that became a 0600 file comes back 0600;
