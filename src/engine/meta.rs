@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::ffi::{CStr, CString, OsStr};
 use std::fs;
 use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -395,101 +396,86 @@ impl Iterator for TreeWalk {
     }
 }
 
-fn cpath(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
-}
-
 /// True when this process may set owners and create devices.
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
-/// Sets owner (when root; names preferred over numbers, as duplicity), permission bits (not on symlinks)
-/// and mtime of an entry already created at `path`.
-pub fn apply_meta(
-    path: &Path,
+fn owner_of(meta: &Meta, names: &mut NameCache) -> (rustix::fs::Uid, rustix::fs::Gid) {
+    let uid = names.uid_of(&meta.uname).unwrap_or(meta.uid);
+    let gid = names.gid_of(&meta.gname).unwrap_or(meta.gid);
+    (
+        rustix::fs::Uid::from_raw(uid),
+        rustix::fs::Gid::from_raw(gid),
+    )
+}
+
+fn times_of(meta: &Meta) -> rustix::fs::Timestamps {
+    let t = rustix::fs::Timespec {
+        tv_sec: meta.mtime,
+        tv_nsec: 0,
+    };
+    rustix::fs::Timestamps {
+        last_access: t,
+        last_modification: t,
+    }
+}
+
+fn mode_of(meta: &Meta) -> rustix::fs::Mode {
+    rustix::fs::Mode::from_raw_mode(meta.mode & 0o7777)
+}
+
+/// Sets owner (when root; names preferred over numbers, as duplicity), permission bits and mtime through
+/// a descriptor of the entry itself (a regular file, directory or fifo opened without following links),
+/// so no path is looked up again.
+pub fn apply_meta_fd(
+    fd: impl AsFd,
     meta: &Meta,
     names: &mut NameCache,
     as_root: bool,
 ) -> io::Result<()> {
-    let c = cpath(path)?;
+    let fd = fd.as_fd();
     if as_root {
-        let uid = names.uid_of(&meta.uname).unwrap_or(meta.uid);
-        let gid = names.gid_of(&meta.gname).unwrap_or(meta.gid);
-        // SAFETY: c is a valid NUL-terminated path.
-        if unsafe { libc::lchown(c.as_ptr(), uid, gid) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let (uid, gid) = owner_of(meta, names);
+        rustix::fs::fchown(fd, Some(uid), Some(gid))?;
     }
-    if meta.ftype != FileType::Symlink {
-        // chmod after chown: chown clears setuid/setgid bits.
-        // SAFETY: as above.
-        if unsafe { libc::chmod(c.as_ptr(), meta.mode as libc::mode_t) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    let ts = libc::timespec {
-        tv_sec: meta.mtime as libc::time_t,
-        tv_nsec: 0,
-    };
-    let times = [ts, ts];
-    // SAFETY: times has two entries as utimensat requires.
-    if unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    } != 0
-    {
-        return Err(io::Error::last_os_error());
-    }
+    // chmod after chown: chown clears setuid/setgid bits.
+    rustix::fs::fchmod(fd, mode_of(meta))?;
+    rustix::fs::futimens(fd, &times_of(meta))?;
     Ok(())
 }
 
-/// Like [`apply_meta`] for a regular file still open for writing: no path lookups.
-pub fn apply_meta_to_file(
-    file: &fs::File,
+/// Owner (when root) and mtime of the symlink `name` in `dir`, never following it. A symlink's own mode
+/// cannot be set on Linux, and chmod would act on what it points to, so there is none.
+pub fn apply_symlink_meta_at(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
     meta: &Meta,
     names: &mut NameCache,
     as_root: bool,
 ) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let fd = file.as_raw_fd();
+    let nofollow = rustix::fs::AtFlags::SYMLINK_NOFOLLOW;
     if as_root {
-        let uid = names.uid_of(&meta.uname).unwrap_or(meta.uid);
-        let gid = names.gid_of(&meta.gname).unwrap_or(meta.gid);
-        // SAFETY: fd is an open descriptor owned by `file`.
-        if unsafe { libc::fchown(fd, uid, gid) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let (uid, gid) = owner_of(meta, names);
+        rustix::fs::chownat(dir, name, Some(uid), Some(gid), nofollow)?;
     }
-    // SAFETY: as above.
-    if unsafe { libc::fchmod(fd, meta.mode as libc::mode_t) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let ts = libc::timespec {
-        tv_sec: meta.mtime as libc::time_t,
-        tv_nsec: 0,
-    };
-    let times = [ts, ts];
-    // SAFETY: times has the two entries futimens requires.
-    if unsafe { libc::futimens(fd, times.as_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    rustix::fs::utimensat(dir, name, &times_of(meta), nofollow)?;
     Ok(())
 }
 
-/// Creates a fifo or device node at `path`.
-pub fn make_node(path: &Path, meta: &Meta) -> io::Result<()> {
-    let c = cpath(path)?;
+/// Creates the fifo or device node `name` in `dir`, mode 0600 until its metadata is applied.
+pub fn make_node_at(dir: BorrowedFd<'_>, name: &CStr, meta: &Meta) -> io::Result<()> {
+    use rustix::fs::FileType as Kind;
     let (kind, dev) = match meta.ftype {
-        FileType::Fifo => (libc::S_IFIFO, 0),
-        FileType::CharDevice => (libc::S_IFCHR, libc::makedev(meta.dev_major, meta.dev_minor)),
-        FileType::BlockDevice => (libc::S_IFBLK, libc::makedev(meta.dev_major, meta.dev_minor)),
+        FileType::Fifo => (Kind::Fifo, 0),
+        FileType::CharDevice => (
+            Kind::CharacterDevice,
+            rustix::fs::makedev(meta.dev_major, meta.dev_minor),
+        ),
+        FileType::BlockDevice => (
+            Kind::BlockDevice,
+            rustix::fs::makedev(meta.dev_major, meta.dev_minor),
+        ),
         _ => {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -497,22 +483,59 @@ pub fn make_node(path: &Path, meta: &Meta) -> io::Result<()> {
             ))
         }
     };
-    // SAFETY: valid path; mode and dev are plain integers.
-    if unsafe { libc::mknod(c.as_ptr(), kind | 0o600, dev) } != 0 {
-        return Err(io::Error::last_os_error());
+    rustix::fs::mknodat(dir, name, kind, rustix::fs::Mode::from_raw_mode(0o600), dev)?;
+    Ok(())
+}
+
+/// Owner, mode and mtime of the device node `name` in `dir`, without opening the device (opening some
+/// devices has effects) and without following a symlink: owner and times through `*at(NOFOLLOW)`, the
+/// mode through an O_PATH descriptor of the node itself (via /proc/self/fd, as fchmod refuses O_PATH).
+pub fn apply_device_meta_at(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    meta: &Meta,
+    names: &mut NameCache,
+    as_root: bool,
+) -> io::Result<()> {
+    use rustix::fs::{FileType as Kind, OFlags};
+    let nofollow = rustix::fs::AtFlags::SYMLINK_NOFOLLOW;
+    if as_root {
+        let (uid, gid) = owner_of(meta, names);
+        rustix::fs::chownat(dir, name, Some(uid), Some(gid), nofollow)?;
     }
+    let node = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    let kind = Kind::from_raw_mode(rustix::fs::fstat(&node)?.st_mode);
+    if !matches!(kind, Kind::CharacterDevice | Kind::BlockDevice) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a device node (replaced during the restore?)",
+        ));
+    }
+    let via_proc = format!("/proc/self/fd/{}", node.as_raw_fd());
+    match rustix::fs::chmod(via_proc.as_str(), mode_of(meta)) {
+        Ok(()) => {}
+        // Without /proc: by name relative to `dir`, which is ours and was just checked to hold a device.
+        Err(rustix::io::Errno::NOENT) => {
+            rustix::fs::chmodat(dir, name, mode_of(meta), rustix::fs::AtFlags::empty())?
+        }
+        Err(e) => return Err(e.into()),
+    }
+    rustix::fs::utimensat(dir, name, &times_of(meta), nofollow)?;
     Ok(())
 }
 
 /// The host name duplicity writes into manifests.
 pub fn hostname() -> Vec<u8> {
-    let mut buf = [0u8; 256];
-    // SAFETY: buf is valid for its length.
-    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+    let name = rustix::system::uname().nodename().to_bytes().to_vec();
+    if name.is_empty() {
         return b"localhost".to_vec();
     }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    buf[..end].to_vec()
+    name
 }
 
 #[cfg(test)]

@@ -31,3 +31,4 @@ mod retention;
 mod safety;
 mod secrets;
 mod status;
+mod typechange;

@@ -1333,3 +1333,174 @@ pub fn all_cmdlines() -> Vec<(u32, String)> {
     }
     out
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Type changes (typechange.rs)
+
+/// What an entry of a type-change test is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    EmptyDir,
+    /// A directory with files and a nested subdirectory holding files and a directory of its own.
+    FullDir,
+    File,
+    /// Symlinks pointing outside the tree (absolute) at a file, at a directory, and at nothing.
+    LinkToFile,
+    LinkToDir,
+    Dangling,
+    Fifo,
+    /// /dev/null's numbers; only as root.
+    CharDevice,
+}
+
+impl EntryKind {
+    /// Every kind this process can make (devices only as root).
+    pub fn all() -> Vec<EntryKind> {
+        use EntryKind::*;
+        let mut v = vec![
+            EmptyDir, FullDir, File, LinkToFile, LinkToDir, Dangling, Fifo,
+        ];
+        if is_root() {
+            v.push(CharDevice);
+        }
+        v
+    }
+}
+
+/// A directory outside every restore target that symlinks of the tests point into: `file`, `dir` (0700)
+/// with `dir/sub`. Built once per workspace.
+pub fn build_outside(outside: &Path) {
+    write_file(
+        &outside.join("file"),
+        b"outside file\n",
+        0o644,
+        1_500_000_001,
+    );
+    write_file(
+        &outside.join("dir/sub/inner"),
+        b"inner\n",
+        0o600,
+        1_500_000_002,
+    );
+    chmod(&outside.join("dir/sub"), 0o700);
+    chmod(&outside.join("dir"), 0o700);
+    set_mtime(&outside.join("dir/sub"), 1_500_000_003);
+    set_mtime(&outside.join("dir"), 1_500_000_004);
+    set_mtime(outside, 1_500_000_005);
+}
+
+/// Owner change without following a symlink.
+pub fn lchown(p: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(p, Some(uid), Some(gid))
+        .unwrap_or_else(|e| panic!("lchown {}: {e}", p.display()));
+}
+
+/// Removes whatever is at `p` (a directory with its contents), never following a symlink.
+pub fn remove_entry(p: &Path) {
+    match fs::symlink_metadata(p) {
+        Ok(md) if md.is_dir() => fs::remove_dir_all(p).unwrap(),
+        Ok(_) => fs::remove_file(p).unwrap(),
+        Err(_) => {}
+    }
+}
+
+/// Makes `p` an entry of `kind` whose modes, mtimes and contents depend on `step` (so each step's
+/// entry differs from the last); as root with `owners`, also owned by ids that depend on `step`.
+pub fn make_entry(p: &Path, kind: EntryKind, step: i64, outside: &Path, owners: bool) {
+    let mt = 1_550_000_000 + step * 1000;
+    let own = |q: &Path| {
+        if owners && is_root() {
+            let id = 4000 + step as u32;
+            lchown(q, id, id);
+        }
+    };
+    match kind {
+        EntryKind::EmptyDir => {
+            fs::create_dir(p).unwrap();
+            own(p);
+            chmod(p, 0o777);
+        }
+        EntryKind::FullDir => {
+            fs::create_dir(p).unwrap();
+            write_file(&p.join("f1"), &text_bytes(step as u64, 300), 0o640, mt + 1);
+            write_file(
+                &p.join("sub/g"),
+                &random_bytes(step as u64 + 7, 2000),
+                0o600,
+                mt + 2,
+            );
+            write_file(&p.join("sub/deeper/h"), b"h\n", 0o644, mt + 3);
+            symlink("../f1", &p.join("sub/up"));
+            for q in [
+                p.join("f1"),
+                p.join("sub/g"),
+                p.join("sub/deeper/h"),
+                p.join("sub/up"),
+            ] {
+                own(&q);
+            }
+            for d in [p.join("sub/deeper"), p.join("sub"), p.to_path_buf()] {
+                own(&d);
+            }
+            chmod(&p.join("sub"), 0o700);
+            chmod(p, 0o750);
+        }
+        EntryKind::File => {
+            write_file(p, &text_bytes(100 + step as u64, 500), 0o600, mt);
+            own(p);
+        }
+        EntryKind::LinkToFile => symlink(outside.join("file").to_str().unwrap(), p),
+        EntryKind::LinkToDir => symlink(outside.join("dir").to_str().unwrap(), p),
+        EntryKind::Dangling => symlink("no/such/target", p),
+        EntryKind::Fifo => {
+            mkfifo(p);
+            chmod(p, 0o640);
+        }
+        EntryKind::CharDevice => {
+            let c = CString::new(p.as_os_str().as_bytes()).unwrap();
+            // SAFETY: valid NUL-terminated path; mode and device are plain integers.
+            let r = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o640, libc::makedev(1, 3)) };
+            assert_eq!(
+                r,
+                0,
+                "mknod {}: {}",
+                p.display(),
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    if matches!(
+        kind,
+        EntryKind::LinkToFile
+            | EntryKind::LinkToDir
+            | EntryKind::Dangling
+            | EntryKind::Fifo
+            | EntryKind::CharDevice
+    ) {
+        own(p);
+    }
+    set_mtime(p, mt);
+}
+
+/// Starts our binary like [`Ws::run`] (cache, `--no-encryption` or `PASSPHRASE`, the workspace's
+/// environment) without waiting, output discarded: for tests that kill it.
+pub fn spawn_ours(ws: &Ws, enc: Enc, args: &[&OsStr]) -> std::process::Child {
+    let mut cmd = Command::new(ours_bin());
+    cmd.arg(args[0])
+        .arg("--archive-dir")
+        .arg(ws.cache(Tool::Ours));
+    if enc == Enc::Plain {
+        cmd.arg("--no-encryption");
+    }
+    cmd.args(&args[1..]);
+    ws.env(&mut cmd);
+    match enc {
+        Enc::Pass(p) => cmd.env("PASSPHRASE", p),
+        Enc::Plain | Enc::Keys => cmd.env_remove("PASSPHRASE"),
+    };
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start our binary")
+}

@@ -3,15 +3,16 @@
 //! thread; nothing is written outside the target (no `..`, no absolute paths, never through a symlink).
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
-use std::fs::{self, File, OpenOptions};
+use std::ffi::CString;
+use std::fs::{self, File};
 use std::io::{self, Read, Seek};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{symlink, OpenOptionsExt};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::mpsc::{sync_channel, Receiver};
 
 use anyhow::{anyhow, bail, Context, Result};
+use rustix::fs::{Mode, OFlags};
 
 use crate::backend::Backend;
 use crate::engine::archive::container;
@@ -24,6 +25,7 @@ use crate::engine::delta;
 use crate::engine::index::Index;
 use crate::engine::keys::KeySetup;
 use crate::engine::meta::{self, FileType, Meta, NameCache};
+use crate::engine::target_tree::{TargetTree, Walk};
 use crate::engine::timestr;
 
 pub struct RestoreOptions {
@@ -109,7 +111,7 @@ pub fn restore(backend: &dyn Backend, opts: &RestoreOptions) -> Result<RestoreRe
     }
 
     prepare_target(&opts.target, opts.path.is_some(), opts.force)?;
-    let mut applier = Applier::new(opts.target.clone(), opts.path.clone());
+    let mut applier = Applier::new(opts.target.clone(), opts.path.clone())?;
     let mut report = RestoreReport::default();
 
     std::thread::scope(|scope| -> Result<()> {
@@ -371,15 +373,16 @@ enum Pending {
     },
 }
 
-/// Puts entries back under the target.
+/// Puts entries back under the target, through descriptors of the target's directories only.
 struct Applier {
-    target: PathBuf,
+    tree: TargetTree,
     only: Option<Index>,
     names: NameCache,
     as_root: bool,
-    dirs: BTreeMap<Index, Meta>,
+    /// Directory metadata applied at the end, with the (dev, ino) of the directory restore made or kept
+    /// there: it is applied to that directory only, never to whatever sits at the path by then.
+    dirs: BTreeMap<Index, (Meta, (u64, u64))>,
     pending: Option<Pending>,
-    checked_parent: Option<Index>,
     files: u64,
     bytes: u64,
     wanted_found: u64,
@@ -387,28 +390,23 @@ struct Applier {
 }
 
 impl Applier {
-    fn new(target: PathBuf, only: Option<Index>) -> Applier {
-        Applier {
-            target,
+    fn new(target: PathBuf, only: Option<Index>) -> Result<Applier> {
+        Ok(Applier {
+            tree: TargetTree::open(&target)?,
             only,
             names: NameCache::default(),
             as_root: meta::is_root(),
             dirs: BTreeMap::new(),
             pending: None,
-            checked_parent: None,
             files: 0,
             bytes: 0,
             wanted_found: 0,
             notes: Vec::new(),
-        }
+        })
     }
 
     fn path_of(&self, rel: &Index) -> PathBuf {
-        if rel.is_root() {
-            self.target.clone()
-        } else {
-            self.target.join(OsStr::from_bytes(rel.as_bytes()))
-        }
+        self.tree.path_of(rel)
     }
 
     fn apply_volume(&mut self, reader: &mut VolumeReader<'_>) -> Result<()> {
@@ -438,21 +436,12 @@ impl Applier {
     ) -> Result<()> {
         if class == EntryClass::Deleted {
             if !rel.is_root() {
-                // Only through real directories; a parent already gone means nothing is left to delete.
-                if !self.parent_exists(&rel)? {
-                    return Ok(());
+                // Only through real directories: a parent missing or of another type now (a directory
+                // that became a file or symlink in this set) means nothing is left to delete.
+                if let Some((parent, name)) = self.tree.parent(&rel, Walk::Existing)? {
+                    self.tree.clear(&parent, &name, &rel)?;
                 }
-                remove_any(&self.path_of(&rel))?;
-                self.checked_parent = None;
-                let gone: Vec<Index> = self
-                    .dirs
-                    .range(rel.clone()..)
-                    .take_while(|(k, _)| k.starts_with(&rel))
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                for k in gone {
-                    self.dirs.remove(&k);
-                }
+                self.forget_dirs(&rel);
             }
             return Ok(());
         }
@@ -475,84 +464,82 @@ impl Applier {
         }
     }
 
-    /// Makes sure every parent of `rel` under the target is a real directory (never a symlink),
-    /// creating missing ones.
-    fn ensure_parent(&mut self, rel: &Index) -> Result<()> {
-        let parent = match rel.as_bytes().iter().rposition(|b| *b == b'/') {
-            Some(p) => Index::from_trusted(rel.as_bytes()[..p].to_vec()),
-            None => Index::root(),
-        };
-        if self.checked_parent.as_ref() == Some(&parent) {
-            return Ok(());
+    /// Drops the deferred metadata of `rel` and everything below it: what restore made there is gone.
+    fn forget_dirs(&mut self, rel: &Index) {
+        let gone: Vec<Index> = self
+            .dirs
+            .range(rel.clone()..)
+            .take_while(|(k, _)| k.starts_with(rel))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in gone {
+            self.dirs.remove(&k);
         }
-        let mut path = self.target.clone();
-        check_dir(&path, true)?;
-        for comp in parent.components() {
-            path.push(OsStr::from_bytes(comp));
-            check_dir(&path, true)?;
-        }
-        self.checked_parent = Some(parent);
-        Ok(())
     }
 
-    /// True when every parent of `rel` is a real directory; false when one is missing; an error for a
-    /// symlink or other file in the way.
-    fn parent_exists(&mut self, rel: &Index) -> Result<bool> {
-        let mut path = self.target.clone();
-        let comps: Vec<&[u8]> = rel.components().collect();
-        for comp in &comps[..comps.len().saturating_sub(1)] {
-            path.push(OsStr::from_bytes(comp));
-            match fs::symlink_metadata(&path) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-                _ => check_dir(&path, false)?,
-            }
-        }
-        Ok(true)
+    /// The directory that will hold a new non-directory entry at `rel`, with whatever was at `rel`
+    /// (of any type, a directory with its contents) removed.
+    fn clear_slot(&mut self, rel: &Index) -> Result<(Rc<OwnedFd>, CString)> {
+        let (parent, name) = self
+            .tree
+            .parent(rel, Walk::Create)?
+            .expect("created on the way");
+        self.tree.clear(&parent, &name, rel)?;
+        self.forget_dirs(rel);
+        Ok((parent, name))
     }
 
     fn apply_special(&mut self, rel: Index, meta: Meta) -> Result<()> {
-        let path = self.path_of(&rel);
-        if rel.is_root() && self.only.is_none() {
-            check_dir(&path, true)?;
-            self.dirs.insert(rel, meta);
+        if meta.ftype == FileType::Directory {
+            // The root of a whole restore is the target directory; below it (or as the root of a
+            // --file-to-restore), a directory replaces whatever an earlier set left there.
+            let replace = !(rel.is_root() && self.only.is_none());
+            let (fd, replaced) = self.tree.make_dir(&rel, replace)?;
+            if replaced {
+                self.forget_dirs(&rel);
+            }
+            let st = rustix::fs::fstat(&*fd)
+                .with_context(|| format!("cannot inspect {}", self.path_of(&rel).display()))?;
+            self.dirs.insert(rel, (meta, (st.st_dev, st.st_ino)));
             return Ok(());
         }
-        self.ensure_parent(&rel)?;
-        match meta.ftype {
-            FileType::Directory => {
-                match fs::symlink_metadata(&path) {
-                    Ok(md) if md.is_dir() => {}
-                    Ok(_) => {
-                        remove_any(&path)?;
-                        fs::create_dir(&path)?;
-                    }
-                    Err(_) => fs::create_dir(&path)
-                        .with_context(|| format!("cannot create {}", path.display()))?,
-                }
-                self.dirs.insert(rel, meta);
-                return Ok(());
-            }
-            FileType::Symlink => {
-                remove_any(&path)?;
-                symlink(OsStr::from_bytes(&meta.link_target), &path)
-                    .with_context(|| format!("cannot create the symlink {}", path.display()))?;
-                // A path below a symlink we made must be checked again.
-                self.checked_parent = None;
-            }
-            FileType::Fifo | FileType::CharDevice | FileType::BlockDevice => {
-                if meta.ftype != FileType::Fifo && !self.as_root {
-                    self.notes
-                        .push(format!("{rel}: device not restored (needs root)"));
-                    return Ok(());
-                }
-                remove_any(&path)?;
-                meta::make_node(&path, &meta)
-                    .with_context(|| format!("cannot create {}", path.display()))?;
-            }
-            FileType::Regular => unreachable!("regular files carry payloads"),
+        let shown = self.path_of(&rel);
+        if matches!(meta.ftype, FileType::CharDevice | FileType::BlockDevice) && !self.as_root {
+            // What an earlier set had there is gone in this one either way.
+            self.clear_slot(&rel)?;
+            self.notes
+                .push(format!("{rel}: device not restored (needs root)"));
+            return Ok(());
         }
-        meta::apply_meta(&path, &meta, &mut self.names, self.as_root)
-            .with_context(|| format!("cannot set metadata of {}", path.display()))?;
+        let (parent, name) = self.clear_slot(&rel)?;
+        let parent = parent.as_fd();
+        let applied = match meta.ftype {
+            FileType::Symlink => {
+                rustix::fs::symlinkat(meta.link_target.as_slice(), parent, &name)
+                    .with_context(|| format!("cannot create the symlink {}", shown.display()))?;
+                meta::apply_symlink_meta_at(parent, &name, &meta, &mut self.names, self.as_root)
+            }
+            FileType::Fifo => {
+                meta::make_node_at(parent, &name, &meta)
+                    .with_context(|| format!("cannot create {}", shown.display()))?;
+                // A fifo opened for reading without blocking: its metadata goes on that descriptor.
+                let fifo = rustix::fs::openat(
+                    parent,
+                    &name,
+                    OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .with_context(|| format!("cannot open {}", shown.display()))?;
+                meta::apply_meta_fd(&fifo, &meta, &mut self.names, self.as_root)
+            }
+            FileType::CharDevice | FileType::BlockDevice => {
+                meta::make_node_at(parent, &name, &meta)
+                    .with_context(|| format!("cannot create {}", shown.display()))?;
+                meta::apply_device_meta_at(parent, &name, &meta, &mut self.names, self.as_root)
+            }
+            FileType::Regular | FileType::Directory => unreachable!("handled above"),
+        };
+        applied.with_context(|| format!("cannot set metadata of {}", shown.display()))?;
         self.files += 1;
         Ok(())
     }
@@ -576,7 +563,6 @@ impl Applier {
                 bail!("a multivol file ends early before {rel}: a volume is missing or damaged")
             }
             (None, None) | (Some(1), None) => {
-                self.ensure_parent(&rel)?;
                 if diff {
                     Pending::Diff {
                         rel: rel.clone(),
@@ -585,7 +571,7 @@ impl Applier {
                         next: 1,
                     }
                 } else {
-                    let file = create_file(&self.path_of(&rel))?;
+                    let file = self.create_file(&rel)?;
                     Pending::Snapshot {
                         rel: rel.clone(),
                         file,
@@ -626,10 +612,9 @@ impl Applier {
                 rel, file, meta, ..
             } => {
                 self.bytes += file.metadata()?.len();
-                meta::apply_meta_to_file(&file, &meta, &mut self.names, self.as_root)
-                    .with_context(|| {
-                        format!("cannot set metadata of {}", self.path_of(&rel).display())
-                    })?;
+                meta::apply_meta_fd(&file, &meta, &mut self.names, self.as_root).with_context(
+                    || format!("cannot set metadata of {}", self.path_of(&rel).display()),
+                )?;
                 self.files += 1;
                 Ok(())
             }
@@ -645,46 +630,63 @@ impl Applier {
         }
     }
 
+    /// A new regular file at `rel`, replacing whatever was there; created relative to its parent's
+    /// descriptor, never through a symlink.
+    fn create_file(&mut self, rel: &Index) -> Result<File> {
+        let (parent, name) = self.clear_slot(rel)?;
+        let fd = rustix::fs::openat(
+            &*parent,
+            &name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(|e| anyhow!("cannot create {}: {e}", self.path_of(rel).display()))?;
+        Ok(File::from(fd))
+    }
+
     fn patch(&mut self, rel: &Index, delta_data: File, meta: &Meta) -> Result<()> {
         let path = self.path_of(rel);
-        let base = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .with_context(|| {
-                format!(
-                    "cannot patch {}: its earlier version is missing",
-                    path.display()
-                )
-            })?;
+        let (parent, name) = self
+            .tree
+            .parent(rel, Walk::Create)?
+            .expect("created on the way");
+        let base = rustix::fs::openat(
+            &*parent,
+            &name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map(File::from)
+        .map_err(|e| {
+            anyhow!(
+                "cannot patch {}: its earlier version is missing ({e})",
+                path.display()
+            )
+        })?;
         if !base.metadata()?.is_file() {
             bail!("cannot patch {}: it is not a regular file", path.display());
         }
-        let dir = path.parent().unwrap_or(&self.target);
-        let mut out = tempfile::Builder::new()
-            .prefix(".duplicity-restore-")
-            .tempfile_in(dir)?;
+        // The old version stays readable through `base` while the new one is written at its name: no
+        // temporary name that a killed restore would leave behind.
+        rustix::fs::unlinkat(&*parent, &name, rustix::fs::AtFlags::empty())
+            .with_context(|| format!("cannot replace {}", path.display()))?;
+        let mut out = self.create_file(rel)?;
         let mut p = delta::patch(
             io::BufReader::with_capacity(128 * 1024, base),
             io::BufReader::new(delta_data),
         )?;
-        let n = io::copy(&mut p, out.as_file_mut())
+        let n = io::copy(&mut p, &mut out)
             .with_context(|| format!("cannot apply the delta to {}", path.display()))?;
         drop(p);
-        out.persist(&path).map_err(|e| e.error)?;
         self.bytes += n;
-        self.finish_file(rel, meta)
-    }
-
-    fn finish_file(&mut self, rel: &Index, meta: &Meta) -> Result<()> {
-        let path = self.path_of(rel);
-        meta::apply_meta(&path, meta, &mut self.names, self.as_root)
+        meta::apply_meta_fd(&out, meta, &mut self.names, self.as_root)
             .with_context(|| format!("cannot set metadata of {}", path.display()))?;
         self.files += 1;
         Ok(())
     }
 
     /// Directory metadata last, deepest first, so writing into them was possible and their mtimes stay.
+    /// Each goes on the directory restore made or kept there, reopened without following links.
     fn finish(&mut self) -> Result<()> {
         if let Some(p) = &self.pending {
             let rel = match p {
@@ -693,60 +695,24 @@ impl Applier {
             bail!("{rel} is incomplete: its last multivol chunk is missing (a volume is missing)");
         }
         let dirs = std::mem::take(&mut self.dirs);
-        for (rel, meta) in dirs.iter().rev() {
+        for (rel, (meta, id)) in dirs.iter().rev() {
             let path = self.path_of(rel);
-            meta::apply_meta(&path, meta, &mut self.names, self.as_root)
+            let changed = || {
+                anyhow!(
+                    "{} changed during the restore (it is not the directory restore made): its metadata was not applied",
+                    path.display()
+                )
+            };
+            let fd = self.tree.open_dir(rel)?.ok_or_else(changed)?;
+            let st = rustix::fs::fstat(&*fd)
+                .with_context(|| format!("cannot inspect {}", path.display()))?;
+            if (st.st_dev, st.st_ino) != *id {
+                return Err(changed());
+            }
+            meta::apply_meta_fd(&*fd, meta, &mut self.names, self.as_root)
                 .with_context(|| format!("cannot set metadata of {}", path.display()))?;
             self.files += 1;
         }
         Ok(())
-    }
-}
-
-/// A new regular file at `path`, replacing whatever was there; never follows a symlink.
-fn create_file(path: &Path) -> Result<File> {
-    let open = || {
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .mode(0o600)
-            .open(path)
-    };
-    match open() {
-        Ok(f) => Ok(f),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            remove_any(path)?;
-            open().with_context(|| format!("cannot create {}", path.display()))
-        }
-        Err(e) => Err(anyhow!("cannot create {}: {e}", path.display())),
-    }
-}
-
-/// `path` must be a real directory (creating it when `create`); a symlink there is refused.
-fn check_dir(path: &Path, create: bool) -> Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(md) if md.is_dir() => Ok(()),
-        Ok(md) if md.file_type().is_symlink() => bail!(
-            "refusing to write through the symlink {}: the archive tries to escape the restore target",
-            path.display()
-        ),
-        Ok(_) => bail!("{} is in the way of a directory", path.display()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
-            fs::create_dir(path).with_context(|| format!("cannot create {}", path.display()))
-        }
-        Err(e) => Err(anyhow!("cannot inspect {}: {e}", path.display())),
-    }
-}
-
-/// Removes whatever is at `path` (a directory with its contents); nothing there is fine.
-fn remove_any(path: &Path) -> Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(md) if md.is_dir() => {
-            fs::remove_dir_all(path).with_context(|| format!("cannot remove {}", path.display()))
-        }
-        Ok(_) => fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(anyhow!("cannot inspect {}: {e}", path.display())),
     }
 }

@@ -13,6 +13,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -301,7 +302,14 @@ fn same_content(a: &Path, b: &Path, size_a: u64, size_b: u64) -> Result<bool> {
     if size_a != size_b {
         return Ok(false);
     }
-    let open = |p: &Path| File::open(p).with_context(|| format!("cannot read {}", p.display()));
+    // Both sides were lstat'ed as regular files: never follow a symlink put there since.
+    let open = |p: &Path| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(p)
+            .with_context(|| format!("cannot read {}", p.display()))
+    };
     let (mut fa, mut fb) = (open(a)?, open(b)?);
     let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
     loop {
