@@ -481,8 +481,8 @@ fn a_lock_left_by_a_killed_backup_is_taken_over_with_a_warning() {
     assert_eq!(r.code, None, "it should have been killed:\n{}", r.output());
 
     let r = ws.backup(Tool::Ours, "full", enc, &src, "repo", t(1), &[]);
-    let want = format!("warning: took over the lock on the archive dir");
-    assert!(r.stderr.contains(&want), "want {want:?}:\n{}", r.output());
+    let want = "warning: took over the lock on the archive dir";
+    assert!(r.stderr.contains(want), "want {want:?}:\n{}", r.output());
     let want = format!("left by pid {pid}, started 20");
     assert!(r.stderr.contains(&want), "want {want:?}:\n{}", r.output());
     // Released cleanly this time: the next run takes nothing over.
