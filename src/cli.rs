@@ -130,6 +130,15 @@ struct Options {
     /// s3: plain http to the host of an s3://host/bucket URL (as duplicity's option).
     #[arg(long, global = true)]
     s3_unencrypted_connection: bool,
+    /// Backups, and remove-*/cleanup with --force: how long to wait for another run that writes to the
+    /// same archive dir or target before giving up (0: do not wait).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(0..=7 * 24 * 3600))]
+    lock_wait: u64,
+}
+
+fn lock_wait(opts: &Options) -> std::time::Duration {
+    std::time::Duration::from_secs(opts.lock_wait)
 }
 
 /// The backend for `url` with the backend options and the secrets from the environment.
@@ -381,6 +390,7 @@ fn run(cli: Cli) -> Result<i32> {
                 cache_dir: cache::cache_dir(opts.archive_dir.as_deref(), opts.name.as_deref(), url),
                 dry_run: opts.dry_run,
                 progress: None,
+                lock_wait: lock_wait(opts),
             };
             let report = backup::backup(backend.as_ref(), &backup_opts)
                 .with_context(|| format!("backup to {} failed", backend.describe()))?;
@@ -514,20 +524,14 @@ fn run(cli: Cli) -> Result<i32> {
             };
             let backend = open_backend(opts, url)?;
             let archive_dir = cache_for(opts, url);
-            let listing = backend
-                .list()
-                .with_context(|| format!("cannot list {}", backend.describe()))?;
-            let plan = retention::plan(command, &listing, Some(&archive_dir))?;
             let apply = opts.force && !opts.dry_run;
-            let applied = if apply {
-                Some(
-                    retention::apply(&plan, backend.as_ref(), Some(&archive_dir)).with_context(
-                        || format!("{} on {} failed", command.name(), backend.describe()),
-                    )?,
-                )
-            } else {
-                None
-            };
+            let (plan, applied) = retention::run(
+                command,
+                backend.as_ref(),
+                &archive_dir,
+                apply,
+                lock_wait(opts),
+            )?;
             let text = if opts.json {
                 plan.render_json(applied.as_ref())
             } else {

@@ -171,6 +171,30 @@ impl std::fmt::Debug for OpenOptions {
     }
 }
 
+/// Environment variables that carry our secrets (besides every `AWS_*`). Programs we run (rsync, ssh,
+/// system tools) get an environment without them; a child that needs one (rsync's daemon password)
+/// is given it explicitly.
+pub const SECRET_ENV: &[&str] = &[
+    "PASSPHRASE",
+    "SIGN_PASSPHRASE",
+    "FTP_PASSWORD",
+    "RSYNC_PASSWORD",
+    "AZURE_CONNECTION_STRING",
+];
+
+/// Removes [`SECRET_ENV`] and every `AWS_*` variable from the environment `cmd` will get.
+pub fn scrub_secret_env(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    for name in SECRET_ENV {
+        cmd.env_remove(name);
+    }
+    for (name, _) in std::env::vars_os() {
+        if name.as_encoded_bytes().starts_with(b"AWS_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
 impl OpenOptions {
     /// Options with the secrets and `HOME` read from the environment, 5 attempts starting at 2 s.
     pub fn from_env() -> OpenOptions {

@@ -123,6 +123,7 @@ impl RsyncBackend {
         }
         let mut words = ssh.split_whitespace();
         let mut cmd = Command::new(words.next().unwrap_or("ssh"));
+        super::scrub_secret_env(&mut cmd);
         cmd.args(words)
             // ControlPersist: the master also goes away by itself if this process dies without `-O exit`.
             .args([
@@ -145,19 +146,20 @@ impl RsyncBackend {
 
     fn run(&self, args: &[&std::ffi::OsStr], name: &str) -> BackendResult<String> {
         let mut cmd = Command::new("rsync");
+        // rsync and the ssh it runs get none of our secrets (PASSPHRASE, cloud keys, ...).
+        super::scrub_secret_env(&mut cmd);
         cmd.arg("--timeout=120");
         match &self.ssh {
             Some(ssh) => {
                 cmd.arg("-e").arg(self.ssh_command(ssh));
-                cmd.env_remove("RSYNC_PASSWORD");
             }
             None => {
                 cmd.arg("--contimeout=30");
-                match &self.password {
-                    // The environment, not argv: /proc/PID/cmdline is world-readable.
-                    Some(pw) => cmd.env("RSYNC_PASSWORD", pw),
-                    None => cmd.env_remove("RSYNC_PASSWORD"),
-                };
+                // The daemon password it needs: in the environment, not argv (/proc/PID/cmdline is
+                // world-readable).
+                if let Some(pw) = &self.password {
+                    cmd.env("RSYNC_PASSWORD", pw);
+                }
             }
         }
         cmd.args(args)
@@ -210,7 +212,7 @@ impl Drop for RsyncBackend {
         let master = self.master.get_mut().unwrap_or_else(|e| e.into_inner());
         if let (Master::Running(dir), Some(ssh)) = (&*master, &self.ssh) {
             let mut words = ssh.split_whitespace();
-            let _ = Command::new(words.next().unwrap_or("ssh"))
+            let _ = super::scrub_secret_env(&mut Command::new(words.next().unwrap_or("ssh")))
                 .args(words)
                 .arg(format!("-oControlPath={}", dir.path().join("cm").display()))
                 .args(["-O", "exit"])

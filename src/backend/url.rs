@@ -43,9 +43,13 @@ impl NetUrl {
         };
         let (host, port) = match hostport.rsplit_once(':') {
             Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-                let port = p
-                    .parse::<u16>()
-                    .map_err(|_| UrlError::Invalid(format!("{}: bad port {p:?}", redact(url))))?;
+                // Never quote `p`: with a password holding a `/`, it is part of the password.
+                let port = p.parse::<u16>().map_err(|_| {
+                    UrlError::Invalid(format!(
+                        "{}: the port after the host is not a number; a user name or password containing '/', '@' or ':' must be %-encoded (/ as %2F, @ as %40, : as %3A)",
+                        redact(url)
+                    ))
+                })?;
                 (h, Some(port))
             }
             _ => (hostport, None),
@@ -100,17 +104,28 @@ pub fn decode(s: &str) -> String {
 }
 
 /// Any URL with the password of its user info removed (`u:pw@h` → `u@h`); other text is unchanged.
+/// Where the user info ends is ambiguous when a password holds an unencoded `/` (`u:p/w@h/dir` cuts
+/// the authority at `u:p`) or `@`: then everything up to the last `@` is taken as user info, so no part
+/// of a password is ever shown (at worst a path with `@` after a `host:port` is shown shortened).
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (format!("{s}://"), r),
+        None => (String::new(), url),
+    };
+    let Some(last_at) = rest.rfind('@') else {
         return url.to_string();
     };
     let end = rest.find('/').unwrap_or(rest.len());
     let netloc = &rest[..end];
-    match netloc.rfind('@') {
-        Some(at) => match netloc[..at].split_once(':') {
-            Some((user, _pw)) => format!("{scheme}://{user}@{}{}", &netloc[at + 1..], &rest[end..]),
-            None => url.to_string(),
-        },
+    if last_at > end && !netloc.contains([':', '@']) {
+        // The only `@`s are in the path.
+        return url.to_string();
+    }
+    match rest[..last_at].split_once(':') {
+        Some((user, _pw)) => {
+            let user = user.split('@').next().unwrap_or("");
+            format!("{scheme}{user}@{}", &rest[last_at + 1..])
+        }
         None => url.to_string(),
     }
 }
@@ -144,5 +159,36 @@ mod tests {
         assert_eq!(redact("sftp://u@h/d"), "sftp://u@h/d");
         assert_eq!(redact("file:///a:b@c"), "file:///a:b@c");
         assert_eq!(redact("not a url"), "not a url");
+        assert_eq!(redact("sftp://h/dir/a@b"), "sftp://h/dir/a@b");
+    }
+
+    #[test]
+    fn no_part_of_a_password_is_in_a_parse_error_or_redacted_url() {
+        for (url, secret) in [
+            ("sftp://bob:Qx7/Zk9@127.0.0.1/dir", ["Qx7", "Zk9"]),
+            ("ftp://bob:s3/cr@t@127.0.0.1:21/d", ["s3/", "cr@t"]),
+            ("rsync://bob:x9/y8@127.0.0.1/d", ["x9", "y8"]),
+            ("bob:zz/qq@127.0.0.1/d", ["zz", "qq"]),
+        ] {
+            let shown = redact(url);
+            for part in secret {
+                assert!(!shown.contains(part), "{url} shown as {shown}");
+            }
+            if url.contains("://") {
+                let e = NetUrl::parse(url).unwrap_err().to_string();
+                for part in secret {
+                    assert!(!e.contains(part), "{url}: {e}");
+                }
+                assert!(e.contains("%2F"), "{e}");
+            }
+        }
+        assert_eq!(
+            redact("sftp://bob:Qx7/Zk9@127.0.0.1/dir"),
+            "sftp://bob@127.0.0.1/dir"
+        );
+        assert_eq!(
+            redact("rsync://u:p/w@h::/module/x"),
+            "rsync://u@h::/module/x"
+        );
     }
 }

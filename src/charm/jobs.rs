@@ -23,6 +23,12 @@ use crate::engine::timestr::{self, format_timestamp};
 use super::paths::{Paths, ARCHIVE_DIR, LOCK_FILE, STATE_FILE};
 use super::settings::Settings;
 
+/// How long a job waits for the engine's writer lock: the run lock already keeps the charm's own runs
+/// apart, so this wait is for an operator's CLI run on the same archive dir or target.
+fn engine_lock_wait() -> std::time::Duration {
+    super::runlock::wait_from_env(crate::engine::lock::DEFAULT_WAIT)
+}
+
 /// Action results: Juju keys to string values.
 pub type Results = BTreeMap<String, String>;
 
@@ -209,6 +215,7 @@ impl Runtime {
                 cache_dir: self.cache_dir(),
                 dry_run: false,
                 progress,
+                lock_wait: engine_lock_wait(),
             },
         )
         .with_context(|| format!("backup to {} failed", backend.describe()))?;
@@ -420,19 +427,13 @@ impl Runtime {
     pub fn retention(&self, command: RetentionCommand, dry_run: bool) -> Result<Outcome> {
         let backend = self.backend()?;
         let archive = self.cache_dir();
-        let listing = backend
-            .list()
-            .with_context(|| format!("cannot list {}", backend.describe()))?;
-        let plan = retention::plan(command, &listing, Some(&archive))?;
-        let applied = if dry_run {
-            None
-        } else {
-            Some(
-                retention::apply(&plan, backend.as_ref(), Some(&archive)).with_context(|| {
-                    format!("{} on {} failed", command.name(), backend.describe())
-                })?,
-            )
-        };
+        let (plan, applied) = retention::run(
+            command,
+            backend.as_ref(),
+            &archive,
+            !dry_run,
+            engine_lock_wait(),
+        )?;
         let remote = plan.remote_names();
         let mut out = Outcome::default();
         out.results.insert("dry-run".into(), dry_run.to_string());

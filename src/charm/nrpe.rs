@@ -234,6 +234,18 @@ pub fn check(
         (Ok(b), Ok(r)) => (b, r),
         (Err(e), _) | (_, Err(e)) => return (3, format!("UNKNOWN: {e:#}")),
     };
+    // State::load takes a missing file for "no runs yet", which is right for the charm's own status
+    // (it writes the file when it is configured), but here it would report OK on a machine where
+    // nothing is set up to back up at all.
+    if !state_file.exists() {
+        return (
+            3,
+            format!(
+                "UNKNOWN: the state file {} is missing: no backup is configured for this unit, or the charm has not set it up yet (it writes the file once its config is valid)",
+                state_file.display()
+            ),
+        );
+    }
     let st = match State::load(state_file) {
         Ok(s) => s,
         Err(e) => return (3, format!("UNKNOWN: {e:#}")),

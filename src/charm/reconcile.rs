@@ -51,6 +51,26 @@ pub fn write_file(path: &Path, content: &[u8], mode: u32) -> Result<bool> {
     Ok(true)
 }
 
+/// Writes `content` with `mode` only if nothing is at `path` yet, atomically (a run that records its
+/// outcome meanwhile wins). Returns whether it wrote.
+fn write_new_file(path: &Path, content: &[u8], mode: u32) -> Result<bool> {
+    let dir = path.parent().context("a file path has a parent")?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".duplicity-charm-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, content)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    match tmp.persist_noclobber(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.error.kind() == ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e.error).with_context(|| format!("cannot write {}", path.display())),
+    }
+}
+
 /// Creates a directory (and its parents) and gives it `mode`. Returns whether anything changed.
 pub fn ensure_dir(path: &Path, mode: u32) -> Result<bool> {
     let mut changed = false;
@@ -232,6 +252,29 @@ pub fn ensure_settings(
     }
     if write_file(&paths.resolve(&files.settings), &settings.to_bytes(), 0o600)? {
         changes.push(format!("wrote {} (0600)", files.settings.display()));
+    }
+    // The NRPE check reports UNKNOWN while the state file is missing: once configured, an empty
+    // record says "no backup yet" instead.
+    let state_file = paths.resolve(&files.state_file);
+    if !state_file.exists()
+        && write_new_file(
+            &state_file,
+            &super::state::State::default().to_bytes(),
+            0o644,
+        )?
+    {
+        changes.push(format!("wrote {}", files.state_file.display()));
+    }
+    // The archive dir holds decrypted manifests and the names of every backed-up file: 0700 inside
+    // the 0711 state dir (the engine makes its own directory in it 0700 too).
+    if ensure_dir(
+        &paths.resolve(files.state_dir.join(super::paths::ARCHIVE_DIR)),
+        0o700,
+    )? {
+        changes.push(format!(
+            "created {} (0700)",
+            files.state_dir.join(super::paths::ARCHIVE_DIR).display()
+        ));
     }
     let key_path = paths.resolve(&files.gpg_public_key);
     match public_key {

@@ -1,13 +1,12 @@
-//! The run lock: a scheduled run and an action never run the engine at once. One `flock` on `run.lock`
-//! beside the settings; the second comer polls for a bounded time, then gives up saying who holds it.
-//! The kernel drops the lock when its holder exits, however it exits.
+//! The run lock: a scheduled run and an action never run the engine at once. One lock on `run.lock`
+//! beside the settings, taken as the engine's writer locks are ([`crate::engine::lock::HeldLock`]:
+//! an OFD lock, polled for a bounded time, the holder written into the file); the second comer gives
+//! up saying who holds it. The kernel drops the lock when its holder exits, however it exits.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::io::AsRawFd;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::engine::lock::{self as engine_lock, HeldLock};
 
 /// How long an action waits for a running job before reporting busy (override:
 /// `DUPLICITY_CHARM_LOCK_WAIT`, in seconds).
@@ -31,7 +30,7 @@ pub enum LockError {
 /// Held while the value lives.
 #[derive(Debug)]
 pub struct RunLock {
-    _file: File,
+    _held: HeldLock,
 }
 
 /// The wait, or the `DUPLICITY_CHARM_LOCK_WAIT` override.
@@ -47,50 +46,25 @@ pub fn wait_from_env(default: Duration) -> Duration {
 /// Takes the lock, waiting up to `wait`; `what` (e.g. `the backup action`) is written into the file
 /// so a waiter can say who is running.
 pub fn acquire(path: &Path, wait: Duration, what: &str) -> Result<RunLock, LockError> {
-    let io = |source| LockError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(io)?;
-    let start = Instant::now();
-    loop {
-        // SAFETY: flock on a descriptor this function owns.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc == 0 {
-            break;
-        }
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
-            return Err(io(err));
-        }
-        if start.elapsed() >= wait {
-            let mut holder = String::new();
-            let _ = file.rewind().and_then(|_| file.read_to_string(&mut holder));
-            let holder = holder.trim();
-            return Err(LockError::Busy {
-                holder: if holder.is_empty() {
-                    "unknown".into()
-                } else {
-                    holder.to_string()
-                },
-                waited: wait,
-            });
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    match HeldLock::acquire(path, "the run lock", wait, what) {
+        Ok(held) => Ok(RunLock { _held: held }),
+        Err(engine_lock::LockError::Busy { holder, waited, .. }) => Err(LockError::Busy {
+            holder: match (&holder.command, holder.pid) {
+                (Some(c), Some(_)) => format!("{c}, {}", holder.pid_and_start()),
+                (None, Some(_)) => holder.pid_and_start(),
+                _ => "unknown".into(),
+            },
+            waited,
+        }),
+        Err(engine_lock::LockError::Io { path, source }) => Err(LockError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
+        Err(e @ engine_lock::LockError::UnsafeDir { .. }) => Err(LockError::Io {
+            path: path.display().to_string(),
+            source: std::io::Error::other(e.to_string()),
+        }),
     }
-    let since = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
-    let _ = file
-        .set_len(0)
-        .and_then(|_| file.rewind())
-        .and_then(|_| write!(file, "{what}, pid {}, since {since}", std::process::id()));
-    Ok(RunLock { _file: file })
 }
 
 /// Test only: `DUPLICITY_CHARM_TEST_HOLD_LOCK=<seconds>` keeps the lock that long after a job, so tests
@@ -113,7 +87,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("run.lock");
         let held = acquire(&p, Duration::ZERO, "a scheduled backup").unwrap();
-        // flock locks belong to the open file description, so a second open in this process contends.
+        // OFD locks belong to the open file description, so a second open in this process contends.
         let e = acquire(&p, Duration::from_millis(250), "the backup action").unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("a scheduled backup, pid "), "{msg}");

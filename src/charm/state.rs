@@ -97,10 +97,15 @@ impl State {
 
     /// Writes the state file (0644), atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
+        super::reconcile::write_file(path, &self.to_bytes(), 0o644)?;
+        Ok(())
+    }
+
+    /// The file's content.
+    pub fn to_bytes(&self) -> Vec<u8> {
         let mut bytes = serde_json::to_vec_pretty(self).expect("state serializes");
         bytes.push(b'\n');
-        super::reconcile::write_file(path, &bytes, 0o644)?;
-        Ok(())
+        bytes
     }
 
     pub fn record(&mut self, run: RunRecord) {

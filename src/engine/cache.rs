@@ -52,9 +52,48 @@ pub struct Cache {
     pub dir: PathBuf,
 }
 
+/// Mode of the archive dir and of every directory we create for it: its files name every backed-up
+/// file (also those in private directories) and manifests are kept decrypted.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+/// Mode of the files in the archive dir.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+
+/// Creates `dir` (and missing parents) 0700 whatever the umask, and tightens an existing `dir` that
+/// others can read or enter (an archive dir made by an older version, or by the umask): a note on
+/// stderr says so once.
+pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let existed = dir.is_dir();
+    if !existed {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(PRIVATE_DIR_MODE)
+            .create(dir)?;
+    }
+    let mode = fs::metadata(dir)?.permissions().mode() & 0o7777;
+    if mode != PRIVATE_DIR_MODE {
+        fs::set_permissions(dir, fs::Permissions::from_mode(PRIVATE_DIR_MODE))?;
+        if existed && mode & 0o077 != 0 {
+            eprintln!(
+                "duplicity-charm: note: the archive dir {} was readable by other users (mode {mode:04o}); it is now 0700",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A builder for work directories (volumes, restores in progress): created 0700 whatever the umask.
+pub fn private_tempdir<'a, 'b>() -> tempfile::Builder<'a, 'b> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut b = tempfile::Builder::new();
+    b.permissions(fs::Permissions::from_mode(PRIVATE_DIR_MODE));
+    b
+}
+
 impl Cache {
     pub fn open(dir: PathBuf) -> Result<Cache> {
-        fs::create_dir_all(&dir).with_context(|| {
+        ensure_private_dir(&dir).with_context(|| {
             format!(
                 "cannot create the archive dir {}: check its permissions or pass --archive-dir",
                 dir.display()
@@ -143,11 +182,16 @@ impl Cache {
     /// Stores a metadata file the backup just wrote (plain bytes for manifests, a gzip file for
     /// sigtars), moving it when it is on the same filesystem.
     pub fn store_file(&self, src: &Path, local: &str) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let private = fs::Permissions::from_mode(PRIVATE_FILE_MODE);
+        // The file was made with the umask; it is private before it is visible under its name.
+        fs::set_permissions(src, private.clone())?;
         if fs::rename(src, self.path(local)).is_ok() {
             return Ok(());
         }
         let tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
         fs::copy(src, tmp.path())?;
+        tmp.as_file().set_permissions(private)?;
         tmp.persist(self.path(local)).map_err(|e| e.error)?;
         Ok(())
     }
@@ -214,6 +258,33 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_archive_dir_and_work_dirs_are_private_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        // The test process's umask (022 or so) would give 0755/0644 to anything made with defaults;
+        // changing the umask here would race with the other tests' threads.
+        let d = tempfile::tempdir().unwrap();
+        let cache = Cache::open(d.path().join("base/name")).unwrap();
+        let work = private_tempdir().tempdir_in(&cache.dir).unwrap();
+        let src = cache.dir.join("made-with-umask");
+        fs::write(&src, b"x").unwrap();
+        cache
+            .store_file(&src, "duplicity-full-signatures.20240101T000000Z.sigtar.gz")
+            .unwrap();
+        assert_eq!(mode(&d.path().join("base")), 0o700);
+        assert_eq!(mode(&cache.dir), 0o700);
+        assert_eq!(mode(work.path()), 0o700);
+        assert_eq!(
+            mode(&cache.path("duplicity-full-signatures.20240101T000000Z.sigtar.gz")),
+            0o600
+        );
+        // An existing archive dir others can read is tightened.
+        fs::set_permissions(&cache.dir, fs::Permissions::from_mode(0o755)).unwrap();
+        Cache::open(cache.dir.clone()).unwrap();
+        assert_eq!(mode(&cache.dir), 0o700);
+    }
 
     #[test]
     fn default_name_is_md5_of_url_as_typed() {

@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod delta;
 pub mod index;
 pub mod keys;
+pub mod lock;
 pub mod meta;
 pub mod schedule;
 pub mod target_tree;

@@ -64,6 +64,8 @@ pub struct BackupOptions {
     pub dry_run: bool,
     /// Called (on a worker thread) each time a volume is stored.
     pub progress: Option<ProgressFn>,
+    /// How long to wait for another run that holds the writer lock ([`crate::engine::lock`]).
+    pub lock_wait: std::time::Duration,
 }
 
 /// A volume stored, as reported to [`BackupOptions::progress`].
@@ -327,6 +329,21 @@ struct ChainTip {
 
 /// Runs a full or incremental backup of `opts.source` to `backend`.
 pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupReport> {
+    // One writer per archive dir and target; a dry run writes nothing, so it waits for no one.
+    let _lock = (!opts.dry_run)
+        .then(|| {
+            crate::engine::lock::lock_writer(
+                &opts.cache_dir,
+                &backend.describe(),
+                opts.lock_wait,
+                &format!(
+                    "backup of {} to {}",
+                    opts.source.display(),
+                    backend.describe()
+                ),
+            )
+        })
+        .transpose()?;
     let dry = DryRunBackend { inner: backend };
     let backend: &dyn Backend = if opts.dry_run { &dry } else { backend };
     let started = Instant::now();
@@ -491,7 +508,7 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
         super::retention::WORK_DIR_PREFIX,
         std::process::id()
     );
-    let mut work = tempfile::Builder::new();
+    let mut work = cache::private_tempdir();
     work.prefix(&prefix);
     let work = match &cache {
         Some(cache) => work

@@ -409,6 +409,53 @@ fn process_alive(pid: i32) -> bool {
     r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// Lists the target, plans `command` and, when `apply`, deletes the plan's files. Applying takes the
+/// writer lock ([`crate::engine::lock`]) before the listing, so the plan never sees a backup in
+/// progress (whose volumes would look like an incomplete set to delete) and no backup starts on a
+/// chain while its files go. A plan that is only shown takes no lock.
+pub fn run(
+    command: RetentionCommand,
+    backend: &dyn Backend,
+    archive_dir: &Path,
+    apply: bool,
+    lock_wait: std::time::Duration,
+) -> Result<(Plan, Option<Applied>)> {
+    let _lock = apply
+        .then(|| {
+            crate::engine::lock::lock_writer(
+                archive_dir,
+                &backend.describe(),
+                lock_wait,
+                &format!("{} --force on {}", command.name(), backend.describe()),
+            )
+        })
+        .transpose()?;
+    let listing = backend
+        .list()
+        .with_context(|| format!("cannot list {}", backend.describe()))?;
+    let plan = plan(command, &listing, Some(archive_dir))?;
+    let applied = if apply {
+        Some(
+            self::apply(&plan, backend, Some(archive_dir))
+                .with_context(|| format!("{} on {} failed", command.name(), backend.describe()))?,
+        )
+    } else {
+        None
+    };
+    Ok((plan, applied))
+}
+
+/// Test only: `DUPLICITY_CHARM_TEST_KILL_AT=retention-after-delete-N` kills this process (SIGKILL)
+/// once the first N remote files of a plan are deleted, so tests can interrupt a retention at an
+/// exact place.
+fn test_kill_after_deletes() -> Option<usize> {
+    std::env::var("DUPLICITY_CHARM_TEST_KILL_AT")
+        .ok()?
+        .strip_prefix("retention-after-delete-")?
+        .parse()
+        .ok()
+}
+
 /// What applying a plan did.
 #[derive(Debug, Default, Clone)]
 pub struct Applied {
@@ -434,6 +481,11 @@ pub fn apply(plan: &Plan, backend: &dyn Backend, archive_dir: Option<&Path>) -> 
             bail!("refusing to delete {}: it is not a duplicity file", d.name);
         }
         remote_names.push(d.name.clone());
+    }
+    if let Some(n) = test_kill_after_deletes().filter(|n| *n < remote_names.len()) {
+        backend.delete(&remote_names[..n])?;
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
     }
     backend
         .delete(&remote_names)
