@@ -209,6 +209,7 @@ pub fn engine_through_faults(tg: Target) {
         cache_dir: cache.clone(),
         dry_run: false,
         progress: None,
+        lock_wait: Duration::from_secs(60),
     };
     let restore_into = |b: &dyn Backend, dst: &std::path::Path| {
         restore::restore(
