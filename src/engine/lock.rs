@@ -145,6 +145,11 @@ impl Drop for HeldLock {
     fn drop(&mut self) {
         // Emptied while still locked, so a file that names a holder means a run that died.
         let _ = self.file.set_len(0);
+        // The archive dir's lockfile goes, as stock duplicity removes it: the archive dir then holds
+        // metadata only. A waiter that opened the removed file notices and opens the path again.
+        if self.path.file_name() == Some(std::ffi::OsStr::new(ARCHIVE_DIR_LOCK)) {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -438,7 +443,7 @@ mod tests {
     #[test]
     fn a_second_taker_waits_then_names_the_holder() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("lockfile");
+        let p = dir.path().join("target.lock");
         let held = HeldLock::acquire(&p, "the archive dir x", Duration::ZERO, "backup").unwrap();
         assert!(held.taken_over.is_none());
         assert_eq!(
