@@ -1018,6 +1018,7 @@ struct SourceReader<'f> {
     file: &'f File,
     bytes: u64,
     error: Option<io::Error>,
+    ended: bool,
 }
 
 impl<'f> SourceReader<'f> {
@@ -1026,17 +1027,24 @@ impl<'f> SourceReader<'f> {
             file,
             bytes: 0,
             error: None,
+            ended: false,
         }
     }
 }
 
 impl Read for SourceReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.error.is_some() {
+        if self.error.is_some() || self.ended {
             return Ok(0);
         }
         loop {
             match self.file.read(buf) {
+                // The end is final: a file that grows after it was seen would otherwise hand librsync
+                // more data after an end of input, which it rejects ("internal error").
+                Ok(0) if !buf.is_empty() => {
+                    self.ended = true;
+                    return Ok(0);
+                }
                 Ok(n) => {
                     self.bytes += n as u64;
                     return Ok(n);
