@@ -1,5 +1,7 @@
 # The commands of the README.
-.PHONY: test demo bench deps charm
+.PHONY: test demo bench deps charm fuzz
+
+FUZZ_SECONDS ?= 600
 
 test:            ## install what the tests need, then fmt, clippy and every test
 	bash scripts/test.sh
@@ -9,6 +11,9 @@ demo:            ## a real encrypted backup + restore of a sample directory to a
 
 bench:           ## duplicity 0.8.22 vs ours on a ~1 GiB dataset (release build; see bench/README.md)
 	bash bench/run.sh $(BENCH_ARGS)
+
+fuzz:            ## every cargo-fuzz target (fuzz/) for FUZZ_SECONDS each, one after the other (nightly; README "Fuzzing")
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh all
 
 deps:            ## only the Debian packages
 	bash scripts/setup-deps.sh

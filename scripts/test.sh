@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # THE test command (README, `make test`, .ci/run): install what the tests need, then format check, clippy
 # and every test (unit + integration against stock duplicity) in one debug build; then the charm is packed
-# from that build and checked with charmcraft (expand-extensions on the repo, analyse on the .charm).
+# from that build and checked with charmcraft (expand-extensions on the repo, analyse on the .charm); last,
+# every fuzz target runs briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,5 +42,10 @@ bash scripts/argv-guard.sh check "$GUARD" "$TS_DIR/servers.env"
 step "pack the charm (debug binary) and check it with charmcraft"
 bash scripts/pack-charm.sh "${CARGO_TARGET_DIR:-target}/debug/duplicity-charm" build/duplicity.charm
 bash scripts/charmcraft-check.sh build/duplicity.charm
+
+step "fuzz: build every cargo-fuzz target (nightly), run each for ${FUZZ_CI_SECONDS:-15}s (scripts/fuzz.sh)"
+# Briefly, from the committed seeds: catches a parser change that crashes on them or soon after. Longer runs
+# by hand: make fuzz (README, "Fuzzing").
+FUZZ_SECONDS=${FUZZ_CI_SECONDS:-15} bash scripts/fuzz.sh all
 
 step "all tests passed"

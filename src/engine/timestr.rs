@@ -262,7 +262,8 @@ fn parse_date(s: &str) -> Option<(i64, i64, i64)> {
         return None;
     }
     let body = s.strip_suffix('Z')?;
-    if body.len() != 8 {
+    // Byte offsets below: a multi-byte character would put them inside it.
+    if body.len() != 8 || !body.is_ascii() {
         return None;
     }
     Some((
@@ -280,6 +281,12 @@ mod tests {
 
     fn p(s: &str) -> Result<i64, TimeError> {
         parse_time_with_offset(s, NOW, 0)
+    }
+
+    /// Found by fuzz/timestr: an 8-byte body with a two-byte character panicked on a byte slice.
+    #[test]
+    fn fuzz_non_ascii_date_is_refused_without_a_panic() {
+        assert!(p("002\u{39f}\u{8}12Z").is_err());
     }
 
     #[test]

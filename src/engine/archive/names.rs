@@ -218,7 +218,13 @@ fn long_time(s: &str) -> Option<(i64, NameStyle)> {
     } else {
         (timestr::parse_w3(&upper)?, NameStyle::Old)
     };
-    (t != 0).then_some((t, style))
+    (t != 0 && writable(t)).then_some((t, style))
+}
+
+/// True if `t` written as a long name's time (`YYYYMMDDTHHMMSSZ`) reads back as `t`: times outside
+/// 1901..2099 (epoch seconds or short names far off) would name a file we could not read again.
+fn writable(t: i64) -> bool {
+    timestr::parse_timestamp(&timestr::format_timestamp(t)) == Some(t)
 }
 
 /// Splits the tail after the type word (`difftar`, `manifest`, `sigtar`, …) into partial and storage.
@@ -294,7 +300,7 @@ fn parse_long(body: &str) -> Option<ParsedName> {
 fn parse_short(body: &str) -> Option<ParsedName> {
     let tokens: Vec<&str> = body.split('.').collect();
     let (head, rest) = tokens.split_first()?;
-    let t = |s: &str| base36(s).filter(|t| *t != 0);
+    let t = |s: &str| base36(s).filter(|t| *t != 0 && writable(*t));
     let (kind, after) = match (*head, rest) {
         ("df", [tm, n, "dt", after @ ..]) => {
             let vol = volume_number(n, 36)?;
@@ -383,6 +389,15 @@ mod tests {
             partial: false,
             style: NameStyle::Long,
         }
+    }
+
+    /// Found by fuzz/names: a short name whose time is in the year 3931 parsed, but the long name we
+    /// would write for it did not.
+    #[test]
+    fn fuzz_times_we_could_not_write_back_are_refused() {
+        assert_eq!(parse("di.sfkgj7p.sfgj7b.2.dt"), None);
+        assert_eq!(parse("duplicity-full.99999999999.manifest"), None);
+        assert!(parse("duplicity-full.1700000000.manifest").is_some());
     }
 
     #[test]

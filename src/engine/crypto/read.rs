@@ -246,11 +246,19 @@ impl Decryptor {
             Err(OpenError::Truncated(what)) => return Err(truncated_message(&what)),
             Err(OpenError::Failed(e)) => return Err(e),
         };
-        let input = Cursor::new(head).chain(input);
         let Some((algo, key)) = chosen else {
+            if short_seipd(&head, complete) {
+                return Err(CryptoError::Malformed(
+                    "the encrypted packet (SEIPD) is shorter than its random prefix and integrity \
+                     check: the file is truncated"
+                        .into(),
+                ));
+            }
+            let input = Cursor::new(head).chain(input);
             self.state.sequoia_reads.fetch_add(1, Ordering::Relaxed);
             return self.sequoia_reader(input);
         };
+        let input = Cursor::new(head).chain(input);
         self.state.fast_reads.fetch_add(1, Ordering::Relaxed);
         match open_fast(
             Box::new(input),
@@ -286,6 +294,58 @@ impl Decryptor {
             Err(_) => return Err(parser_panic()),
         };
         Ok(Box::new(PlainReader { inner: Some(inner) }))
+    }
+}
+
+/// The shortest body a SEIPD v1 packet can have: the version, the random prefix of a 16-byte block plus
+/// its two check octets, a literal packet with no data (8 octets) and the MDC packet.
+const MIN_SEIPD_V1_BODY: u64 = 1 + 16 + 2 + 8 + MDC_LEN as u64;
+
+/// True if the first SEIPD v1 packet among the first bytes of a message (`head`, dearmored if armored;
+/// `complete`: the whole message) ends, or the message ends, before [`MIN_SEIPD_V1_BODY`]. sequoia 2.4.2
+/// panics on such a packet once the session key passes its quick check (`data_consume_hard(..).unwrap()`
+/// in `PacketParser::decrypt_`), so the fallback never sees one.
+fn short_seipd(head: &[u8], complete: bool) -> bool {
+    let dearmored;
+    let mut bytes = head;
+    if head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'-') {
+        let mut out = Vec::new();
+        let mut armor =
+            openpgp::armor::Reader::from_bytes(head, openpgp::armor::ReaderMode::Tolerant(None));
+        // What decodes before an error (a cut armor) is what sequoia would parse too.
+        let _ = armor.read_to_end(&mut out);
+        dearmored = out;
+        bytes = &dearmored;
+    }
+    let mut r = Cursor::new(bytes);
+    loop {
+        let Ok(Some(header)) = read_header(&mut r) else {
+            return false;
+        };
+        if header.tag == 18 {
+            let mut body = PacketBody::new(&mut r, header.len);
+            let mut seen = [0u8; MIN_SEIPD_V1_BODY as usize];
+            let mut n = 0;
+            let ended = loop {
+                match body.read(&mut seen[n..]) {
+                    Ok(0) => break true,
+                    Ok(k) => n += k,
+                    // The bytes in hand end inside the packet: short only if the message does.
+                    Err(_) => break complete,
+                }
+                if n == seen.len() {
+                    return false;
+                }
+            };
+            return ended && seen.first().is_none_or(|v| *v == 1);
+        }
+        let BodyLen::Definite(len) = header.len else {
+            return false;
+        };
+        let skipped = io::copy(&mut (&mut r).take(len), &mut io::sink()).unwrap_or(0);
+        if skipped < len {
+            return false;
+        }
     }
 }
 

@@ -1203,3 +1203,16 @@ fn throughput() {
         );
     }
 }
+
+/// Found by fuzz/openpgp_message: an armored gpg message (SKESK, then a SEIPD cut after a few bytes)
+/// made sequoia 2.4.2 panic in `PacketParser::decrypt_` once the passphrase passed the quick check.
+#[test]
+fn fuzz_truncated_armored_seipd_is_refused_before_sequoia() {
+    const INPUT: &[u8] = b"-----BEGIN PGP MESSAGE-----\n\njA0ECQMCMrPnktpglbb/0sBNAV0cddhdmBQDEpYmuKt1Xe55jcOQ0*xBOn43cqqZvqSQyXh2ST2vbFuackO6p1FeV2Jjgdohwe\nwVVcE";
+    let dec = Decryptor::new(Some(Passphrase::new("fuzz")));
+    let err = dec.reader(INPUT).map(|_| ()).unwrap_err();
+    assert!(
+        matches!(&err, CryptoError::Malformed(m) if m.contains("shorter than its random prefix")),
+        "{err}"
+    );
+}
