@@ -46,6 +46,7 @@ bash scripts/charmcraft-check.sh build/duplicity.charm
 step "fuzz: build every cargo-fuzz target (nightly), run each for ${FUZZ_CI_SECONDS:-15}s (scripts/fuzz.sh)"
 # Briefly, from the committed seeds: catches a parser change that crashes on them or soon after. Longer runs
 # by hand: make fuzz (README, "Fuzzing").
-FUZZ_SECONDS=${FUZZ_CI_SECONDS:-15} bash scripts/fuzz.sh all
+FUZZ_TARGET_DIR=${FUZZ_TARGET_DIR:-/var/cache/duplicity-charm-ci/fuzz-target} \
+    FUZZ_SECONDS=${FUZZ_CI_SECONDS:-15} bash scripts/fuzz.sh all
 
 step "all tests passed"
