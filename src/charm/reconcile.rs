@@ -35,25 +35,15 @@ pub fn write_file(path: &Path, content: &[u8], mode: u32) -> Result<bool> {
             return Ok(false);
         }
     }
-    let dir = path.parent().context("a file path has a parent")?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".duplicity-charm-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    // The temp file is created 0600, so a secret is never readable by others, even for a moment.
-    std::io::Write::write_all(&mut tmp, content)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    let tmp = temp_beside(path, content, mode)?;
     tmp.persist(path)
         .with_context(|| format!("cannot replace {}", path.display()))?;
     Ok(true)
 }
 
-/// Writes `content` with `mode` only if nothing is at `path` yet, atomically (a run that records its
-/// outcome meanwhile wins). Returns whether it wrote.
-fn write_new_file(path: &Path, content: &[u8], mode: u32) -> Result<bool> {
+/// A temporary file beside `path` holding `content` with `mode`, ready to be persisted there. It is
+/// created 0600, so a secret is never readable by others, even for a moment.
+fn temp_beside(path: &Path, content: &[u8], mode: u32) -> Result<tempfile::NamedTempFile> {
     let dir = path.parent().context("a file path has a parent")?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".duplicity-charm-")
@@ -64,6 +54,13 @@ fn write_new_file(path: &Path, content: &[u8], mode: u32) -> Result<bool> {
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(mode))
         .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    Ok(tmp)
+}
+
+/// Writes `content` with `mode` only if nothing is at `path` yet, atomically (a run that records its
+/// outcome meanwhile wins). Returns whether it wrote.
+fn write_new_file(path: &Path, content: &[u8], mode: u32) -> Result<bool> {
+    let tmp = temp_beside(path, content, mode)?;
     match tmp.persist_noclobber(path) {
         Ok(_) => Ok(true),
         Err(e) if e.error.kind() == ErrorKind::AlreadyExists => Ok(false),
