@@ -227,11 +227,7 @@ impl Cache {
     /// The number of volumes the cached manifest of `set` lists (its highest volume number), if the
     /// archive dir holds a readable copy.
     pub fn manifest_volume_count(&self, set: &crate::engine::collection::BackupSet) -> Option<u32> {
-        use crate::engine::collection::SetKind;
-        let kind = match set.kind {
-            SetKind::Full { time } => NameKind::FullManifest { time },
-            SetKind::Inc { from, to } => NameKind::IncManifest { from, to },
-        };
+        let kind = set.kind.manifest_kind();
         let bytes = self.read(&local_name(&kind)?).ok()?;
         crate::engine::archive::manifest::parse(&bytes)
             .ok()?

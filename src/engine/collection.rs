@@ -40,6 +40,16 @@ pub enum SetKind {
     Inc { from: i64, to: i64 },
 }
 
+impl SetKind {
+    /// The name kind of the set's manifest.
+    pub fn manifest_kind(self) -> NameKind {
+        match self {
+            SetKind::Full { time } => NameKind::FullManifest { time },
+            SetKind::Inc { from, to } => NameKind::IncManifest { from, to },
+        }
+    }
+}
+
 /// All files of one backup session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupSet {
@@ -398,14 +408,14 @@ impl Collection {
         c.chains = chains;
         c.sig_chains = sig_chains;
         c.breaks = c.find_breaks();
-        c.missing_volumes = c.find_missing_volumes(&|_| None);
+        c.missing_volumes = c.missing_volumes_with(&|_| None);
         c
     }
 
     /// Recomputes [`Collection::missing_volumes`] knowing the volume count of the sets whose
     /// manifest `expected` can read (a missing last volume shows only there).
     pub fn recheck_volumes(&mut self, expected: &dyn Fn(&BackupSet) -> Option<u32>) {
-        self.missing_volumes = self.find_missing_volumes(expected);
+        self.missing_volumes = self.missing_volumes_with(expected);
     }
 
     /// Breaks: an orphaned inc whose `from` lies past the end of the chain it belongs to (the newest
@@ -442,17 +452,12 @@ impl Collection {
                 .find(|i| matches!(i.kind, SetKind::Inc { to, .. } if to == from))
             {
                 Some(i) => {
-                    let manifest = match i.kind {
-                        SetKind::Inc { from, to } => names::format(
-                            &NameKind::IncManifest { from, to },
-                            if i.encrypted {
-                                names::Storage::Gpg
-                            } else {
-                                names::Storage::Plain
-                            },
-                        ),
-                        SetKind::Full { .. } => unreachable!("matched an inc"),
+                    let storage = if i.encrypted {
+                        names::Storage::Gpg
+                    } else {
+                        names::Storage::Plain
                     };
+                    let manifest = names::format(&i.kind.manifest_kind(), storage);
                     format!(
                         "the incremental set ending {} has no manifest ({manifest} is missing)",
                         crate::engine::timestr::format_timestamp(from)
@@ -483,7 +488,7 @@ impl Collection {
     /// Volumes missing from the listing in any set of any chain: gaps in the numbering, and (when
     /// `expected` knows a set's volume count from its manifest) missing last volumes. Each entry names
     /// the set's time and the missing volume numbers.
-    fn find_missing_volumes(
+    pub fn missing_volumes_with(
         &self,
         expected: &dyn Fn(&BackupSet) -> Option<u32>,
     ) -> Vec<(i64, Vec<u32>)> {

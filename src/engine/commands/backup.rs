@@ -3,7 +3,7 @@
 //! work), then the signature tar, then the manifest — last, so an interrupted run never looks complete.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
@@ -20,7 +20,7 @@ use crate::engine::archive::manifest::{self, FileAction, ManifestWriter, VolumeI
 use crate::engine::archive::names::{self, NameKind, Storage};
 use crate::engine::archive::sigtar::{self, ChainSignatures, SigTarWriter};
 use crate::engine::cache::{self, Cache};
-use crate::engine::collection::{BackupSet, Collection, SetKind};
+use crate::engine::collection::{BackupSet, Collection};
 use crate::engine::crypto::{Compression, Decryptor, Encryptor, Passphrase};
 use crate::engine::delta::{self, TeeReader};
 use crate::engine::keys::KeySetup;
@@ -669,10 +669,7 @@ fn wall_now() -> f64 {
 fn chain_tip(c: &Collection) -> Option<ChainTip> {
     let base = c.incremental_base()?;
     let last = base.chain.last();
-    let last_manifest = match last.kind {
-        SetKind::Full { time } => NameKind::FullManifest { time },
-        SetKind::Inc { from, to } => NameKind::IncManifest { from, to },
-    };
+    let last_manifest = last.kind.manifest_kind();
     let signature_names = base.signatures.names(None);
     let signatures = signature_names
         .iter()
@@ -695,13 +692,9 @@ fn chain_unusable(c: &Collection, cache: Option<&Cache>) -> Option<String> {
     if let Some(b) = c.break_of(base.chain) {
         return Some(b.describe());
     }
-    let mut checked = c.clone();
-    if let Some(cache) = cache {
-        checked.recheck_volumes(&|set| cache.manifest_volume_count(set));
-    }
     let times: Vec<i64> = base.chain.sets().map(BackupSet::time).collect();
-    let missing: Vec<String> = checked
-        .missing_volumes
+    let missing: Vec<String> = c
+        .missing_volumes_with(&|set| cache.and_then(|cache| cache.manifest_volume_count(set)))
         .into_iter()
         .filter(|(t, _)| times.contains(t))
         .map(|(t, vols)| {
@@ -742,9 +735,9 @@ fn check_chain_keys(
              backup to start a new chain"
         );
     }
-    let keys =
-        crate::engine::crypto::message_keys(BufReader::new(fetch_remote(backend, manifest_name)?))
-            .with_context(|| format!("cannot read the manifest {manifest_name}"))?;
+    let mut file = fetch_remote(backend, manifest_name)?;
+    let keys = crate::engine::crypto::message_keys(BufReader::new(&file))
+        .with_context(|| format!("cannot read the manifest {manifest_name}"))?;
     if public_key {
         if !opts.keys.recipients.iter().any(|r| keys.includes(r)) {
             let ours: Vec<&str> = opts
@@ -772,7 +765,8 @@ fn check_chain_keys(
         );
     }
     // Decrypting the manifest proves the passphrase (the same error as restore gives).
-    super::restore::read_manifest(backend, manifest_name, decryptor)?;
+    file.rewind()?;
+    super::restore::decode_manifest(file, manifest_name, decryptor)?;
     Ok(())
 }
 
@@ -860,8 +854,7 @@ fn back_up_entry<S: VolumeSink, W: Write>(
         }
         return Ok(());
     }
-    let file = open_source(&entry.path).map_err(SourceReadError)?;
-    let at_open = FileStamp::of(&file).map_err(SourceReadError)?;
+    let (file, at_open) = open_source(&entry.path).map_err(SourceReadError)?;
     stats.delta_entries += 1;
     // The data read and the metadata stored describe the same file: take size and mtime from the
     // descriptor, in case the file was replaced or written since the walk saw it.
@@ -963,7 +956,7 @@ fn back_up_entry<S: VolumeSink, W: Write>(
 /// Opens a source file for reading without following a symlink and without blocking on a fifo: the
 /// walk saw a regular file, but it may have been replaced since. Anything else is reported, and the
 /// entry keeps its earlier version in the chain.
-fn open_source(path: &Path) -> io::Result<File> {
+fn open_source(path: &Path) -> io::Result<(File, FileStamp)> {
     use rustix::fs::{Mode, OFlags};
     let fd = rustix::fs::open(
         path,
@@ -977,12 +970,13 @@ fn open_source(path: &Path) -> io::Result<File> {
         e => io::Error::from(e),
     })?;
     let file = File::from(fd);
-    if !file.metadata()?.file_type().is_file() {
+    let md = file.metadata()?;
+    if !md.file_type().is_file() {
         return Err(io::Error::other(
             "is no longer a regular file: its earlier version is kept; the next backup stores it",
         ));
     }
-    Ok(file)
+    Ok((file, FileStamp::from(&md)))
 }
 
 /// What tells whether a file changed: size, mtime and ctime to the nanosecond, and the inode.
@@ -998,16 +992,19 @@ struct FileStamp {
 
 impl FileStamp {
     fn of(f: &File) -> io::Result<FileStamp> {
+        Ok(FileStamp::from(&f.metadata()?))
+    }
+
+    fn from(md: &std::fs::Metadata) -> FileStamp {
         use std::os::unix::fs::MetadataExt;
-        let md = f.metadata()?;
-        Ok(FileStamp {
+        FileStamp {
             size: md.len(),
             mtime_secs: md.mtime(),
             mtime_nsec: md.mtime_nsec(),
             ctime_secs: md.ctime(),
             ctime_nsec: md.ctime_nsec(),
             ino: md.ino(),
-        })
+        }
     }
 }
 

@@ -188,10 +188,14 @@ fn restore_sets(c: &Collection, time: i64) -> Result<Vec<SetFiles>> {
 }
 
 pub fn read_manifest(backend: &dyn Backend, name: &str, decryptor: &Decryptor) -> Result<Manifest> {
+    decode_manifest(fetch(backend, name)?, name, decryptor)
+}
+
+/// The manifest stored as `name`, decoded from its fetched `file`.
+pub fn decode_manifest(file: File, name: &str, decryptor: &Decryptor) -> Result<Manifest> {
     let storage = names::parse(name)
         .map(|p| p.storage)
         .unwrap_or(Storage::Plain);
-    let file = fetch(backend, name)?;
     let mut bytes = Vec::new();
     container::decode(file, storage, decryptor)
         .with_context(|| format!("cannot read the manifest {name}"))?
