@@ -8,12 +8,12 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::backend;
-use crate::engine::cache;
-use crate::engine::commands::retention::{self, RetentionCommand};
+use crate::engine::commands::retention::RetentionCommand;
 use crate::engine::commands::{backup, list, restore, status, verify};
-use crate::engine::crypto::{Decryptor, Passphrase};
+use crate::engine::crypto::Passphrase;
 use crate::engine::index::Index;
-use crate::engine::keys::{self, KeySetup};
+use crate::engine::keys;
+use crate::engine::repository::{Encryption, Keys, RecipientSpec, Repository, RepositoryConfig};
 use crate::engine::timestr;
 
 #[derive(Parser, Debug)]
@@ -137,22 +137,6 @@ struct Options {
     lock_wait: u64,
 }
 
-fn lock_wait(opts: &Options) -> std::time::Duration {
-    std::time::Duration::from_secs(opts.lock_wait)
-}
-
-/// The backend for `url` with the backend options and the secrets from the environment.
-fn open_backend(opts: &Options, url: &str) -> Result<Box<dyn backend::Backend>> {
-    let mut o = backend::OpenOptions::from_env();
-    if let Some(s) = &opts.ssh_options {
-        o.set_ssh_options(s);
-    }
-    o.s3_endpoint_url.clone_from(&opts.s3_endpoint_url);
-    o.s3_region_name.clone_from(&opts.s3_region_name);
-    o.s3_unencrypted_connection = opts.s3_unencrypted_connection;
-    Ok(backend::open(url, &o)?)
-}
-
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Full backup of SRC to URL.
@@ -179,22 +163,6 @@ enum Command {
     RemoveAllIncOfButNFull { n: usize, url: String },
     /// Delete what interrupted backups left behind (only with --force).
     Cleanup { url: String },
-    /// The charm's scheduler: fire backups and retention as the settings file says (run by the
-    /// systemd service the charm installs).
-    Scheduler {
-        #[arg(long, value_name = "FILE")]
-        settings: PathBuf,
-    },
-    /// The charm's NRPE check: OK, WARNING (a backup or retention overdue) or CRITICAL (the last
-    /// scheduled one failed), from the state file; exit 0, 1, 2 (3 when it cannot tell).
-    CheckNrpe {
-        #[arg(long, value_name = "FILE")]
-        state: PathBuf,
-        #[arg(long, default_value = "manual", value_name = "CRON")]
-        backup_schedule: String,
-        #[arg(long, default_value = "manual", value_name = "CRON")]
-        deletion_schedule: String,
-    },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -233,28 +201,6 @@ fn now(opts: &Options) -> i64 {
         .unwrap_or_else(|| chrono::Utc::now().timestamp())
 }
 
-fn passphrase_for_backup(opts: &Options) -> Result<Option<Passphrase>> {
-    let public_key = !opts.encrypt_key.is_empty()
-        || !opts.hidden_encrypt_key.is_empty()
-        || opts.encrypt_sign_key.is_some();
-    if opts.no_encryption {
-        if public_key {
-            bail!("--no-encryption contradicts --encrypt-key: give one or the other");
-        }
-        return Ok(None);
-    }
-    if public_key {
-        // Public-key backups need no passphrase; PASSPHRASE may still unlock --secret-keyring.
-        return Ok(Passphrase::from_env("PASSPHRASE"));
-    }
-    match Passphrase::from_env("PASSPHRASE") {
-        Some(p) => Ok(Some(p)),
-        None => Err(anyhow!(
-            "PASSPHRASE is not set: export PASSPHRASE with the backup passphrase, or pass --no-encryption"
-        )),
-    }
-}
-
 /// `--sign-key` (or `--encrypt-sign-key`) as a normalized key id; duplicity accepts 8, 16 or 40 hex
 /// digits.
 fn sign_key_id(opts: &Options) -> Result<Option<String>> {
@@ -271,66 +217,73 @@ fn sign_key_id(opts: &Options) -> Result<Option<String>> {
         .context("--sign-key")
 }
 
-/// The keys a backup uses: recipients, the signing key (unlocked now, so a wrong passphrase fails
-/// before anything is written) and secret keys for reading metadata the cache lacks. Key validity
-/// is judged at the real time, not at `--current-time`.
-fn backup_keys(opts: &Options) -> Result<KeySetup> {
-    let now = std::time::SystemTime::now();
-    let certs = keys::load_all(&opts.keyring)?;
-    let secret = keys::load_all(&opts.secret_keyring)?;
-    let mut all = certs.clone();
-    all.extend(secret.iter().map(|c| c.clone().strip_secret_key_material()));
-    let mut recipients = Vec::new();
-    for spec in opts
+/// Whether the command stores new backup files (then the encryption options must say how).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// The one place where the command line becomes the engine's configuration: the target and its
+/// backend options, the secrets from the environment, the keys, the archive dir and the volume size.
+fn repository_config(opts: &Options, url: &str, access: Access) -> Result<RepositoryConfig> {
+    let mut backend = backend::OpenOptions::from_env();
+    if let Some(s) = &opts.ssh_options {
+        backend.set_ssh_options(s);
+    }
+    backend.s3_endpoint_url.clone_from(&opts.s3_endpoint_url);
+    backend.s3_region_name.clone_from(&opts.s3_region_name);
+    backend.s3_unencrypted_connection = opts.s3_unencrypted_connection;
+
+    let recipients: Vec<RecipientSpec> = opts
         .encrypt_key
         .iter()
         .chain(opts.encrypt_sign_key.as_ref())
-    {
-        recipients.push(keys::recipient(spec, &all, false, now).context("--encrypt-key")?);
-    }
-    for spec in &opts.hidden_encrypt_key {
-        recipients.push(keys::recipient(spec, &all, true, now).context("--hidden-encrypt-key")?);
-    }
-    let signer = match sign_key_id(opts)? {
-        Some(id) if !opts.no_encryption => {
-            let pass = Passphrase::from_env("SIGN_PASSPHRASE")
-                .or_else(|| Passphrase::from_env("PASSPHRASE"));
-            Some(keys::signing_key(&id, &secret, pass.as_ref(), now).context("--sign-key")?)
+        .map(|k| RecipientSpec {
+            key: k.clone(),
+            hidden: false,
+        })
+        .chain(opts.hidden_encrypt_key.iter().map(|k| RecipientSpec {
+            key: k.clone(),
+            hidden: true,
+        }))
+        .collect();
+    let passphrase = Passphrase::from_env("PASSPHRASE");
+    let encryption = if opts.no_encryption {
+        if !recipients.is_empty() {
+            bail!("--no-encryption contradicts --encrypt-key: give one or the other");
         }
-        _ => None,
+        Encryption::None
+    } else if !recipients.is_empty() {
+        Encryption::PublicKey(recipients)
+    } else {
+        if access == Access::Write && passphrase.is_none() {
+            bail!(
+                "PASSPHRASE is not set: export PASSPHRASE with the backup passphrase, or pass --no-encryption"
+            );
+        }
+        Encryption::Passphrase
     };
-    Ok(KeySetup {
-        recipients,
-        signer,
-        secret_keys: secret,
-        check: None,
+    Ok(RepositoryConfig {
+        url: url.to_string(),
+        backend,
+        keys: Keys {
+            encryption,
+            passphrase,
+            sign_key: sign_key_id(opts)?,
+            sign_passphrase: Passphrase::from_env("SIGN_PASSPHRASE"),
+            public_keys: keys::load_all(&opts.keyring).context("--keyring")?,
+            secret_keys: keys::load_all(&opts.secret_keyring).context("--secret-keyring")?,
+        },
+        archive_dir: opts.archive_dir.clone(),
+        name: opts.name.clone(),
+        volsize: opts.volsize * 1024 * 1024,
+        lock_wait: std::time::Duration::from_secs(opts.lock_wait),
     })
 }
 
-/// The keys a restore uses: secret keys, and with `--sign-key` (if `check_signatures`) the signature
-/// every file must carry, checked with the certificates of both keyrings.
-fn restore_keys(opts: &Options, check_signatures: bool) -> Result<KeySetup> {
-    let certs = keys::load_all(&opts.keyring)?;
-    let secret = keys::load_all(&opts.secret_keyring)?;
-    let check = match sign_key_id(opts)? {
-        Some(id) if check_signatures => {
-            let mut all = certs;
-            all.extend(secret.iter().map(|c| c.clone().strip_secret_key_material()));
-            if !keys::has_key(&id, &all) {
-                bail!(
-                    "--sign-key {id}: that key is in neither --keyring nor --secret-keyring, so its signatures cannot be checked: pass its public key with --keyring"
-                );
-            }
-            Some(keys::SignatureCheck { id, certs: all })
-        }
-        _ => None,
-    };
-    Ok(KeySetup {
-        recipients: Vec::new(),
-        signer: None,
-        secret_keys: secret,
-        check,
-    })
+fn open(opts: &Options, url: &str, access: Access) -> Result<Repository> {
+    Ok(Repository::open(repository_config(opts, url, access)?)?)
 }
 
 /// `-t/--time`, or now.
@@ -342,31 +295,13 @@ fn time_option(opts: &Options) -> Result<i64> {
     }
 }
 
-fn cache_for(opts: &Options, url: &str) -> std::path::PathBuf {
-    cache::cache_dir(opts.archive_dir.as_deref(), opts.name.as_deref(), url)
-}
-
 /// Runs a command; Ok carries the exit code (verify exits 1 on differences, as duplicity).
 fn run(cli: Cli) -> Result<i32> {
     let opts = &cli.opts;
+    let mut out = std::io::stdout().lock();
     match &cli.command {
-        Command::Scheduler { settings } => {
-            crate::charm::scheduler::run(settings)?;
-            Ok(0)
-        }
-        Command::CheckNrpe {
-            state,
-            backup_schedule,
-            deletion_schedule,
-        } => {
-            let (code, line) =
-                crate::charm::nrpe::check(state, backup_schedule, deletion_schedule, now(opts));
-            println!("{line}");
-            Ok(code)
-        }
         Command::Full { source, url } | Command::Incremental { source, url } => {
-            let force_full = matches!(cli.command, Command::Full { .. });
-            let backend = open_backend(opts, url)?;
+            let repo = open(opts, url, Access::Write)?;
             let full_if_older_than = opts
                 .full_if_older_than
                 .as_deref()
@@ -376,25 +311,17 @@ fn run(cli: Cli) -> Result<i32> {
                 })
                 .transpose()
                 .context("--full-if-older-than")?;
-            let backup_opts = backup::BackupOptions {
+            let report = repo.backup(&backup::BackupOptions {
                 source: source.clone(),
                 source_as_typed: source.to_string_lossy().into_owned(),
-                force_full,
+                force_full: matches!(cli.command, Command::Full { .. }),
                 full_if_older_than,
-                volsize: opts.volsize * 1024 * 1024,
                 now: now(opts),
                 fixed_time: opts.current_time.is_some(),
                 allow_source_mismatch: opts.allow_source_mismatch,
-                passphrase: passphrase_for_backup(opts)?,
-                keys: backup_keys(opts)?,
-                cache_dir: cache::cache_dir(opts.archive_dir.as_deref(), opts.name.as_deref(), url),
                 dry_run: opts.dry_run,
                 progress: None,
-                lock_wait: lock_wait(opts),
-            };
-            let report = backup::backup(backend.as_ref(), &backup_opts)
-                .with_context(|| format!("backup to {} failed", backend.describe()))?;
-            let mut out = std::io::stdout().lock();
+            })?;
             for p in &report.problems {
                 eprintln!("duplicity-charm: warning: {p}");
             }
@@ -416,12 +343,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Restore { url, target } => {
-            let backend = open_backend(opts, url)?;
-            let n = now(opts);
-            let time = match &opts.time {
-                Some(t) => timestr::parse_time(t, n).context("-t/--time")?,
-                None => n,
-            };
+            let repo = open(opts, url, Access::Read)?;
             let path = opts
                 .file_to_restore
                 .as_deref()
@@ -431,69 +353,39 @@ fn run(cli: Cli) -> Result<i32> {
                 })
                 .transpose()?
                 .filter(|p| !p.is_root());
-            let report = restore::restore(
-                backend.as_ref(),
-                &restore::RestoreOptions {
-                    target: target.clone(),
-                    time,
-                    path,
-                    force: opts.force,
-                    passphrase: Passphrase::from_env("PASSPHRASE"),
-                    keys: restore_keys(opts, true)?,
-                    progress: None,
-                },
-            )
-            .with_context(|| format!("restore from {} failed", backend.describe()))?;
+            let report = repo.restore(&restore::RestoreOptions {
+                target: target.clone(),
+                time: time_option(opts)?,
+                path,
+                force: opts.force,
+                progress: None,
+            })?;
             for n in &report.notes {
                 eprintln!("duplicity-charm: note: {n}");
             }
             Ok(0)
         }
         Command::CollectionStatus { url } => {
-            let backend = open_backend(opts, url)?;
-            let mut out = std::io::stdout().lock();
-            let cache = cache_for(opts, url);
-            status::collection_status(backend.as_ref(), &mut out, opts.json, Some(&cache))
-                .with_context(|| format!("collection-status of {} failed", backend.describe()))?;
+            let repo = open(opts, url, Access::Read)?;
+            status::collection_status(&repo, &mut out, opts.json)?;
             Ok(0)
         }
         Command::ListCurrentFiles { url } => {
-            let backend = open_backend(opts, url)?;
-            let time = time_option(opts)?;
-            let cache = cache::Cache::open(cache_for(opts, url))?;
-            let decryptor = Decryptor::with_keys(
-                Passphrase::from_env("PASSPHRASE"),
-                &restore_keys(opts, false)?,
-            );
-            let mut out = std::io::stdout().lock();
-            list::list_current_files(
-                backend.as_ref(),
-                &cache,
-                &decryptor,
-                time,
-                &mut out,
-                opts.json,
-            )
-            .with_context(|| format!("list-current-files of {} failed", backend.describe()))?;
+            let repo = open(opts, url, Access::Read)?;
+            list::list_current_files(&repo, time_option(opts)?, &mut out, opts.json)?;
             Ok(0)
         }
         Command::Verify { url, source } => {
-            let backend = open_backend(opts, url)?;
             if opts.file_to_restore.is_some() {
                 bail!("verify --file-to-restore is not supported yet: verify the whole backup");
             }
-            let report = verify::verify(
-                backend.as_ref(),
-                &verify::VerifyOptions {
-                    source: source.clone(),
-                    time: time_option(opts)?,
-                    compare_data: opts.compare_data,
-                    passphrase: Passphrase::from_env("PASSPHRASE"),
-                    keys: restore_keys(opts, true)?,
-                    scratch_in: None,
-                },
-            )
-            .with_context(|| format!("verify of {} failed", backend.describe()))?;
+            let repo = open(opts, url, Access::Read)?;
+            let report = repo.verify(&verify::VerifyOptions {
+                source: source.clone(),
+                time: time_option(opts)?,
+                compare_data: opts.compare_data,
+                scratch_in: None,
+            })?;
             for n in &report.notes {
                 eprintln!("duplicity-charm: note: {n}");
             }
@@ -502,7 +394,7 @@ fn run(cli: Cli) -> Result<i32> {
             } else {
                 report.render()
             };
-            std::io::stdout().lock().write_all(text.as_bytes())?;
+            out.write_all(text.as_bytes())?;
             Ok(if report.differences.is_empty() { 0 } else { 1 })
         }
         Command::RemoveOlderThan { url, .. }
@@ -522,22 +414,15 @@ fn run(cli: Cli) -> Result<i32> {
                 }
                 _ => RetentionCommand::Cleanup,
             };
-            let backend = open_backend(opts, url)?;
-            let archive_dir = cache_for(opts, url);
+            let repo = open(opts, url, Access::Read)?;
             let apply = opts.force && !opts.dry_run;
-            let (plan, applied) = retention::run(
-                command,
-                backend.as_ref(),
-                &archive_dir,
-                apply,
-                lock_wait(opts),
-            )?;
+            let (plan, applied) = repo.retention(command, apply)?;
             let text = if opts.json {
                 plan.render_json(applied.as_ref())
             } else {
                 plan.render(apply)
             };
-            std::io::stdout().lock().write_all(text.as_bytes())?;
+            out.write_all(text.as_bytes())?;
             Ok(0)
         }
     }

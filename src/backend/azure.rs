@@ -345,9 +345,9 @@ impl AzureBackend {
                         message: format!("the server answered HTTP {status_n} ({code})"),
                     }
                 } else if status_n == 401 || status_n == 403 {
-                    BackendError::Permanent {
+                    let _ = name;
+                    BackendError::AuthRefused {
                         backend,
-                        name,
                         message: format!(
                             "access to container {:?} refused (HTTP {status_n}, {code}): check \
                              AZURE_CONNECTION_STRING (charm: azure_connection_string): the account \

@@ -105,6 +105,7 @@ impl FtpBackend {
         let name = name.to_string();
         match kind {
             Kind::NotFound => BackendError::NotFound { backend, name },
+            Kind::AuthRefused => BackendError::AuthRefused { backend, message },
             Kind::Permanent => BackendError::Permanent {
                 backend,
                 name,
@@ -204,7 +205,7 @@ impl FtpBackend {
                 };
                 self.err(
                     "",
-                    Kind::Permanent,
+                    Kind::AuthRefused,
                     format!(
                         "FTP login as {who} refused ({}): {hint}",
                         reply_text(&r.body)
@@ -327,6 +328,7 @@ enum Kind {
     NotFound,
     Permanent,
     Transient,
+    AuthRefused,
 }
 
 /// A reply's text for a message (its code and first line, control characters removed).

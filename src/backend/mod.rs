@@ -1,8 +1,10 @@
 //! Where backups are stored: one `Backend` trait (put / get / list / delete) with one module per URL scheme.
 //! A backend moves whole named files; it knows nothing of the archive format.
-//! `open` picks the module from the URL scheme and wraps remote ones in `retry::Retrying`.
+//! `open` picks the module from the URL scheme and wraps remote ones in `retry::Retrying`. Wrappers
+//! (retry, dry run, the tests' fault injection) implement the same trait.
 
 pub mod azure;
+pub mod dry_run;
 pub mod fault;
 pub mod file;
 pub mod ftp;
@@ -17,7 +19,7 @@ use std::io::Read;
 use std::path::Path;
 
 /// A backend failure, classed so callers can decide: retry (Transient), report a missing file (NotFound),
-/// or give up (Permanent). `name` is the remote file name; never a URL with a password.
+/// or give up (Permanent, AuthRefused). `name` is the remote file name; never a URL with a password.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     #[error("{backend}: {name} not found")]
@@ -34,6 +36,9 @@ pub enum BackendError {
         name: String,
         message: String,
     },
+    /// The server refused the credentials (a login, a signature, an access key): retrying is useless.
+    #[error("{backend}: {message}")]
+    AuthRefused { backend: String, message: String },
 }
 
 /// `name: ` for an error about one file; nothing for one about the whole target (a listing, a login).

@@ -39,7 +39,7 @@ impl Retrying {
                         } else {
                             message
                         };
-                        return Err(BackendError::Permanent {
+                        return Err(BackendError::Transient {
                             backend,
                             name,
                             message,

@@ -198,6 +198,12 @@ impl RsyncBackend {
                     message: format!("rsync exit {code}: {message}"),
                 }
             }
+            _ if stderr.contains("auth failed") || stderr.contains("Permission denied (") => {
+                BackendError::AuthRefused {
+                    backend,
+                    message: format!("rsync exit {code}: {message}"),
+                }
+            }
             _ => BackendError::Permanent {
                 backend,
                 name,

@@ -268,6 +268,18 @@ impl S3Backend {
         }
     }
 
+    fn refused(&self, name: &str, message: String) -> BackendError {
+        let message = if name.is_empty() {
+            message
+        } else {
+            format!("{name}: {message}")
+        };
+        BackendError::AuthRefused {
+            backend: self.shown.clone(),
+            message,
+        }
+    }
+
     fn transient(&self, name: &str, message: String) -> BackendError {
         BackendError::Transient {
             backend: self.shown.clone(),
@@ -309,14 +321,14 @@ impl S3Backend {
                         }
                     }
                     (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken") => self
-                        .permanent(
+                        .refused(
                             name,
                             format!(
                                 "S3 refused the credentials for bucket {bucket}: {what}; check \
                                  AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
                             ),
                         ),
-                    (403, _) => self.permanent(
+                    (403, _) => self.refused(
                         name,
                         format!(
                             "access to bucket {bucket} denied: {what}; check AWS_ACCESS_KEY_ID and \

@@ -261,13 +261,13 @@ impl SftpBackend {
         } else {
             format!("tried {}", tried.join(", "))
         };
-        Err(self.fail(
-            "",
-            format!(
+        Err(BackendError::AuthRefused {
+            backend: self.describe(),
+            message: format!(
                 "authentication as {} on {} failed: {tried}",
                 self.user, self.url.host
             ),
-        ))
+        })
     }
 
     /// Runs `f` on the connection, making one if needed. One operation at a time: libssh2 sessions are

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use crate::engine::commands::backup::VolumeProgress;
 use crate::engine::commands::restore::RestoreProgress;
 use crate::engine::commands::retention::RetentionCommand;
+use crate::engine::error::{Error as EngineError, ErrorKind};
 use crate::engine::index::Index;
 use crate::engine::timestr;
 use crate::juju::{HookTools, JujuContext};
@@ -25,6 +26,7 @@ use super::config::{self, RawConfig};
 use super::jobs::{Outcome, RestoreSecret, Runtime};
 use super::paths::{Paths, UnitFiles, RESTORE_ROOT};
 use super::runlock::{self, LockError};
+use super::settings::EncryptionSettings;
 use super::state::{self, RunRecord, Trigger};
 
 /// A parameter's JSON type, as actions.yaml declares it.
@@ -225,7 +227,9 @@ fn prepare(
             Ok(secret) => rt.secret = secret,
             Err(f) => return Ok(Err(f)),
         }
-    } else if name == "restore" && rt.settings.encryption == "public-key" {
+    } else if name == "restore"
+        && matches!(rt.settings.encryption, EncryptionSettings::PublicKey { .. })
+    {
         return Ok(Err(Failure(
             "the backups are encrypted to gpg_public_key, so restore needs its private key: store it in a Juju secret (`juju add-secret restore-key key#file=<armored private key> passphrase=<its passphrase>`, then `juju grant-secret restore-key <application>`) and pass secret-key=<secret ID>".into(),
         )));
@@ -291,7 +295,7 @@ fn run_locked(
     match result {
         Ok(Ok(o)) => set_results(tools, &o.results)?,
         Ok(Err(Failure(msg))) => tools.action_fail(&msg)?,
-        Err(e) => tools.action_fail(&format!("{name} failed: {e:#}. {}", hint(name)))?,
+        Err(e) => tools.action_fail(&format!("{name} failed: {e:#}. {}", hint(name, &e)))?,
     }
     if matches!(
         record_kind(name, dry_run).as_str(),
@@ -304,7 +308,21 @@ fn run_locked(
 }
 
 /// What to do about a failed run.
-fn hint(name: &str) -> &'static str {
+/// What to do about a failed action: from the engine error's kind when it has one, else by action.
+fn hint(name: &str, e: &anyhow::Error) -> &'static str {
+    let kind = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<EngineError>())
+        .map(EngineError::kind);
+    match kind {
+        Some(ErrorKind::WrongKey) => return "The backups at the target were made with another encryption_passphrase or key: set the one they were made with (`juju config`), or for public-key backups pass the right secret-key to restore",
+        Some(ErrorKind::AuthRefused) => return "The target refused the credentials: check remote_user, remote_password, private_ssh_key or the cloud credentials with `juju config`, then run the action again",
+        Some(ErrorKind::Unreachable) => return "The target could not be reached: check the network and that the server is up, then run the action again",
+        Some(ErrorKind::Busy) => return "Another run is using the backups: run the action again when it has finished",
+        Some(ErrorKind::Corrupt) => return "A stored file is damaged: run verify and collection-status, and a full backup (backup full=true) to start a new chain",
+        Some(ErrorKind::BadInput) => return "Check the action's parameters and the charm's config",
+        _ => {}
+    }
     match name {
         "backup" | "do-backup" => "Check that aux_backup_directory is readable and the target reachable and writable (juju debug-log has the details), then run backup again",
         "restore" => "Check the time and path with list-current-files and that the target is writable, then run restore again",
@@ -565,14 +583,14 @@ fn check_secret_key(
         Ok(f) => f,
         Err(why) => return Ok(Err(Failure(format!("secret-key {id}: the key {why}")))),
     };
-    if rt.settings.encryption != "public-key" {
+    let not_needed = match rt.settings.encryption {
+        EncryptionSettings::PublicKey { .. } => None,
+        EncryptionSettings::None => Some("not encrypted"),
+        EncryptionSettings::Passphrase { .. } => Some("encrypted with encryption_passphrase"),
+    };
+    if let Some(how) = not_needed {
         tools.action_log(&format!(
-            "secret-key {id} (key {fingerprint}) is not needed: these backups are {}",
-            if rt.settings.encryption == "none" {
-                "not encrypted"
-            } else {
-                "encrypted with encryption_passphrase"
-            }
+            "secret-key {id} (key {fingerprint}) is not needed: these backups are {how}"
         ))?;
         return Ok(Ok(None));
     }

@@ -5,23 +5,23 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result};
 
-use crate::backend::{self, Backend};
-use crate::engine::cache::{self, Cache};
-use crate::engine::collection::{BackupSet, Collection, SetKind};
+use crate::backend::OpenOptions;
+use crate::engine::collection::{BackupSet, SetKind};
 use crate::engine::commands::backup::{self, ProgressFn};
 use crate::engine::commands::list::{self, ListedFile};
 use crate::engine::commands::restore::{self, RestoreProgressFn};
-use crate::engine::commands::retention::{self, RetentionCommand};
+use crate::engine::commands::retention::RetentionCommand;
 use crate::engine::commands::{status, verify};
-use crate::engine::crypto::{Decryptor, Passphrase};
+use crate::engine::crypto::Passphrase;
 use crate::engine::index::Index;
-use crate::engine::keys::{self, KeySetup};
+use crate::engine::keys;
+use crate::engine::repository::{Encryption, Keys, RecipientSpec, Repository, RepositoryConfig};
 use crate::engine::timestr::{self, format_timestamp};
 
 use super::paths::{Paths, ARCHIVE_DIR, LOCK_FILE, STATE_FILE};
-use super::settings::Settings;
+use super::settings::{EncryptionSettings, Secret, Settings};
 
 /// How long a job waits for the engine's writer lock: the run lock already keeps the charm's own runs
 /// apart, so this wait is for an operator's CLI run on the same archive dir or target.
@@ -94,103 +94,85 @@ impl Runtime {
         self.dir.join(LOCK_FILE)
     }
 
-    fn cache_dir(&self) -> PathBuf {
-        cache::cache_dir(Some(&self.dir.join(ARCHIVE_DIR)), None, &self.settings.url)
-    }
-
     /// The backed-up directory on disk.
     pub fn source(&self) -> PathBuf {
         self.paths.resolve(&self.settings.source)
     }
 
-    fn backend(&self) -> Result<Box<dyn Backend>> {
-        // Credentials go to the backend in its options, never through this process's environment
-        // (the hook tools it runs would inherit them). SSH uses the charm's key and known_hosts only.
-        let mut o = backend::OpenOptions::new();
-        if let Some(key) = &self.settings.ssh_key_file {
-            o.ssh_options.push(format!(
+    /// The one place where the charm's settings become the engine's configuration. Credentials go to
+    /// the backend in its options, never through this process's environment (the hook tools it runs
+    /// would inherit them). SSH uses the charm's key and known_hosts only.
+    fn repository_config(&self) -> Result<RepositoryConfig> {
+        let s = &self.settings;
+        let mut backend = OpenOptions::new();
+        if let Some(key) = &s.ssh_key_file {
+            backend.ssh_options.push(format!(
                 "-oIdentityFile={}",
                 self.paths.resolve(key).display()
             ));
         }
-        o.ssh_options.push(format!(
+        backend.ssh_options.push(format!(
             "-oUserKnownHostsFile={}",
-            self.paths
-                .resolve(&self.settings.known_hosts_file)
-                .display()
+            self.paths.resolve(&s.known_hosts_file).display()
         ));
-        let secret = |name: &str| {
-            self.settings
-                .env
-                .get(name)
-                .filter(|v| !v.is_empty())
-                .cloned()
-        };
-        o.ftp_password = secret("FTP_PASSWORD");
-        o.aws_access_key_id = secret("AWS_ACCESS_KEY_ID");
-        o.aws_secret_access_key = secret("AWS_SECRET_ACCESS_KEY");
-        o.azure_connection_string = secret("AZURE_CONNECTION_STRING");
-        o.s3_endpoint_url = self.settings.s3_endpoint_url.clone();
-        o.s3_region_name = self.settings.s3_region_name.clone();
-        backend::open(&self.settings.url, &o)
-            .with_context(|| format!("cannot open the backup target {}", self.settings.url))
-    }
+        let c = &s.credentials;
+        let expose = |v: &Option<Secret>| v.as_ref().map(|v| v.expose().to_string());
+        backend.ftp_password = expose(&c.remote_password);
+        backend.aws_access_key_id.clone_from(&c.aws_access_key_id);
+        backend.aws_secret_access_key = expose(&c.aws_secret_access_key);
+        backend.azure_connection_string = expose(&c.azure_connection_string);
+        backend.s3_endpoint_url.clone_from(&s.s3_endpoint_url);
+        backend.s3_region_name.clone_from(&s.s3_region_name);
 
-    /// The passphrase that decrypts: the secret key's when one was given (public-key backups), else
-    /// the symmetric one.
-    fn passphrase(&self) -> Option<Passphrase> {
-        match &self.secret {
-            Some(s) => Some(Passphrase::new(s.passphrase.clone())),
-            None => self.settings.env.get("PASSPHRASE").map(Passphrase::new),
-        }
-    }
-
-    /// The engine's keys: the recipient of public-key backups (`gpg_public_key`, from the file beside
-    /// the settings) when `for_backup`, and the restore secret's key, loaded as a secret keyring from a
-    /// 0600 temporary file in the state directory that is removed at once.
-    fn keys(&self, for_backup: bool) -> Result<KeySetup> {
-        let mut setup = KeySetup::default();
-        if for_backup && self.settings.encryption == "public-key" {
-            let file = self.settings.gpg_public_key_file.as_deref().ok_or_else(|| {
-                anyhow!("the settings name no gpg_public_key file: run `juju config` again to rewrite them")
-            })?;
-            let fpr = self
-                .settings
-                .gpg_public_key_fingerprint
-                .clone()
-                .unwrap_or_default();
-            let certs = keys::load_all(&[self.paths.resolve(file)])?;
-            setup.recipients.push(
-                keys::recipient(&fpr, &certs, false, std::time::SystemTime::now())
-                    .context("gpg_public_key")?,
-            );
+        let mut keys = Keys::default();
+        match &s.encryption {
+            EncryptionSettings::None => keys.encryption = Encryption::None,
+            EncryptionSettings::Passphrase { passphrase } => {
+                keys.encryption = Encryption::Passphrase;
+                keys.passphrase = Some(Passphrase::new(passphrase.expose()));
+            }
+            EncryptionSettings::PublicKey {
+                key_file,
+                fingerprint,
+            } => {
+                keys.encryption = Encryption::PublicKey(vec![RecipientSpec {
+                    key: fingerprint.clone(),
+                    hidden: false,
+                }]);
+                keys.public_keys =
+                    keys::load_all(&[self.paths.resolve(key_file)]).context("gpg_public_key")?;
+            }
         }
         if let Some(secret) = &self.secret {
+            // The restore key: loaded from a 0600 temporary file in the state directory that is
+            // removed at once; its passphrase unlocks it.
             let mut tmp = tempfile::Builder::new()
                 .prefix(".restore-key-")
                 .tempfile_in(&self.dir)
                 .context("cannot write the restore key to the state directory")?;
             std::io::Write::write_all(&mut tmp, secret.armored.as_bytes())?;
-            setup.secret_keys = keys::load_all(&[tmp.path()])?;
-            // `tmp` is removed here, when it drops.
+            keys.secret_keys = keys::load_all(&[tmp.path()])?;
+            keys.passphrase = Some(Passphrase::new(secret.passphrase.clone()));
         }
-        Ok(setup)
+        Ok(RepositoryConfig {
+            url: s.url.clone(),
+            backend,
+            keys,
+            archive_dir: Some(self.dir.join(ARCHIVE_DIR)),
+            name: None,
+            volsize: 200 * 1024 * 1024,
+            lock_wait: engine_lock_wait(),
+        })
     }
 
-    /// The passphrase a backup encrypts with (None = unencrypted), or why backups cannot run.
-    fn backup_passphrase(&self) -> Result<Option<Passphrase>> {
-        match self.settings.encryption.as_str() {
-            "none" | "public-key" => Ok(None),
-            "passphrase" => self.passphrase().map(Some).ok_or_else(|| {
-                anyhow!("encryption_passphrase is missing from the settings: set it again with juju config")
-            }),
-            other => bail!("the settings name an unknown encryption {other:?}: run `juju config` again to rewrite them"),
-        }
+    fn open(&self) -> Result<Repository> {
+        Repository::open(self.repository_config()?)
+            .with_context(|| format!("cannot open the backup target {}", self.settings.url))
     }
 
     /// A backup: incremental, or full when asked, when none exists, or when `full_if_older_than` says so.
     pub fn backup(&self, force_full: bool, progress: Option<ProgressFn>) -> Result<Outcome> {
-        let backend = self.backend()?;
+        let repo = self.open()?;
         let now = chrono::Utc::now().timestamp();
         let full_if_older_than = self
             .settings
@@ -199,26 +181,17 @@ impl Runtime {
             .map(timestr::parse_interval)
             .transpose()
             .context("full_if_older_than")?;
-        let report = backup::backup(
-            backend.as_ref(),
-            &backup::BackupOptions {
-                source: self.source(),
-                source_as_typed: self.settings.source.clone(),
-                force_full,
-                full_if_older_than,
-                volsize: 200 * 1024 * 1024,
-                now,
-                fixed_time: false,
-                allow_source_mismatch: false,
-                passphrase: self.backup_passphrase()?,
-                keys: self.keys(true)?,
-                cache_dir: self.cache_dir(),
-                dry_run: false,
-                progress,
-                lock_wait: engine_lock_wait(),
-            },
-        )
-        .with_context(|| format!("backup to {} failed", backend.describe()))?;
+        let report = repo.backup(&backup::BackupOptions {
+            source: self.source(),
+            source_as_typed: self.settings.source.clone(),
+            force_full,
+            full_if_older_than,
+            now,
+            fixed_time: false,
+            allow_source_mismatch: false,
+            dry_run: false,
+            progress,
+        })?;
         let s = &report.stats;
         let kind = if report.full { "full" } else { "incremental" };
         let mut out = Outcome {
@@ -248,7 +221,7 @@ impl Runtime {
             "elapsed-seconds".into(),
             format!("{:.1}", s.end_time - s.start_time),
         );
-        out.results.insert("target".into(), backend.describe());
+        out.results.insert("target".into(), repo.describe());
         if !report.problems.is_empty() {
             out.results
                 .insert("problems".into(), cut(&report.problems.join("\n")));
@@ -266,20 +239,13 @@ impl Runtime {
         force: bool,
         progress: Option<RestoreProgressFn>,
     ) -> Result<Outcome> {
-        let backend = self.backend()?;
-        let report = restore::restore(
-            backend.as_ref(),
-            &restore::RestoreOptions {
-                target: target.to_path_buf(),
-                time,
-                path,
-                force,
-                passphrase: self.passphrase(),
-                keys: self.keys(false)?,
-                progress,
-            },
-        )
-        .with_context(|| format!("restore from {} failed", backend.describe()))?;
+        let report = self.open()?.restore(&restore::RestoreOptions {
+            target: target.to_path_buf(),
+            time,
+            path,
+            force,
+            progress,
+        })?;
         let mut out = Outcome::default();
         for (k, v) in [
             ("files", report.files),
@@ -302,19 +268,12 @@ impl Runtime {
     }
 
     pub fn verify(&self, compare_data: bool) -> Result<Outcome> {
-        let backend = self.backend()?;
-        let report = verify::verify(
-            backend.as_ref(),
-            &verify::VerifyOptions {
-                source: self.source(),
-                time: chrono::Utc::now().timestamp(),
-                compare_data,
-                passphrase: self.passphrase(),
-                keys: self.keys(false)?,
-                scratch_in: None,
-            },
-        )
-        .with_context(|| format!("verify of {} failed", backend.describe()))?;
+        let report = self.open()?.verify(&verify::VerifyOptions {
+            source: self.source(),
+            time: chrono::Utc::now().timestamp(),
+            compare_data,
+            scratch_in: None,
+        })?;
         let mut out = Outcome::default();
         let n = report.differences.len() as u64;
         out.stats.insert("compared".into(), report.compared);
@@ -341,33 +300,24 @@ impl Runtime {
 
     /// The files as of `time`: `mtime path` lines, as duplicity prints them (UTC times here).
     pub fn list_current_files(&self, time: i64) -> Result<Outcome> {
-        let backend = self.backend()?;
-        let cache = Cache::open(self.cache_dir())?;
-        let decryptor = Decryptor::with_keys(self.passphrase(), &self.keys(false)?);
+        let repo = self.open()?;
         let mut lines = String::new();
         let mut count = 0u64;
         let mut shown = 0u64;
-        list::for_each_current_file(
-            backend.as_ref(),
-            &cache,
-            &decryptor,
-            time,
-            |f: ListedFile| {
-                count += 1;
-                let line = format!(
-                    "{} {} {}\n",
-                    format_timestamp(f.mtime),
-                    list::type_name(f.ftype),
-                    String::from_utf8_lossy(&f.path)
-                );
-                if lines.len() + line.len() <= MAX_VALUE {
-                    lines.push_str(&line);
-                    shown += 1;
-                }
-                Ok(())
-            },
-        )
-        .with_context(|| format!("list-current-files of {} failed", backend.describe()))?;
+        repo.for_each_current_file(time, |f: ListedFile| {
+            count += 1;
+            let line = format!(
+                "{} {} {}\n",
+                format_timestamp(f.mtime),
+                list::type_name(f.ftype),
+                String::from_utf8_lossy(&f.path)
+            );
+            if lines.len() + line.len() <= MAX_VALUE {
+                lines.push_str(&line);
+                shown += 1;
+            }
+            Ok(())
+        })?;
         let mut out = Outcome::default();
         out.stats.insert("files".into(), count);
         out.results.insert("count".into(), count.to_string());
@@ -380,13 +330,10 @@ impl Runtime {
 
     /// The chains and sets, one key per fact.
     pub fn collection_status(&self) -> Result<Outcome> {
-        let backend = self.backend()?;
-        let listing = backend
-            .list()
-            .with_context(|| format!("cannot list {}", backend.describe()))?;
-        let col = Collection::from_names(&listing);
+        let repo = self.open()?;
+        let col = repo.collection()?;
         let mut r = Results::new();
-        r.insert("target".into(), backend.describe());
+        r.insert("target".into(), repo.describe());
         r.insert(
             "last-full".into(),
             col.last_full_time().map_or("none".into(), format_timestamp),
@@ -413,7 +360,7 @@ impl Runtime {
         }
         r.insert(
             "summary".into(),
-            cut(&status::render_text(&col, &backend.describe())),
+            cut(&status::render_text(&col, &repo.describe())),
         );
         let mut out = Outcome {
             results: r,
@@ -425,15 +372,7 @@ impl Runtime {
 
     /// A retention command; applied unless `dry_run`.
     pub fn retention(&self, command: RetentionCommand, dry_run: bool) -> Result<Outcome> {
-        let backend = self.backend()?;
-        let archive = self.cache_dir();
-        let (plan, applied) = retention::run(
-            command,
-            backend.as_ref(),
-            &archive,
-            !dry_run,
-            engine_lock_wait(),
-        )?;
+        let (plan, applied) = self.open()?.retention(command, !dry_run)?;
         let remote = plan.remote_names();
         let mut out = Outcome::default();
         out.results.insert("dry-run".into(), dry_run.to_string());
@@ -461,9 +400,9 @@ impl Runtime {
     pub fn scheduled_retention(&self) -> Result<Outcome> {
         let now = chrono::Utc::now().timestamp();
         let mut commands = Vec::new();
-        if self.settings.retention != "manual" {
-            let t = timestr::parse_time(&self.settings.retention, now)
-                .with_context(|| format!("retention {:?}", self.settings.retention))?;
+        if let Some(retention) = &self.settings.retention {
+            let t = timestr::parse_time(retention, now)
+                .with_context(|| format!("retention {retention:?}"))?;
             commands.push(RetentionCommand::RemoveOlderThan { time: t });
         }
         if self.settings.keep_full_backups > 0 {

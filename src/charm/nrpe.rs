@@ -276,3 +276,38 @@ pub fn check(
     };
     (code, format!("{word}: {}", parts.join("; ")))
 }
+
+/// `duplicity-charm check-nrpe --state FILE --backup-schedule CRON --deletion-schedule CRON`, as the
+/// NRPE command the charm exports runs it.
+#[derive(clap::Parser, Debug)]
+#[command(name = "duplicity-charm check-nrpe")]
+struct CheckArgs {
+    #[arg(long, value_name = "FILE")]
+    state: std::path::PathBuf,
+    #[arg(long, default_value = "manual", value_name = "CRON")]
+    backup_schedule: String,
+    #[arg(long, default_value = "manual", value_name = "CRON")]
+    deletion_schedule: String,
+    /// Pretend the current time is EPOCH seconds (for tests).
+    #[arg(long, value_name = "EPOCH")]
+    current_time: Option<i64>,
+}
+
+/// The NRPE check face of the binary: prints one line, exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+/// (`args` starts with the program name, then `check-nrpe`).
+pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
+    let a = match <CheckArgs as clap::Parser>::try_parse_from(args.into_iter().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            // NRPE reads any other code as UNKNOWN too, but say it plainly.
+            return if e.use_stderr() { 3 } else { 0 };
+        }
+    };
+    let now = a
+        .current_time
+        .unwrap_or_else(|| chrono::Utc::now().timestamp());
+    let (code, line) = check(&a.state, &a.backup_schedule, &a.deletion_schedule, now);
+    println!("{line}");
+    code
+}

@@ -58,11 +58,12 @@ struct Loaded {
 fn load(path: &Path, paths: &Paths) -> Result<Loaded> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let rt = Runtime::load(path, paths.clone())?;
-    let backup = parse_schedule(&rt.settings.backup_schedule)?;
-    let retention = if rt.settings.retention == "manual" && rt.settings.keep_full_backups == 0 {
-        None
+    let schedule = |s: &Option<String>| parse_schedule(s.as_deref().unwrap_or("manual"));
+    let backup = schedule(&rt.settings.backup_schedule)?;
+    let retention = if rt.settings.has_scheduled_retention() {
+        schedule(&rt.settings.deletion_schedule)?
     } else {
-        parse_schedule(&rt.settings.deletion_schedule)?
+        None
     };
     Ok(Loaded {
         bytes,
@@ -225,5 +226,32 @@ mod tests {
             "0 23 * * *"
         );
         assert!(parse_schedule("often").is_err());
+    }
+}
+
+/// `duplicity-charm scheduler --settings FILE`, as the systemd service runs it.
+#[derive(clap::Parser, Debug)]
+#[command(name = "duplicity-charm scheduler")]
+struct SchedulerArgs {
+    /// The unit's settings file.
+    #[arg(long, value_name = "FILE")]
+    settings: PathBuf,
+}
+
+/// The scheduler face of the binary (`args` starts with the program name, then `scheduler`).
+pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
+    let parsed = match <SchedulerArgs as clap::Parser>::try_parse_from(args.into_iter().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match run(&parsed.settings) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("duplicity-charm scheduler: error: {e:#}");
+            1
+        }
     }
 }

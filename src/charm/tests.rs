@@ -464,19 +464,23 @@ fn the_settings_file_holds_the_engine_settings_and_secrets_root_only() {
     assert_eq!(mode(&path), 0o600);
     assert_eq!(mode(&m.paths().resolve(&f.state_dir)), 0o711);
     let s: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-    assert_eq!(s["format"], 1);
+    assert_eq!(s["format"], 2);
     assert_eq!(s["unit"], UNIT);
     assert_eq!(s["url"], "sftp://bob@backup.example:2222/srv/duplicity-0");
     assert_eq!(s["source"], "/tmp/duplicity");
-    assert_eq!(s["encryption"], "passphrase");
+    assert_eq!(
+        s["encryption"],
+        json!({"mode": "passphrase", "passphrase": PASS})
+    );
     assert_eq!(s["backup_schedule"], "0 0 * * 0");
     assert_eq!(s["retention"], "36h");
     assert_eq!(s["deletion_schedule"], "40 * * * *");
     assert_eq!(s["ssh_key_file"], Value::Null);
     assert_eq!(s["known_hosts_file"], "/root/.ssh/known_hosts");
     assert_eq!(
-        s["env"],
-        json!({"PASSPHRASE": PASS, "FTP_PASSWORD": "pw-Sekr1t", "AWS_ACCESS_KEY_ID": "AKIA-unused"})
+        s["credentials"],
+        json!({"remote_password": "pw-Sekr1t", "aws_access_key_id": "AKIA-unused",
+               "aws_secret_access_key": null, "azure_connection_string": null})
     );
     let loaded = super::settings::Settings::load(&path).unwrap();
     assert_eq!(loaded.url, s["url"]);
@@ -496,12 +500,12 @@ fn the_gpg_public_key_goes_beside_the_settings_and_leaves_with_it() {
     assert_eq!(fs::read_to_string(&key_path).unwrap().trim(), key.trim());
     let s: Value =
         serde_json::from_slice(&fs::read(m.paths().resolve(&f.settings)).unwrap()).unwrap();
-    assert_eq!(s["encryption"], "public-key");
+    assert_eq!(s["encryption"]["mode"], "public-key");
     assert_eq!(
-        s["gpg_public_key_file"],
+        s["encryption"]["key_file"],
         "/var/lib/duplicity-charm/duplicity-0/gpg_public_key.asc"
     );
-    assert_eq!(s["gpg_public_key_fingerprint"].as_str().unwrap().len(), 40);
+    assert_eq!(s["encryption"]["fingerprint"].as_str().unwrap().len(), 40);
     m.run("hooks/config-changed", valid());
     assert!(!key_path.exists());
 }

@@ -570,6 +570,36 @@ impl Collection {
             .unwrap_or(&self.sig_chains[0]))
     }
 
+    /// The signature files (name, set time) in `listing` whose set never got its manifest. Upload order
+    /// is volumes, signatures, manifest, so a run killed in between leaves one, which would extend the
+    /// signature chain past the backup chain and unpair them: nothing can use it.
+    pub fn signatures_of_incomplete_sets(&self, listing: &[String]) -> Vec<(String, i64)> {
+        fn key(set: &BackupSet) -> (Option<i64>, i64) {
+            match set.kind {
+                SetKind::Full { time } => (None, time),
+                SetKind::Inc { from, to } => (Some(from), to),
+            }
+        }
+        let incomplete: std::collections::HashSet<_> =
+            self.incomplete_sets.iter().map(key).collect();
+        let complete: std::collections::HashSet<_> = self
+            .chains
+            .iter()
+            .flat_map(|c| c.sets())
+            .chain(self.orphaned_sets.iter())
+            .map(key)
+            .collect();
+        listing
+            .iter()
+            .filter_map(|name| {
+                let pn = names::parse(name)?;
+                let k = (pn.kind.from_time(), pn.kind.time());
+                (pn.kind.is_signature() && incomplete.contains(&k) && !complete.contains(&k))
+                    .then(|| (name.clone(), pn.kind.time()))
+            })
+            .collect()
+    }
+
     /// The time of the newest full backup (for `--full-if-older-than`); None if there is none.
     pub fn last_full_time(&self) -> Option<i64> {
         self.nth_last_full_time(1)

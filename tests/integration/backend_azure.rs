@@ -59,7 +59,7 @@ fn wrong_account_key_fails_clearly_without_the_key() {
     let e = b.list().unwrap_err();
     let msg = e.to_string();
     assert!(
-        matches!(e, backend::BackendError::Permanent { .. }),
+        matches!(e, backend::BackendError::AuthRefused { .. }),
         "{msg}"
     );
     assert!(msg.contains(&c), "names the container: {msg}");

@@ -188,6 +188,7 @@ pub fn engine_through_faults(tg: Target) {
     use duplicity_charm::backend::retry::Retrying;
     use duplicity_charm::engine::commands::{backup, restore};
     use duplicity_charm::engine::crypto::Passphrase;
+    use duplicity_charm::engine::repository::{Repository, RepositoryConfig};
     use std::sync::atomic::Ordering;
     use std::time::Duration;
     let t = crate::support::t;
@@ -195,35 +196,34 @@ pub fn engine_through_faults(tg: Target) {
     let src = tg.ws.p("src");
     build_sample(&src);
     let cache = tg.ws.p("faults-cache");
+    // The same archive dir and lock whichever wrapper the target is seen through.
+    let repo = |b: Box<dyn Backend>| {
+        let mut c = RepositoryConfig::new("fault-target://conformance");
+        c.archive_dir = Some(cache.clone());
+        c.name = Some("faults".into());
+        c.volsize = 1 << 20;
+        c.keys.passphrase = Some(Passphrase::new(PASS));
+        Repository::with_backend(b, c)
+    };
     let opts = |full: bool, now: i64| backup::BackupOptions {
         source: src.clone(),
         source_as_typed: src.to_string_lossy().into_owned(),
         force_full: full,
         full_if_older_than: None,
-        volsize: 1 << 20,
         now,
         fixed_time: true,
         allow_source_mismatch: false,
-        passphrase: Some(Passphrase::new(PASS)),
-        keys: Default::default(),
-        cache_dir: cache.clone(),
         dry_run: false,
         progress: None,
-        lock_wait: Duration::from_secs(60),
     };
-    let restore_into = |b: &dyn Backend, dst: &std::path::Path| {
-        restore::restore(
-            b,
-            &restore::RestoreOptions {
-                target: dst.to_path_buf(),
-                time: t(100),
-                path: None,
-                force: false,
-                passphrase: Some(Passphrase::new(PASS)),
-                keys: Default::default(),
-                progress: None,
-            },
-        )
+    let restore_into = |r: &Repository, dst: &std::path::Path| {
+        r.restore(&restore::RestoreOptions {
+            target: dst.to_path_buf(),
+            time: t(100),
+            path: None,
+            force: false,
+            progress: None,
+        })
     };
     let plan = FaultPlan {
         transient_every: 5,
@@ -235,10 +235,15 @@ pub fn engine_through_faults(tg: Target) {
         fail_puts_after: 0,
     };
     let faulty = Faulty::new(tg.open(), plan.clone());
-    let b = Retrying::new(Box::new(faulty), 8, Duration::from_millis(1));
-    backup::backup(&b, &opts(true, t(0))).expect("full through faults");
+    let b = repo(Box::new(Retrying::new(
+        Box::new(faulty),
+        8,
+        Duration::from_millis(1),
+    )));
+    b.backup(&opts(true, t(0))).expect("full through faults");
     mutate(&src, 1);
-    backup::backup(&b, &opts(false, t(1))).expect("incremental through faults");
+    b.backup(&opts(false, t(1)))
+        .expect("incremental through faults");
     let dst = tg.ws.p("faults-restored");
     restore_into(&b, &dst).expect("restore through faults");
     assert_same_tree(&src, &dst, "restore through injected faults");
@@ -272,18 +277,20 @@ pub fn engine_through_faults(tg: Target) {
 
     // The target fails for good after two more uploads: the backup fails and says so.
     mutate(&src, 2);
-    let full_disk = Faulty::new(
+    let full_disk = std::sync::Arc::new(Faulty::new(
         tg.open(),
         FaultPlan {
             fail_puts_after: 2,
             ..Default::default()
         },
-    );
-    let e = backup::backup(&full_disk, &opts(false, t(2))).expect_err("a backup to a full target");
+    ));
+    let e = repo(Box::new(SharedBackend(full_disk.clone())))
+        .backup(&opts(false, t(2)))
+        .expect_err("a backup to a full target");
     assert!(full_disk.injected.load(Ordering::Relaxed) > 0);
     assert!(format!("{e:#}").contains("no space left"), "{e:#}");
     let dst = tg.ws.p("faults-after-failure");
-    restore_into(tg.open().as_ref(), &dst).expect("restore after a failed backup");
+    restore_into(&repo(tg.open()), &dst).expect("restore after a failed backup");
     sample_at(&tg.ws.p("faults-expect1"), 1);
     assert_same_tree(
         &tg.ws.p("faults-expect1"),
@@ -291,10 +298,41 @@ pub fn engine_through_faults(tg: Target) {
         "the state before the failed backup",
     );
     // A healthy link again: the next backup goes on and restores.
-    backup::backup(tg.open().as_ref(), &opts(false, t(3))).expect("backup after the failure");
+    repo(tg.open())
+        .backup(&opts(false, t(3)))
+        .expect("backup after the failure");
     let dst = tg.ws.p("faults-final");
-    restore_into(tg.open().as_ref(), &dst).expect("restore of the last backup");
+    restore_into(&repo(tg.open()), &dst).expect("restore of the last backup");
     assert_same_tree(&src, &dst, "restore after recovery");
+}
+
+/// A backend shared with the test, so it can read the fault counters after the repository used it.
+struct SharedBackend<B: Backend>(std::sync::Arc<B>);
+
+impl<B: Backend> Backend for SharedBackend<B> {
+    fn put(
+        &self,
+        src: &std::path::Path,
+        name: &str,
+    ) -> duplicity_charm::backend::BackendResult<()> {
+        self.0.put(src, name)
+    }
+    fn get(
+        &self,
+        name: &str,
+        dst: &std::path::Path,
+    ) -> duplicity_charm::backend::BackendResult<()> {
+        self.0.get(name, dst)
+    }
+    fn list(&self) -> duplicity_charm::backend::BackendResult<Vec<String>> {
+        self.0.list()
+    }
+    fn delete(&self, names: &[String]) -> duplicity_charm::backend::BackendResult<()> {
+        self.0.delete(names)
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
 }
 
 fn t0(k: i64) -> String {

@@ -67,8 +67,7 @@ fn every_url_form_reaches_the_same_objects() {
         parent.list().unwrap().is_empty(),
         "only direct children are listed"
     );
-    // (The backend itself, not through backend::open: the retry wrapper turns a last Transient failure
-    // into a Permanent one.)
+    // (The backend itself, not through backend::open, so no retries.)
     let mut https = opts();
     https.s3_endpoint_url = None;
     let e = S3Backend::from_url(&format!("s3://{hostport}/{bucket}/a/b"), &https)
@@ -114,7 +113,7 @@ fn wrong_secret_is_refused_clearly_without_the_secret() {
     fs::write(&src, b"x").unwrap();
     let e = b.put(&src, NAME).unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(e, BackendError::Permanent { .. }), "{msg}");
+    assert!(matches!(e, BackendError::AuthRefused { .. }), "{msg}");
     assert!(msg.contains(&bucket), "{msg}");
     assert!(msg.contains("AWS_SECRET_ACCESS_KEY"), "{msg}");
     assert!(!msg.contains(wrong), "{msg}");
@@ -148,7 +147,7 @@ fn unknown_key_id_is_refused_clearly() {
     o.aws_access_key_id = Some("AKIANOTAKEYATALL0000".into());
     let b = backend::open(&format!("boto3+s3://{}/p", new_bucket()), &o).unwrap();
     let e = b.list().unwrap_err();
-    assert!(matches!(e, BackendError::Permanent { .. }), "{e}");
+    assert!(matches!(e, BackendError::AuthRefused { .. }), "{e}");
     assert!(e.to_string().contains("AWS_ACCESS_KEY_ID"), "{e}");
     assert!(!e.to_string().contains(server("S3_SECRET_ACCESS_KEY")));
 }
@@ -163,12 +162,13 @@ fn unreachable_endpoint_is_transient_and_named() {
         .unwrap_err();
     assert!(matches!(e, BackendError::Transient { .. }), "{e}");
     assert!(e.to_string().contains("127.0.0.1:9"), "{e}");
-    // Through the retry wrapper: the same, given up on, as a Permanent error.
+    // Through the retry wrapper: the same, given up on, still Transient (the target is unreachable).
     let e = backend::open("boto3+s3://bkt/p", &o)
         .unwrap()
         .list()
         .unwrap_err();
-    assert!(matches!(e, BackendError::Permanent { .. }), "{e}");
+    assert!(matches!(e, BackendError::Transient { .. }), "{e}");
+    assert!(e.to_string().contains("gave up after"), "{e}");
     assert!(e.to_string().contains("127.0.0.1:9"), "{e}");
 }
 

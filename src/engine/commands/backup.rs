@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use crate::backend::dry_run::DryRunBackend;
 use crate::backend::Backend;
 use crate::engine::archive::container::{ContainerWriter, Sealing, Stored};
 use crate::engine::archive::difftar::{DiffTarWriter, VolumeSink};
@@ -21,10 +22,11 @@ use crate::engine::archive::names::{self, NameKind, Storage};
 use crate::engine::archive::sigtar::{self, ChainSignatures, SigTarWriter};
 use crate::engine::cache::{self, Cache};
 use crate::engine::collection::{BackupSet, Collection};
-use crate::engine::crypto::{Compression, Decryptor, Encryptor, Passphrase};
+use crate::engine::crypto::{Compression, Decryptor, Encryptor};
 use crate::engine::delta::{self, TeeReader};
-use crate::engine::keys::KeySetup;
 use crate::engine::meta::{self, FileType, SourceEntry, TreeWalk};
+use crate::engine::repository::WriteContext;
+use crate::engine::stored;
 use crate::engine::{archive::container, timestr};
 
 /// Deflate level inside OpenPGP volumes. Any level reads back. On the benchmark data zlib-ng's level 2
@@ -36,7 +38,7 @@ const PARALLEL_SIGNATURE_FROM: u64 = 1 << 20;
 /// gzip level of unencrypted volumes, as duplicity.
 pub const GZIP_LEVEL: u32 = 6;
 
-/// What the caller asks for.
+/// What a backup is asked for (keys, archive dir and volume size are the repository's).
 pub struct BackupOptions {
     /// The source directory.
     pub source: PathBuf,
@@ -46,26 +48,15 @@ pub struct BackupOptions {
     pub force_full: bool,
     /// `--full-if-older-than`, in seconds.
     pub full_if_older_than: Option<i64>,
-    /// `--volsize`, in bytes.
-    pub volsize: u64,
     /// The backup's time (now, or `--current-time`).
     pub now: i64,
     /// `--current-time` was given: a clash with an existing set is an error rather than a wait.
     pub fixed_time: bool,
     pub allow_source_mismatch: bool,
-    /// The symmetric passphrase; None = `--no-encryption`, unless `keys` has recipients. Also unlocks
-    /// `keys.secret_keys` when metadata missing from the cache must be decrypted.
-    pub passphrase: Option<Passphrase>,
-    /// `--encrypt-key` recipients (public-key encryption instead of the passphrase, as duplicity),
-    /// `--sign-key`, and secret keys for reading the target's metadata.
-    pub keys: KeySetup,
-    pub cache_dir: PathBuf,
     /// `--dry-run`: do all the work, but store nothing, neither on the target nor in the archive dir.
     pub dry_run: bool,
     /// Called (on a worker thread) each time a volume is stored.
     pub progress: Option<ProgressFn>,
-    /// How long to wait for another run that holds the writer lock ([`crate::engine::lock`]).
-    pub lock_wait: std::time::Duration,
 }
 
 /// A volume stored, as reported to [`BackupOptions::progress`].
@@ -255,13 +246,10 @@ fn drop_dead_signatures(
     remote: &mut Vec<String>,
     dry_run: bool,
 ) -> Result<Vec<String>> {
-    use super::retention::{self, Reason, RetentionCommand};
-    let plan = retention::plan(RetentionCommand::Cleanup, remote, None)?;
-    let dead: Vec<String> = plan
-        .deletions
-        .iter()
-        .filter(|d| matches!(d.reason, Reason::SignaturesOfIncompleteSet { .. }))
-        .map(|d| d.name.clone())
+    let dead: Vec<String> = Collection::from_names(remote)
+        .signatures_of_incomplete_sets(remote)
+        .into_iter()
+        .map(|(name, _)| name)
         .collect();
     if dead.is_empty() {
         return Ok(Vec::new());
@@ -278,44 +266,6 @@ fn drop_dead_signatures(
         .collect())
 }
 
-/// A dry run's target: reads go to the real one, writes and deletes are only recorded.
-struct DryRunBackend<'a> {
-    inner: &'a dyn Backend,
-}
-
-impl Backend for DryRunBackend<'_> {
-    fn put(&self, _src: &Path, _name: &str) -> crate::backend::BackendResult<()> {
-        Ok(())
-    }
-    fn get(&self, name: &str, dst: &Path) -> crate::backend::BackendResult<()> {
-        self.inner.get(name, dst)
-    }
-    fn local_path(&self, name: &str) -> Option<PathBuf> {
-        self.inner.local_path(name)
-    }
-    fn list(&self) -> crate::backend::BackendResult<Vec<String>> {
-        self.inner.list()
-    }
-    fn delete(&self, _names: &[String]) -> crate::backend::BackendResult<()> {
-        Ok(())
-    }
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-}
-
-/// A remote file fetched into an anonymous temporary file (outside the archive dir).
-fn fetch_remote(backend: &dyn Backend, name: &str) -> Result<File> {
-    if let Some(p) = backend.local_path(name) {
-        return File::open(&p).with_context(|| format!("cannot read {name} on the target"));
-    }
-    let tmp = tempfile::NamedTempFile::new()?;
-    backend
-        .get(name, tmp.path())
-        .with_context(|| format!("cannot fetch {name}"))?;
-    Ok(tmp.reopen()?)
-}
-
 /// The chain an incremental continues.
 struct ChainTip {
     end: i64,
@@ -327,25 +277,11 @@ struct ChainTip {
     signature_names: Vec<String>,
 }
 
-/// Runs a full or incremental backup of `opts.source` to `backend`.
-pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupReport> {
-    // One writer per archive dir and target; a dry run writes nothing, so it waits for no one.
-    let _lock = (!opts.dry_run)
-        .then(|| {
-            crate::engine::lock::lock_writer(
-                &opts.cache_dir,
-                &backend.describe(),
-                opts.lock_wait,
-                &format!(
-                    "backup of {} to {}",
-                    opts.source.display(),
-                    backend.describe()
-                ),
-            )
-        })
-        .transpose()?;
-    let dry = DryRunBackend { inner: backend };
-    let backend: &dyn Backend = if opts.dry_run { &dry } else { backend };
+/// Runs a full or incremental backup of `opts.source` to the repository's target. The caller holds the
+/// writer lock unless this is a dry run.
+pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupReport> {
+    let dry = DryRunBackend::new(ctx.backend);
+    let backend: &dyn Backend = if opts.dry_run { &dry } else { ctx.backend };
     let started = Instant::now();
     let mut stats = BackupStats {
         start_time: wall_now(),
@@ -358,12 +294,12 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
     }
     let mut remote = backend.list().context("cannot list the target")?;
     let removed = drop_dead_signatures(backend, &mut remote, opts.dry_run)?;
-    let decryptor = Decryptor::with_keys(opts.passphrase.clone(), &opts.keys);
+    let decryptor = Decryptor::with_keys(ctx.passphrase.clone(), &ctx.keys);
     // A dry run leaves the archive dir alone: metadata is read from the target instead.
     let cache = if opts.dry_run {
         None
     } else {
-        let cache = Cache::open(opts.cache_dir.clone())?;
+        let cache = Cache::open(ctx.cache_dir.to_path_buf())?;
         cache.sync(backend, &remote, &decryptor)?;
         Some(cache)
     };
@@ -404,12 +340,12 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
                     anyhow!("the manifest {local} in the archive dir is unreadable: {e}")
                 })?
             }
-            None => super::restore::read_manifest(backend, &tip.last_manifest_remote, &decryptor)?,
+            None => stored::read_manifest(backend, &tip.last_manifest_remote, &decryptor)?,
         };
         check_source(&last, &hostname, opts)?;
         // With a warm archive dir nothing else decrypts anything before volumes are written: check
         // that this run's passphrase or keys are the chain's, or the chain would need two to restore.
-        check_chain_keys(backend, &tip.last_manifest_remote, &decryptor, opts)?;
+        check_chain_keys(backend, &tip.last_manifest_remote, &decryptor, ctx)?;
     }
 
     let mut now = opts.now;
@@ -459,15 +395,15 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
         };
 
     // Public keys win over the passphrase, as in duplicity (gpg --encrypt, no --symmetric).
-    let encryptor = if opts.keys.public_key() {
-        Some(Encryptor::public_key(opts.keys.recipients.clone())?)
+    let encryptor = if ctx.keys.public_key() {
+        Some(Encryptor::public_key(ctx.keys.recipients.clone())?)
     } else {
-        opts.passphrase
+        ctx.passphrase
             .as_ref()
             .map(Encryptor::symmetric)
             .transpose()?
     }
-    .map(|e| e.with_signer(opts.keys.signer.clone()));
+    .map(|e| e.with_signer(ctx.keys.signer.clone()));
     let sealing = match &encryptor {
         Some(e) => Sealing::Gpg(e, Compression::Deflate(GPG_DEFLATE_LEVEL)),
         None => Sealing::Gzip(GZIP_LEVEL),
@@ -492,7 +428,11 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
                         let storage = names::parse(remote_name)
                             .map(|p| p.storage)
                             .unwrap_or(Storage::Plain);
-                        container::decode(fetch_remote(backend, remote_name)?, storage, &decryptor)?
+                        container::decode(
+                            stored::fetch(backend, remote_name)?,
+                            storage,
+                            &decryptor,
+                        )?
                     }
                 };
                 readers.push(sigtar::spawn_reader(dec, remote_name.clone()));
@@ -542,7 +482,7 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
             source_read: &source_read,
             stored_so_far: &stored_so_far,
         };
-        let mut vol = DiffTarWriter::new(sink, opts.volsize, matches!(sealing, Sealing::Gpg(..)));
+        let mut vol = DiffTarWriter::new(sink, ctx.volsize, matches!(sealing, Sealing::Gpg(..)));
         let sig_remote = ContainerWriter::new(File::create(&sig_path)?, sealing)?;
         let sig_cache = ContainerWriter::new(File::create(&sig_cache_path)?, Sealing::Gzip(1))?;
         let mut sigs = SigTarWriter::new(Tee(sig_remote, sig_cache));
@@ -721,26 +661,26 @@ fn check_chain_keys(
     backend: &dyn Backend,
     manifest_name: &str,
     decryptor: &Decryptor,
-    opts: &BackupOptions,
+    ctx: &WriteContext,
 ) -> Result<()> {
     let storage = names::parse(manifest_name).map(|p| p.storage);
     if storage != Some(Storage::Gpg) {
         return Ok(()); // an unencrypted chain: encrypting from now on loses nothing
     }
-    let public_key = opts.keys.public_key();
-    if !public_key && opts.passphrase.is_none() {
+    let public_key = ctx.keys.public_key();
+    if !public_key && ctx.passphrase.is_none() {
         bail!(
             "the chain this incremental would continue is encrypted ({manifest_name}), but this run has \
              no passphrase or key: set PASSPHRASE (or --encrypt-key) as for that chain, or run a full \
              backup to start a new chain"
         );
     }
-    let mut file = fetch_remote(backend, manifest_name)?;
+    let mut file = stored::fetch(backend, manifest_name)?;
     let keys = crate::engine::crypto::message_keys(BufReader::new(&file))
         .with_context(|| format!("cannot read the manifest {manifest_name}"))?;
     if public_key {
-        if !opts.keys.recipients.iter().any(|r| keys.includes(r)) {
-            let ours: Vec<&str> = opts
+        if !ctx.keys.recipients.iter().any(|r| keys.includes(r)) {
+            let ours: Vec<&str> = ctx
                 .keys
                 .recipients
                 .iter()
@@ -766,7 +706,7 @@ fn check_chain_keys(
     }
     // Decrypting the manifest proves the passphrase (the same error as restore gives).
     file.rewind()?;
-    super::restore::decode_manifest(file, manifest_name, decryptor)?;
+    stored::decode_manifest(file, manifest_name, decryptor)?;
     Ok(())
 }
 

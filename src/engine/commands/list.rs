@@ -11,7 +11,9 @@ use crate::engine::cache::Cache;
 use crate::engine::collection::Collection;
 use crate::engine::commands::json;
 use crate::engine::crypto::Decryptor;
+use crate::engine::error::Error;
 use crate::engine::meta::FileType;
+use crate::engine::repository::Repository;
 use crate::engine::timestr::asctime_local;
 
 /// One live entry of the chain.
@@ -37,7 +39,7 @@ pub fn type_name(t: FileType) -> &'static str {
 
 /// Brings the archive dir in step with the target, then calls `each` for every live entry of the
 /// signature chain as of `time`, in index order. Returns the chain's signature file names used.
-pub fn for_each_current_file(
+pub(crate) fn for_each_current_file(
     backend: &dyn Backend,
     cache: &Cache,
     decryptor: &Decryptor,
@@ -63,18 +65,17 @@ pub fn for_each_current_file(
 
 /// Prints the list as duplicity does, or as one JSON object.
 pub fn list_current_files(
-    backend: &dyn Backend,
-    cache: &Cache,
-    decryptor: &Decryptor,
+    repo: &Repository,
     time: i64,
     out: &mut dyn Write,
     json: bool,
-) -> Result<()> {
+) -> Result<(), Error> {
     if json {
-        out.write_all(b"{\"files\":[")?;
+        out.write_all(b"{\"files\":[")
+            .map_err(|e| Error::classify(e.into()))?;
     }
     let mut first = true;
-    let names = for_each_current_file(backend, cache, decryptor, time, |f| {
+    let names = repo.for_each_current_file(time, |f| {
         if json {
             if !first {
                 out.write_all(b",")?;
@@ -98,11 +99,13 @@ pub fn list_current_files(
         }
         Ok(())
     })?;
-    if json {
-        let time = json::time(time);
-        let sigs = serde_json::Value::from(names);
-        writeln!(out, "],\"time\":{time},\"signatures\":{sigs}}}")?;
-    }
-    out.flush()?;
-    Ok(())
+    let end = || -> std::io::Result<()> {
+        if json {
+            let time = json::time(time);
+            let sigs = serde_json::Value::from(names);
+            writeln!(out, "],\"time\":{time},\"signatures\":{sigs}}}")?;
+        }
+        out.flush()
+    };
+    end().map_err(|e| Error::classify(e.into()))
 }

@@ -16,18 +16,19 @@ use rustix::fs::{Mode, OFlags};
 
 use crate::backend::Backend;
 use crate::engine::archive::container;
-use crate::engine::archive::manifest::{self, Manifest};
 use crate::engine::archive::names::{self, Storage};
 use crate::engine::archive::tarfmt::{self, EntryClass, CHUNK};
 use crate::engine::collection::Collection;
-use crate::engine::crypto::{Decryptor, Passphrase};
+use crate::engine::crypto::Decryptor;
 use crate::engine::delta;
 use crate::engine::index::Index;
-use crate::engine::keys::KeySetup;
 use crate::engine::meta::{self, FileType, Meta, NameCache};
+use crate::engine::repository::ReadContext;
+use crate::engine::stored;
 use crate::engine::target_tree::{TargetTree, Walk};
 use crate::engine::timestr;
 
+/// What a restore is asked for (the keys are the repository's).
 pub struct RestoreOptions {
     pub target: PathBuf,
     /// Restore the state as of this time.
@@ -36,10 +37,6 @@ pub struct RestoreOptions {
     pub path: Option<Index>,
     /// Allow a target that exists and is not empty (files in it are replaced).
     pub force: bool,
-    /// The symmetric passphrase, also the passphrase of `keys.secret_keys`.
-    pub passphrase: Option<Passphrase>,
-    /// Secret keys for public-key encrypted backups; `keys.check`: the signature every file must carry.
-    pub keys: KeySetup,
     /// Called after each volume is applied.
     pub progress: Option<RestoreProgressFn>,
 }
@@ -74,16 +71,18 @@ struct SetFiles {
     volumes: BTreeMap<u32, String>,
 }
 
-pub fn restore(backend: &dyn Backend, opts: &RestoreOptions) -> Result<RestoreReport> {
+/// Restores as `opts` says, from the repository's target with its keys.
+pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<RestoreReport> {
+    let backend = ctx.backend;
+    let decryptor = &ctx.decryptor;
     let remote = backend.list().context("cannot list the target")?;
     let collection = Collection::from_names(&remote);
     let sets = restore_sets(&collection, opts.time)?;
-    let decryptor = Decryptor::with_keys(opts.passphrase.clone(), &opts.keys);
 
     // Manifests first: they say which volumes hold what, and their hashes.
     let mut plan = Vec::new();
     for set in &sets {
-        let m = read_manifest(backend, &set.manifest, &decryptor)?;
+        let m = stored::read_manifest(backend, &set.manifest, decryptor)?;
         let mut vols = Vec::new();
         for v in &m.volumes {
             if let Some(p) = &opts.path {
@@ -117,7 +116,7 @@ pub fn restore(backend: &dyn Backend, opts: &RestoreOptions) -> Result<RestoreRe
     std::thread::scope(|scope| -> Result<()> {
         let all: Vec<(String, String)> = plan.iter().flat_map(|(_, v)| v.iter().cloned()).collect();
         let total_volumes = all.len() as u64;
-        let rx = spawn_decoder(scope, backend, all, &decryptor);
+        let rx = spawn_decoder(scope, backend, all, decryptor);
         for (time, vols) in &plan {
             report.set_times.push(*time);
             for (name, _) in vols {
@@ -187,36 +186,6 @@ fn restore_sets(c: &Collection, time: i64) -> Result<Vec<SetFiles>> {
         .collect()
 }
 
-pub fn read_manifest(backend: &dyn Backend, name: &str, decryptor: &Decryptor) -> Result<Manifest> {
-    decode_manifest(fetch(backend, name)?, name, decryptor)
-}
-
-/// The manifest stored as `name`, decoded from its fetched `file`.
-pub fn decode_manifest(file: File, name: &str, decryptor: &Decryptor) -> Result<Manifest> {
-    let storage = names::parse(name)
-        .map(|p| p.storage)
-        .unwrap_or(Storage::Plain);
-    let mut bytes = Vec::new();
-    container::decode(file, storage, decryptor)
-        .with_context(|| format!("cannot read the manifest {name}"))?
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read the manifest {name}"))?;
-    manifest::parse(&bytes).map_err(|e| anyhow!("the manifest {name} is damaged: {e}"))
-}
-
-/// The stored file, opened from the backend's directory or fetched into an anonymous temporary file.
-fn fetch(backend: &dyn Backend, name: &str) -> Result<File> {
-    if let Some(p) = backend.local_path(name) {
-        return File::open(&p).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => anyhow!("{name} is missing from the target"),
-            _ => anyhow!("cannot read {}: {e}", p.display()),
-        });
-    }
-    let tmp = tempfile::NamedTempFile::new()?;
-    backend.get(name, tmp.path())?;
-    Ok(tmp.reopen()?)
-}
-
 /// The target must be new or empty, unless forced.
 fn prepare_target(target: &Path, single_path: bool, force: bool) -> Result<()> {
     match fs::symlink_metadata(target) {
@@ -266,7 +235,7 @@ fn spawn_decoder<'s>(
     scope.spawn(move || {
         for (name, sha1) in volumes {
             let checked = (|| -> Result<File> {
-                let mut file = fetch(backend, &name)?;
+                let mut file = stored::fetch(backend, &name)?;
                 let got = container::sha1_of(&mut file)?;
                 if got != sha1 {
                     bail!(

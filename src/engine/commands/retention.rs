@@ -261,54 +261,25 @@ fn plan_cleanup(col: &Collection, listing: &[String], p: &mut Plan) {
     for set in &col.orphaned_sets {
         push_set(p, set, Reason::OrphanedSet { time: set.time() });
     }
-    let mut incomplete_keys = HashSet::new();
     for set in &col.incomplete_sets {
         push_set(p, set, Reason::IncompleteSet { time: set.time() });
-        incomplete_keys.insert(set_key(set));
     }
     for n in &col.orphaned_sig_names {
         p.deletions.push(remote(n, Reason::OrphanedSignatures));
     }
-    // A signature file whose set never got a manifest: upload order is volumes, signatures,
-    // manifest, so a run killed in between leaves one, which would otherwise extend the signature
-    // chain past the backup chain and unpair them.
-    let complete_keys: HashSet<(Option<i64>, i64)> = col
-        .chains
-        .iter()
-        .flat_map(|c| c.sets())
-        .chain(col.orphaned_sets.iter())
-        .map(set_key)
-        .collect();
     let already: HashSet<String> = p.deletions.iter().map(|d| d.name.clone()).collect();
-    for name in listing {
-        if already.contains(name) {
-            continue;
+    for (name, time) in col.signatures_of_incomplete_sets(listing) {
+        if !already.contains(&name) {
+            p.deletions
+                .push(remote(&name, Reason::SignaturesOfIncompleteSet { time }));
         }
-        if let Some(pn) = names::parse(name) {
-            let key = (pn.kind.from_time(), pn.kind.time());
-            if pn.kind.is_signature()
-                && incomplete_keys.contains(&key)
-                && !complete_keys.contains(&key)
-            {
-                p.deletions.push(remote(
-                    name,
-                    Reason::SignaturesOfIncompleteSet {
-                        time: pn.kind.time(),
-                    },
-                ));
-            }
-        } else if let Some(inner) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".part")) {
+    }
+    for name in listing {
+        if let Some(inner) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".part")) {
             if names::parse(inner).is_some() {
                 p.deletions.push(remote(name, Reason::PartialUpload));
             }
         }
-    }
-}
-
-fn set_key(set: &BackupSet) -> (Option<i64>, i64) {
-    match set.kind {
-        crate::engine::collection::SetKind::Full { time } => (None, time),
-        crate::engine::collection::SetKind::Inc { from, to } => (Some(from), to),
     }
 }
 
@@ -409,27 +380,14 @@ fn process_alive(pid: i32) -> bool {
     r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// Lists the target, plans `command` and, when `apply`, deletes the plan's files. Applying takes the
-/// writer lock ([`crate::engine::lock`]) before the listing, so the plan never sees a backup in
-/// progress (whose volumes would look like an incomplete set to delete) and no backup starts on a
-/// chain while its files go. A plan that is only shown takes no lock.
-pub fn run(
+/// Lists the target, plans `command` and, when `apply`, deletes the plan's files. The caller holds
+/// the writer lock when applying ([`crate::engine::repository::Repository::retention`]).
+pub(crate) fn run(
     command: RetentionCommand,
     backend: &dyn Backend,
     archive_dir: &Path,
     apply: bool,
-    lock_wait: std::time::Duration,
 ) -> Result<(Plan, Option<Applied>)> {
-    let _lock = apply
-        .then(|| {
-            crate::engine::lock::lock_writer(
-                archive_dir,
-                &backend.describe(),
-                lock_wait,
-                &format!("{} --force on {}", command.name(), backend.describe()),
-            )
-        })
-        .transpose()?;
     let listing = backend
         .list()
         .with_context(|| format!("cannot list {}", backend.describe()))?;

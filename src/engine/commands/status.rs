@@ -11,35 +11,23 @@
 use std::io::Write;
 
 use super::json;
-use crate::backend::Backend;
 use crate::engine::collection::{plural, BackupChain, BackupSet, Collection, SetKind};
+use crate::engine::error::Error;
+use crate::engine::repository::Repository;
 use crate::engine::timestr::asctime_local;
 use serde_json::{json, Value};
 
 /// Lists the target and prints its collection status as duplicity does (or as JSON).
-/// With the archive dir, the manifests cached there also reveal a missing last volume.
-pub fn collection_status(
-    backend: &dyn Backend,
-    out: &mut dyn Write,
-    json: bool,
-    archive_dir: Option<&std::path::Path>,
-) -> anyhow::Result<()> {
-    let listing = backend.list()?;
-    let mut col = Collection::from_names(&listing);
-    if let Some(dir) = archive_dir.filter(|d| d.is_dir()) {
-        let cache = crate::engine::cache::Cache {
-            dir: dir.to_path_buf(),
-        };
-        col.recheck_volumes(&|set| cache.manifest_volume_count(set));
-    }
+pub fn collection_status(repo: &Repository, out: &mut dyn Write, json: bool) -> Result<(), Error> {
+    let col = repo.collection()?;
     let text = if json {
-        render_json(&col, &backend.describe())
+        render_json(&col, &repo.describe())
     } else {
-        render_text(&col, &backend.describe())
+        render_text(&col, &repo.describe())
     };
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
-    Ok(())
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::classify(e.into()))
 }
 
 /// duplicity's status text for a collection.
@@ -202,13 +190,15 @@ mod tests {
         "notduplicity.txt",
     ];
 
-    fn backend_with(names: &[&str]) -> (tempfile::TempDir, FileBackend) {
+    fn backend_with(names: &[&str]) -> (tempfile::TempDir, Repository) {
         let dir = tempfile::tempdir().unwrap();
         for n in names {
             std::fs::write(dir.path().join(n), b"").unwrap();
         }
         let b = FileBackend::new(dir.path().to_path_buf());
-        (dir, b)
+        let mut c = crate::engine::repository::RepositoryConfig::new("file:///status-test");
+        c.archive_dir = Some(dir.path().join("no-archive-dir"));
+        (dir, Repository::with_backend(Box::new(b), c))
     }
 
     fn at(s: &str) -> String {
@@ -219,7 +209,7 @@ mod tests {
     fn text_matches_duplicity() {
         let (_dir, b) = backend_with(NAMES);
         let mut out = Vec::new();
-        collection_status(&b, &mut out, false, None).unwrap();
+        collection_status(&b, &mut out, false).unwrap();
         let (t45, t46, t53, t54) = (
             at("20261123T071245Z"),
             at("20261123T071246Z"),
@@ -273,7 +263,7 @@ These may be deleted by running duplicity with the \"cleanup\" command.
     fn empty_target_text() {
         let (_dir, b) = backend_with(&[]);
         let mut out = Vec::new();
-        collection_status(&b, &mut out, false, None).unwrap();
+        collection_status(&b, &mut out, false).unwrap();
         let expected = format!(
             "Last full backup date: none\nCollection Status\n-----------------\nConnecting with backend: {}\n\nFound 0 secondary backup chains.\nNo backup chains with active signatures found\nNo orphaned or incomplete backup sets found.\n",
             b.describe()
@@ -285,7 +275,7 @@ These may be deleted by running duplicity with the \"cleanup\" command.
     fn json_has_the_same_facts() {
         let (_dir, b) = backend_with(NAMES);
         let mut out = Vec::new();
-        collection_status(&b, &mut out, true, None).unwrap();
+        collection_status(&b, &mut out, true).unwrap();
         let s = String::from_utf8(out).unwrap();
         assert!(s.starts_with('{') && s.ends_with("}\n"));
         let v: Value = serde_json::from_str(&s).expect("valid JSON");

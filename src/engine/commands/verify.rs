@@ -18,13 +18,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::backend::Backend;
 use crate::engine::commands::json;
 use crate::engine::commands::list::type_name;
 use crate::engine::commands::restore::{self, RestoreOptions};
-use crate::engine::crypto::Passphrase;
-use crate::engine::keys::KeySetup;
 use crate::engine::meta::{self, FileType, Meta, SourceEntry, TreeWalk};
+use crate::engine::repository::ReadContext;
 use crate::engine::timestr::asctime_local;
 
 pub struct VerifyOptions {
@@ -34,9 +32,6 @@ pub struct VerifyOptions {
     pub time: i64,
     /// `--compare-data`: compare metadata and contents; otherwise integrity only.
     pub compare_data: bool,
-    pub passphrase: Option<Passphrase>,
-    /// Secret keys and the signature check, as for restore.
-    pub keys: KeySetup,
     /// Where the scratch restore goes (default: the system temp dir).
     pub scratch_in: Option<PathBuf>,
 }
@@ -108,7 +103,7 @@ impl VerifyReport {
 }
 
 /// Checks the chain at `opts.time` and compares it with `opts.source`.
-pub fn verify(backend: &dyn Backend, opts: &VerifyOptions) -> Result<VerifyReport> {
+pub(crate) fn verify(ctx: &ReadContext, opts: &VerifyOptions) -> Result<VerifyReport> {
     let md = std::fs::metadata(&opts.source).with_context(|| {
         format!(
             "cannot read the directory to verify against {}",
@@ -130,14 +125,12 @@ pub fn verify(backend: &dyn Backend, opts: &VerifyOptions) -> Result<VerifyRepor
     .context("cannot create a scratch directory for verify: set TMPDIR to a writable directory")?;
     let tree = scratch.path().join("tree");
     let restored = restore::restore(
-        backend,
+        ctx,
         &RestoreOptions {
             target: tree.clone(),
             time: opts.time,
             path: None,
             force: false,
-            passphrase: opts.passphrase.clone(),
-            keys: opts.keys.clone(),
             progress: None,
         },
     )?;

@@ -1,0 +1,355 @@
+//! The one entry to the engine: a [`Repository`] is a backup target opened from one typed
+//! [`RepositoryConfig`] (URL, backend options and credentials, keys, archive dir, volume size). Every
+//! command is a method on it; the CLI and the charm only translate their input into a config and a
+//! request, and word the results. Commands that write (backup, retention applied) take the writer lock
+//! ([`crate::engine::lock`]) here, before they list the target.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use sequoia_openpgp::Cert;
+
+use crate::backend::{self, Backend, OpenOptions};
+use crate::engine::cache::{self, Cache};
+use crate::engine::collection::Collection;
+use crate::engine::commands::backup::{self, BackupOptions, BackupReport};
+use crate::engine::commands::list::{self, ListedFile};
+use crate::engine::commands::restore::{self, RestoreOptions, RestoreReport};
+use crate::engine::commands::retention::{self, Applied, Plan, RetentionCommand};
+use crate::engine::commands::verify::{self, VerifyOptions, VerifyReport};
+use crate::engine::crypto::{Decryptor, Passphrase};
+use crate::engine::error::{Error, Result};
+use crate::engine::keys::{self, KeySetup, SignatureCheck};
+use crate::engine::lock::{self, WriterLock};
+
+/// How new backups are encrypted. Reading needs no mode: every file says how it was written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Encryption {
+    /// gzip only (`--no-encryption`).
+    None,
+    /// Symmetric, with [`Keys::passphrase`].
+    #[default]
+    Passphrase,
+    /// To public keys (`--encrypt-key`).
+    PublicKey(Vec<RecipientSpec>),
+}
+
+/// A recipient as given: a fingerprint or key id found in [`Keys::public_keys`] (or the secret keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientSpec {
+    pub key: String,
+    /// Leave the key id out of the files (gpg's hidden recipient).
+    pub hidden: bool,
+}
+
+/// The keys and passphrases of a repository.
+#[derive(Clone, Default)]
+pub struct Keys {
+    pub encryption: Encryption,
+    /// The symmetric passphrase; also unlocks [`Keys::secret_keys`].
+    pub passphrase: Option<Passphrase>,
+    /// Backups sign every file with this key (a normalized key id found in `secret_keys`); restore and
+    /// verify demand its good signature on every file.
+    pub sign_key: Option<String>,
+    /// Unlocks the signing key (the passphrase is tried when unset).
+    pub sign_passphrase: Option<Passphrase>,
+    /// Certificates to find recipients and signers in.
+    pub public_keys: Vec<Cert>,
+    /// Secret keys that decrypt public-key backups and sign.
+    pub secret_keys: Vec<Cert>,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys")
+            .field("encryption", &self.encryption)
+            .field("passphrase", &self.passphrase.is_some())
+            .field("sign_key", &self.sign_key)
+            .field("public_keys", &self.public_keys.len())
+            .field("secret_keys", &self.secret_keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything needed to open a repository.
+#[derive(Debug, Clone)]
+pub struct RepositoryConfig {
+    /// The target URL (`file:///…`, `sftp://…`, …).
+    pub url: String,
+    /// Backend options and credentials.
+    pub backend: OpenOptions,
+    pub keys: Keys,
+    /// Where archive dirs live (default `~/.cache/duplicity`) and this target's folder name in it
+    /// (default: the MD5 of the URL), as duplicity's `--archive-dir` and `--name`.
+    pub archive_dir: Option<PathBuf>,
+    pub name: Option<String>,
+    /// Volume size in bytes.
+    pub volsize: u64,
+    /// How long a writing command waits for another run's writer lock.
+    pub lock_wait: Duration,
+}
+
+impl RepositoryConfig {
+    /// A config with duplicity's defaults: passphrase encryption, 200 MiB volumes, a 60 s lock wait.
+    pub fn new(url: impl Into<String>) -> RepositoryConfig {
+        RepositoryConfig {
+            url: url.into(),
+            backend: OpenOptions::new(),
+            keys: Keys::default(),
+            archive_dir: None,
+            name: None,
+            volsize: 200 * 1024 * 1024,
+            lock_wait: lock::DEFAULT_WAIT,
+        }
+    }
+}
+
+/// An opened backup target.
+pub struct Repository {
+    backend: Box<dyn Backend>,
+    keys: Keys,
+    cache_dir: PathBuf,
+    volsize: u64,
+    lock_wait: Duration,
+}
+
+/// What a backup needs from its repository (see [`Repository::backup`]).
+pub(crate) struct WriteContext<'a> {
+    pub backend: &'a dyn Backend,
+    pub passphrase: Option<Passphrase>,
+    pub keys: KeySetup,
+    pub cache_dir: &'a Path,
+    pub volsize: u64,
+}
+
+/// What a restore or verify needs from its repository.
+pub(crate) struct ReadContext<'a> {
+    pub backend: &'a dyn Backend,
+    pub decryptor: Decryptor,
+}
+
+impl Repository {
+    /// Opens the backend of `config.url` (nothing is read from it yet).
+    pub fn open(config: RepositoryConfig) -> Result<Repository> {
+        let backend = backend::open(&config.url, &config.backend)?;
+        Ok(Repository::with_backend(backend, config))
+    }
+
+    /// A repository on an already opened backend (`config.url` names the archive dir and the lock;
+    /// `config.backend` is not used).
+    pub fn with_backend(backend: Box<dyn Backend>, config: RepositoryConfig) -> Repository {
+        let cache_dir = cache::cache_dir(
+            config.archive_dir.as_deref(),
+            config.name.as_deref(),
+            &config.url,
+        );
+        Repository {
+            backend,
+            keys: config.keys,
+            cache_dir,
+            volsize: config.volsize,
+            lock_wait: config.lock_wait,
+        }
+    }
+
+    /// The target as shown to a person (no password).
+    pub fn describe(&self) -> String {
+        self.backend.describe()
+    }
+
+    /// This target's folder in the archive dir.
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache_dir
+    }
+
+    /// Encrypting to public keys (so no passphrase is needed to write).
+    pub fn encrypts_to_public_keys(&self) -> bool {
+        matches!(self.keys.encryption, Encryption::PublicKey(_))
+    }
+
+    fn lock_for_writing(&self, purpose: &str) -> Result<WriterLock> {
+        Ok(lock::lock_writer(
+            &self.cache_dir,
+            &self.backend.describe(),
+            self.lock_wait,
+            purpose,
+        )?)
+    }
+
+    /// The keys a backup uses: recipients, the signing key (unlocked now, so a wrong passphrase fails
+    /// before anything is written) and secret keys for reading metadata the cache lacks. Key validity
+    /// is judged at the real time, whatever the backup's time.
+    fn write_keys(&self) -> Result<(Option<Passphrase>, KeySetup)> {
+        let k = &self.keys;
+        let now = SystemTime::now();
+        let mut all = k.public_keys.clone();
+        all.extend(
+            k.secret_keys
+                .iter()
+                .map(|c| c.clone().strip_secret_key_material()),
+        );
+        let mut setup = KeySetup {
+            secret_keys: k.secret_keys.clone(),
+            ..KeySetup::default()
+        };
+        let passphrase = match &k.encryption {
+            Encryption::None => {
+                return Ok((None, setup));
+            }
+            Encryption::Passphrase => Some(k.passphrase.clone().ok_or_else(|| {
+                Error::bad_input(anyhow::anyhow!(
+                    "no passphrase was given to encrypt with: give the backup passphrase, or choose no encryption"
+                ))
+            })?),
+            Encryption::PublicKey(specs) => {
+                for spec in specs {
+                    setup.recipients.push(
+                        keys::recipient(&spec.key, &all, spec.hidden, now)
+                            .map_err(Error::from_key)?,
+                    );
+                }
+                // Public-key backups need no passphrase; it may still unlock the secret keys.
+                k.passphrase.clone()
+            }
+        };
+        if let Some(id) = &k.sign_key {
+            let pass = k.sign_passphrase.as_ref().or(k.passphrase.as_ref());
+            setup.signer =
+                Some(keys::signing_key(id, &k.secret_keys, pass, now).map_err(Error::from_key)?);
+        }
+        Ok((passphrase, setup))
+    }
+
+    /// The keys a restore uses: secret keys, and with a sign key (when `check_signatures`) the
+    /// signature every file must carry, checked with the certificates of both keyrings.
+    fn read_decryptor(&self, check_signatures: bool) -> Result<Decryptor> {
+        let k = &self.keys;
+        let check = match &k.sign_key {
+            Some(id) if check_signatures => {
+                let mut all = k.public_keys.clone();
+                all.extend(
+                    k.secret_keys
+                        .iter()
+                        .map(|c| c.clone().strip_secret_key_material()),
+                );
+                if !keys::has_key(id, &all) {
+                    return Err(Error::bad_input(anyhow::anyhow!(
+                        "sign key {id}: that key is in neither the public nor the secret keys given, so its signatures cannot be checked: pass its public key (--keyring)"
+                    )));
+                }
+                Some(SignatureCheck {
+                    id: id.clone(),
+                    certs: all,
+                })
+            }
+            _ => None,
+        };
+        let setup = KeySetup {
+            secret_keys: k.secret_keys.clone(),
+            check,
+            ..KeySetup::default()
+        };
+        Ok(Decryptor::with_keys(k.passphrase.clone(), &setup))
+    }
+
+    /// A full or incremental backup (see [`BackupOptions`]); a dry run stores nothing and takes no lock.
+    pub fn backup(&self, opts: &BackupOptions) -> Result<BackupReport> {
+        let _lock = (!opts.dry_run)
+            .then(|| {
+                self.lock_for_writing(&format!(
+                    "backup of {} to {}",
+                    opts.source.display(),
+                    self.describe()
+                ))
+            })
+            .transpose()?;
+        let (passphrase, keys) = self.write_keys()?;
+        let ctx = WriteContext {
+            backend: self.backend.as_ref(),
+            passphrase,
+            keys,
+            cache_dir: &self.cache_dir,
+            volsize: self.volsize,
+        };
+        backup::backup(&ctx, opts)
+            .with_context(|| format!("backup to {} failed", self.describe()))
+            .map_err(Error::classify)
+    }
+
+    /// Restores a state of the backup (see [`RestoreOptions`]), checking signatures when a sign key is
+    /// set.
+    pub fn restore(&self, opts: &RestoreOptions) -> Result<RestoreReport> {
+        let ctx = ReadContext {
+            backend: self.backend.as_ref(),
+            decryptor: self.read_decryptor(true)?,
+        };
+        restore::restore(&ctx, opts)
+            .with_context(|| format!("restore from {} failed", self.describe()))
+            .map_err(Error::classify)
+    }
+
+    /// Checks a backup chain and compares it with a directory (see [`VerifyOptions`]).
+    pub fn verify(&self, opts: &VerifyOptions) -> Result<VerifyReport> {
+        let ctx = ReadContext {
+            backend: self.backend.as_ref(),
+            decryptor: self.read_decryptor(true)?,
+        };
+        verify::verify(&ctx, opts)
+            .with_context(|| format!("verify of {} failed", self.describe()))
+            .map_err(Error::classify)
+    }
+
+    /// Calls `each` for every file of the backup as of `time`, in index order, from the signature
+    /// chain (brought into the archive dir first). Returns the signature files read.
+    pub fn for_each_current_file(
+        &self,
+        time: i64,
+        each: impl FnMut(ListedFile) -> anyhow::Result<()>,
+    ) -> Result<Vec<String>> {
+        let cache = Cache::open(self.cache_dir.clone()).map_err(Error::classify)?;
+        let decryptor = self.read_decryptor(false)?;
+        list::for_each_current_file(self.backend.as_ref(), &cache, &decryptor, time, each)
+            .with_context(|| format!("list-current-files of {} failed", self.describe()))
+            .map_err(Error::classify)
+    }
+
+    /// The chains and sets on the target. The manifests cached in the archive dir (when there is
+    /// one) also reveal a missing last volume.
+    pub fn collection(&self) -> Result<Collection> {
+        let listing = self
+            .backend
+            .list()
+            .with_context(|| format!("cannot list {}", self.describe()))
+            .map_err(Error::classify)?;
+        let mut col = Collection::from_names(&listing);
+        if self.cache_dir.is_dir() {
+            let cache = Cache {
+                dir: self.cache_dir.clone(),
+            };
+            col.recheck_volumes(&|set| cache.manifest_volume_count(set));
+        }
+        Ok(col)
+    }
+
+    /// Plans a retention command (remove-*, cleanup) and, when `apply`, deletes the plan's files.
+    /// Applying takes the writer lock before the listing, so the plan never sees a backup in progress
+    /// (whose volumes would look like an incomplete set to delete).
+    pub fn retention(
+        &self,
+        command: RetentionCommand,
+        apply: bool,
+    ) -> Result<(Plan, Option<Applied>)> {
+        let _lock = apply
+            .then(|| {
+                self.lock_for_writing(&format!(
+                    "{} --force on {}",
+                    command.name(),
+                    self.describe()
+                ))
+            })
+            .transpose()?;
+        retention::run(command, self.backend.as_ref(), &self.cache_dir, apply)
+            .map_err(Error::classify)
+    }
+}
