@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Local};
 
-use crate::engine::schedule::Schedule;
+use super::schedule::Schedule;
 
 use super::jobs::{Outcome, Runtime};
 use super::paths::Paths;

@@ -11,6 +11,5 @@ pub mod index;
 pub mod keys;
 pub mod lock;
 pub mod meta;
-pub mod schedule;
 pub mod target_tree;
 pub mod timestr;
