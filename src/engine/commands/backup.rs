@@ -239,10 +239,8 @@ fn test_hook(point: &str) {
     static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     let at = AT.get_or_init(|| std::env::var("DUPLICITY_CHARM_TEST_KILL_AT").ok());
     if at.as_deref() == Some(point) {
-        // SAFETY: sends a signal to this process; nothing else.
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
-        }
+        use rustix::process::{getpid, kill_process, Signal};
+        let _ = kill_process(getpid(), Signal::KILL);
     }
 }
 

@@ -404,9 +404,14 @@ fn is_stale_work_dir(name: &str, path: &Path) -> bool {
 }
 
 fn process_alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    // Signal 0: only checks that the process exists (EPERM: it does, another user's).
+    let Some(pid) = rustix::process::Pid::from_raw(pid) else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM,
+    }
 }
 
 /// Lists the target, plans `command` and, when `apply`, deletes the plan's files. Applying takes the
