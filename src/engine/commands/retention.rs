@@ -450,15 +450,21 @@ pub fn run(
     Ok((plan, applied))
 }
 
-/// Test only: `DUPLICITY_CHARM_TEST_KILL_AT=retention-after-delete-N` kills this process (SIGKILL)
-/// once the first N remote files of a plan are deleted, so tests can interrupt a retention at an
-/// exact place.
+/// Test only (cargo feature `test-hooks`): `DUPLICITY_CHARM_TEST_KILL_AT=retention-after-delete-N` kills
+/// this process (SIGKILL) once the first N remote files of a plan are deleted, so tests can interrupt a
+/// retention at an exact place.
+#[cfg(feature = "test-hooks")]
 fn test_kill_after_deletes() -> Option<usize> {
     std::env::var("DUPLICITY_CHARM_TEST_KILL_AT")
         .ok()?
         .strip_prefix("retention-after-delete-")?
         .parse()
         .ok()
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn test_kill_after_deletes() -> Option<usize> {
+    None
 }
 
 /// What applying a plan did.
