@@ -18,6 +18,7 @@ fuzz:            ## every cargo-fuzz target (fuzz/) for FUZZ_SECONDS each, one a
 deps:            ## only the Debian packages
 	bash scripts/setup-deps.sh
 
-charm:           ## build/duplicity.charm: a release build of the binary, packed with dispatch and the charm's YAML
+charm:           ## build/duplicity.charm: a release build of the binary (no test hooks), packed with dispatch and the charm's YAML
 	cargo build --release --locked
+	bash scripts/check-no-test-hooks.sh $${CARGO_TARGET_DIR:-target}/release/duplicity-charm
 	bash scripts/pack-charm.sh $${CARGO_TARGET_DIR:-target}/release/duplicity-charm build/duplicity.charm

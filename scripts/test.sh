@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # THE test command (README, `make test`, .ci/run): install what the tests need, then format check, clippy
-# and every test (unit + integration against stock duplicity) in one debug build; then the charm is packed
-# from that build and checked with charmcraft (expand-extensions on the repo, analyse on the .charm); last,
-# every fuzz target runs briefly.
+# (with and without the test hooks) and every test (unit + integration against stock duplicity) in one debug
+# build with the cargo feature `test-hooks`; then the binary is built again without it (as shipped), checked
+# to hold no test hook, and the charm is packed from it and checked with charmcraft (expand-extensions on the
+# repo, analyse on the .charm); last, every fuzz target runs briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,8 +20,9 @@ fi
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy --all-targets -- -D warnings"
+step "cargo clippy --all-targets -- -D warnings (as shipped, then with --features test-hooks)"
 cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --all-targets --locked --features test-hooks -- -D warnings
 
 step "start the loopback test servers (scripts/test-servers.sh; stopped on exit)"
 SUDO=(); [ "$(id -u)" -eq 0 ] || SUDO=(sudo)
@@ -34,12 +36,19 @@ step "cargo test (every rsync/ssh command line recorded by scripts/argv-guard.sh
 GUARD=$(mktemp -d /tmp/dc-argv-guard.XXXXXX)
 trap '"${SUDO[@]}" bash scripts/test-servers.sh stop "$TS_DIR" || true; "${SUDO[@]}" rm -rf "$TS_DIR" "$GUARD"' EXIT
 bash scripts/argv-guard.sh install "$GUARD"
-PATH="$GUARD:$PATH" cargo test --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
+# The integration tests run the binary cargo builds with the same features, so it has the hooks too.
+PATH="$GUARD:$PATH" cargo test --locked --features test-hooks --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
 
 step "no secret in any rsync/ssh command line of the whole run"
 bash scripts/argv-guard.sh check "$GUARD" "$TS_DIR/servers.env"
 
-step "pack the charm (debug binary) and check it with charmcraft"
+step "build the binary without the test hooks (as shipped) and check that it holds none"
+# Debug, so only our crate compiles again; the test-hook code is cfg'd out alike in release (make charm
+# runs the same check on its release binary).
+cargo build --locked --bin duplicity-charm
+bash scripts/check-no-test-hooks.sh "${CARGO_TARGET_DIR:-target}/debug/duplicity-charm"
+
+step "pack the charm (debug binary, without the test hooks) and check it with charmcraft"
 bash scripts/pack-charm.sh "${CARGO_TARGET_DIR:-target}/debug/duplicity-charm" build/duplicity.charm
 bash scripts/charmcraft-check.sh build/duplicity.charm
 

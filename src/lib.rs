@@ -1,6 +1,9 @@
 //! duplicity-charm: a duplicity-compatible backup engine, its command line, and the Juju charm around it,
 //! in one binary.
 
+// System calls go through rustix (and nix for the OFD lock), user lookups through uzers: no raw libc.
+#![forbid(unsafe_code)]
+
 pub mod backend;
 pub mod charm;
 pub mod cli;

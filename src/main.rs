@@ -2,6 +2,8 @@
 //! runs it (`JUJU_DISPATCH_PATH` set); the charm's scheduler service (`scheduler`) and NRPE check
 //! (`check-nrpe`); otherwise the duplicity-compatible command line.
 
+#![forbid(unsafe_code)]
+
 fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let code = if std::env::var_os("JUJU_DISPATCH_PATH").is_some_and(|p| !p.is_empty()) {

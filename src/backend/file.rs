@@ -67,12 +67,13 @@ impl FileBackend {
 
 /// io::Error text with a hint for the failures an operator can fix.
 fn describe_io(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(libc::ENOSPC) => format!("{e}: free space on the target or choose another target"),
-        Some(libc::EACCES) | Some(libc::EPERM) => {
+    use rustix::io::Errno;
+    match Errno::from_io_error(e) {
+        Some(Errno::NOSPC) => format!("{e}: free space on the target or choose another target"),
+        Some(Errno::ACCESS | Errno::PERM) => {
             format!("{e}: check the permissions of the target directory")
         }
-        Some(libc::EROFS) => format!("{e}: the target is mounted read-only"),
+        Some(Errno::ROFS) => format!("{e}: the target is mounted read-only"),
         _ => e.to_string(),
     }
 }
@@ -101,7 +102,7 @@ impl Backend for FileBackend {
         match fs::rename(src, &tmp) {
             Ok(()) => {}
             // Another filesystem: copy instead.
-            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            Err(e) if rustix::io::Errno::from_io_error(&e) == Some(rustix::io::Errno::XDEV) => {
                 self.put(src, name)?;
                 let _ = fs::remove_file(src);
                 return Ok(());

@@ -12,6 +12,7 @@ pub mod nrpe;
 pub mod paths;
 pub mod reconcile;
 pub mod runlock;
+pub mod schedule;
 pub mod scheduler;
 pub mod settings;
 pub mod state;
@@ -177,7 +178,7 @@ fn reconcile_hook(
 /// scheduler keeps trying, `blocked` is kept for what the operator must change in the config, and the
 /// NRPE check is what alerts. A record that cannot be read is itself the warning.
 pub fn active_message(state: &config::CharmState, paths: &Paths, files: &UnitFiles) -> String {
-    use crate::engine::schedule::Schedule;
+    use crate::charm::schedule::Schedule;
     let ready = state.ready_message();
     let record = match state::State::load(&paths.resolve(&files.state_file)) {
         Ok(r) => r,

@@ -67,8 +67,9 @@ pub fn acquire(path: &Path, wait: Duration, what: &str) -> Result<RunLock, LockE
     }
 }
 
-/// Test only: `DUPLICITY_CHARM_TEST_HOLD_LOCK=<seconds>` keeps the lock that long after a job, so tests
-/// can make a scheduled run and an action meet.
+/// Test only (cargo feature `test-hooks`): `DUPLICITY_CHARM_TEST_HOLD_LOCK=<seconds>` keeps the lock that
+/// long after a job, so tests can make a scheduled run and an action meet.
+#[cfg(feature = "test-hooks")]
 pub fn test_hold() {
     if let Some(secs) = std::env::var("DUPLICITY_CHARM_TEST_HOLD_LOCK")
         .ok()
@@ -77,6 +78,9 @@ pub fn test_hold() {
         std::thread::sleep(Duration::from_secs_f64(secs));
     }
 }
+
+#[cfg(not(feature = "test-hooks"))]
+pub fn test_hold() {}
 
 #[cfg(test)]
 mod tests {

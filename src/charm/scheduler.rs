@@ -5,8 +5,8 @@
 //! [`runlock::SCHEDULER_WAIT`] for one, then records the run as failed (busy).
 //!
 //! Missed fire times are not caught up: after a run (or a wait) the next time is computed from now.
-//! Test only: with `DUPLICITY_CHARM_TEST_SECOND_SCHEDULES=1`, schedules are 6-field expressions with
-//! seconds first and the settings are polled every 100 ms.
+//! Test only (cargo feature `test-hooks`): with `DUPLICITY_CHARM_TEST_SECOND_SCHEDULES=1`, schedules are
+//! 6-field expressions with seconds first and the settings are polled every 100 ms.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Local};
 
-use crate::engine::schedule::Schedule;
+use super::schedule::Schedule;
 
 use super::jobs::{Outcome, Runtime};
 use super::paths::Paths;
@@ -22,8 +22,14 @@ use super::runlock::{self, LockError};
 use super::state::{self, RunRecord, Trigger};
 
 /// Whether the test-only seconds schedules are on.
+#[cfg(feature = "test-hooks")]
 pub fn seconds_mode() -> bool {
     std::env::var("DUPLICITY_CHARM_TEST_SECOND_SCHEDULES").is_ok_and(|v| v == "1")
+}
+
+#[cfg(not(feature = "test-hooks"))]
+pub fn seconds_mode() -> bool {
+    false
 }
 
 /// A settings schedule: `manual` (None) or a cron expression.
@@ -32,11 +38,14 @@ pub fn parse_schedule(s: &str) -> Result<Option<Schedule>> {
     if s.is_empty() || s == "manual" {
         return Ok(None);
     }
+    #[cfg(feature = "test-hooks")]
     let parsed = if seconds_mode() && s.split_whitespace().count() == 6 {
         Schedule::parse_with_seconds(s)
     } else {
         Schedule::parse(s)
     };
+    #[cfg(not(feature = "test-hooks"))]
+    let parsed = Schedule::parse(s);
     parsed
         .map(Some)
         .with_context(|| format!("schedule {s:?} is not a cron expression"))

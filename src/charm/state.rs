@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use chrono::{TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::schedule::Schedule;
+use crate::charm::schedule::Schedule;
 
 /// The version of the state file's format.
 pub const FORMAT: u32 = 1;

@@ -93,6 +93,7 @@ impl System for RealSystem {
 }
 
 /// A recording stand-in for state-transition tests: systemd's enabled units, the commands on `PATH`.
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub struct FakeSystem {
     /// Commands that [`System::has_command`] finds.
@@ -102,6 +103,7 @@ pub struct FakeSystem {
     pub active: std::cell::RefCell<std::collections::BTreeSet<String>>,
 }
 
+#[cfg(test)]
 impl System for FakeSystem {
     fn systemctl(&self, args: &[&str]) -> Result<bool> {
         self.calls

@@ -4,7 +4,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use crate::engine::schedule::{keywords, Schedule};
+use crate::charm::schedule::{keywords, Schedule};
 
 /// `private_ssh_key`: base64 of a private key file. Returns the decoded key text, ending in a newline
 /// (OpenSSH refuses key files without one).

@@ -187,7 +187,7 @@ impl HeldLock {
                 .create(true)
                 .truncate(false)
                 .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
                 .open(path)
                 .map_err(io_err)?;
             loop {
@@ -250,42 +250,39 @@ fn read_holder(file: &mut File) -> Option<Holder> {
     Holder::parse(&text)
 }
 
-/// `fcntl(fd, cmd, &flock)` for a write lock on the whole file; `cmd` is F_OFD_SETLK or F_OFD_GETLK.
-/// rustix's `fcntl_lock` issues F_SETLK (a classic, per-process POSIX lock) and has no OFD variant, and
-/// its `fcntl_getlk` asserts on the pid -1 that OFD holders report, hence libc here.
-fn ofd_fcntl(file: &File, cmd: libc::c_int) -> io::Result<libc::flock> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: `fl` is a fully initialised flock struct that lives across the call, which reads and
-    // (for GETLK) writes only it; the descriptor stays open for the call (borrowed from `file`).
-    unsafe {
-        let mut fl: libc::flock = std::mem::zeroed();
-        fl.l_type = libc::F_WRLCK as libc::c_short;
-        fl.l_whence = libc::SEEK_SET as libc::c_short;
-        fl.l_start = 0;
-        fl.l_len = 0; // to the end of the file, however long it grows
-        fl.l_pid = 0; // required for OFD locks
-        if libc::fcntl(file.as_raw_fd(), cmd, &mut fl as *mut libc::flock) == 0 {
-            Ok(fl)
-        } else {
-            Err(io::Error::last_os_error())
-        }
+/// A write lock on the whole file, as `fcntl` takes it.
+fn whole_file_write_lock() -> nix::libc::flock {
+    nix::libc::flock {
+        l_type: nix::libc::F_WRLCK as nix::libc::c_short,
+        l_whence: nix::libc::SEEK_SET as nix::libc::c_short,
+        l_start: 0,
+        l_len: 0, // to the end of the file, however long it grows
+        l_pid: 0, // required for OFD locks
     }
 }
 
 /// A non-blocking exclusive OFD lock on the whole file. Ok(false): someone else holds a lock on it.
+/// Through nix: rustix's `fcntl_lock` issues F_SETLK (a classic, per-process POSIX lock) and has no OFD
+/// variant.
 fn try_lock(file: &File) -> io::Result<bool> {
-    match ofd_fcntl(file, libc::F_OFD_SETLK) {
+    use nix::errno::Errno;
+    use nix::fcntl::{fcntl, FcntlArg};
+    match fcntl(file, FcntlArg::F_OFD_SETLK(&whole_file_write_lock())) {
         Ok(_) => Ok(true),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => Ok(false),
-        Err(e) => Err(e),
+        Err(Errno::EAGAIN | Errno::EACCES) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// The pid of a classic POSIX lock on the file (stock duplicity's), if one blocks ours; OFD holders
-/// are reported with pid -1 (their owner is no process).
+/// are reported with pid -1 (their owner is no process). rustix's `fcntl_getlk` issues F_GETLK and
+/// asserts on that pid, hence nix here too.
 fn classic_lock_holder(file: &File) -> Option<u32> {
-    let fl = ofd_fcntl(file, libc::F_OFD_GETLK).ok()?;
-    (fl.l_type != libc::F_UNLCK as libc::c_short && fl.l_pid > 0).then_some(fl.l_pid as u32)
+    use nix::fcntl::{fcntl, FcntlArg};
+    let mut fl = whole_file_write_lock();
+    fcntl(file, FcntlArg::F_OFD_GETLK(&mut fl)).ok()?;
+    (fl.l_type != nix::libc::F_UNLCK as nix::libc::c_short && fl.l_pid > 0)
+        .then_some(fl.l_pid as u32)
 }
 
 /// Both writer locks, held while the value lives.

@@ -2,7 +2,7 @@
 //! decides what changed, and putting it back on restore.
 
 use std::collections::HashMap;
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{CStr, OsStr};
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -138,80 +138,26 @@ impl NameCache {
     }
 }
 
+// The system's user and group databases (NSS, as duplicity's Python `pwd`/`grp`), names as bytes. An
+// unknown id or name, or a failing lookup, is "no name", as before.
 fn lookup_user(uid: u32) -> Vec<u8> {
-    let mut buf = vec![0u8; 4096];
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: buffers are valid for the sizes given; result points into pwd/buf on success.
-    let rc = unsafe {
-        libc::getpwuid_r(
-            uid,
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() {
-        return Vec::new();
-    }
-    unsafe { CStr::from_ptr(pwd.pw_name) }.to_bytes().to_vec()
+    uzers::get_user_by_uid(uid)
+        .map(|u| u.name().as_bytes().to_vec())
+        .unwrap_or_default()
 }
 
 fn lookup_group(gid: u32) -> Vec<u8> {
-    let mut buf = vec![0u8; 16384];
-    let mut grp: libc::group = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::group = std::ptr::null_mut();
-    // SAFETY: as in lookup_user.
-    let rc = unsafe {
-        libc::getgrgid_r(
-            gid,
-            &mut grp,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() {
-        return Vec::new();
-    }
-    unsafe { CStr::from_ptr(grp.gr_name) }.to_bytes().to_vec()
+    uzers::get_group_by_gid(gid)
+        .map(|g| g.name().as_bytes().to_vec())
+        .unwrap_or_default()
 }
 
 fn lookup_uid(name: &[u8]) -> Option<u32> {
-    let cname = CString::new(name).ok()?;
-    let mut buf = vec![0u8; 4096];
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: as in lookup_user.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            cname.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    (rc == 0 && !result.is_null()).then_some(pwd.pw_uid)
+    uzers::get_user_by_name(OsStr::from_bytes(name)).map(|u| u.uid())
 }
 
 fn lookup_gid(name: &[u8]) -> Option<u32> {
-    let cname = CString::new(name).ok()?;
-    let mut buf = vec![0u8; 16384];
-    let mut grp: libc::group = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::group = std::ptr::null_mut();
-    // SAFETY: as in lookup_user.
-    let rc = unsafe {
-        libc::getgrnam_r(
-            cname.as_ptr(),
-            &mut grp,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    (rc == 0 && !result.is_null()).then_some(grp.gr_gid)
+    uzers::get_group_by_name(OsStr::from_bytes(name)).map(|g| g.gid())
 }
 
 /// Reads the metadata of `path` without following a final symlink. `Ok(None)` for sockets and
@@ -246,7 +192,7 @@ fn meta_from(path: &Path, md: &fs::Metadata, names: &mut NameCache) -> io::Resul
     let (dev_major, dev_minor) = match ftype {
         FileType::CharDevice | FileType::BlockDevice => {
             let r = md.rdev();
-            (libc::major(r), libc::minor(r))
+            (rustix::fs::major(r), rustix::fs::minor(r))
         }
         _ => (0, 0),
     };

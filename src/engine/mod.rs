@@ -13,7 +13,6 @@ pub mod keys;
 pub mod lock;
 pub mod meta;
 pub mod repository;
-pub mod schedule;
 pub mod stored;
 pub mod target_tree;
 pub mod timestr;

@@ -1,6 +1,8 @@
 //! The scheduler end to end: `duplicity-charm scheduler --settings FILE` as its systemd unit runs it, on a
 //! test-only schedule of seconds (`DUPLICITY_CHARM_TEST_SECOND_SCHEDULES=1`), doing real backups and
 //! retention, reloading changed settings, and never running at the same time as an action.
+//! Those test-only knobs exist only with the cargo feature `test-hooks` (scripts/test.sh turns it on).
+#![cfg(feature = "test-hooks")]
 
 use std::fs;
 

@@ -454,6 +454,7 @@ fn stock_duplicity_and_ours_keep_each_other_off_one_archive_dir() {
 }
 
 #[test]
+#[cfg(feature = "test-hooks")] // DUPLICITY_CHARM_TEST_KILL_AT
 fn a_lock_left_by_a_killed_backup_is_taken_over_with_a_warning() {
     let ws = Ws::new("conc-stale");
     let enc = Enc::Plain;
@@ -494,6 +495,7 @@ fn a_lock_left_by_a_killed_backup_is_taken_over_with_a_warning() {
 }
 
 #[test]
+#[cfg(feature = "test-hooks")] // DUPLICITY_CHARM_TEST_KILL_AT
 fn kill_9_during_retention_leaves_a_readable_target_and_a_rerun_finishes() {
     let ws = Ws::new("conc-ret");
     let enc = Enc::Pass(PASS);

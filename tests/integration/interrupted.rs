@@ -4,6 +4,8 @@
 //! restore bit-exact with us and with duplicity, both tools read the collection, the next backup is a
 //! clean incremental of the intact chain, and `cleanup --force` removes every leftover (volumes of the
 //! dead set, its signatures, `.part` uploads, the dead work directory in the archive dir).
+//! The hook exists only with the cargo feature `test-hooks` (scripts/test.sh turns it on).
+#![cfg(feature = "test-hooks")]
 
 use crate::support::*;
 use std::fs;

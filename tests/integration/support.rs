@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -43,8 +43,7 @@ pub enum Enc {
 }
 
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 pub fn ours_bin() -> &'static str {
@@ -529,38 +528,23 @@ pub fn text_bytes(seed: u64, len: usize) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------------------
 // Building trees
 
-fn cpath(p: &Path) -> CString {
-    CString::new(p.as_os_str().as_bytes()).unwrap()
-}
-
 /// Sets mtime (whole seconds) without following symlinks and without opening (fifos would block).
 pub fn set_mtime(p: &Path, secs: i64) {
-    let ts = [
-        libc::timespec {
-            tv_sec: secs as libc::time_t,
-            tv_nsec: 0,
-        },
-        libc::timespec {
-            tv_sec: secs as libc::time_t,
-            tv_nsec: 0,
-        },
-    ];
-    // SAFETY: valid NUL-terminated path and a two-element timespec array.
-    let r = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            cpath(p).as_ptr(),
-            ts.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
+    let t = rustix::fs::Timespec {
+        tv_sec: secs,
+        tv_nsec: 0,
     };
-    assert_eq!(
-        r,
-        0,
-        "utimensat {}: {}",
-        p.display(),
-        std::io::Error::last_os_error()
-    );
+    let times = rustix::fs::Timestamps {
+        last_access: t,
+        last_modification: t,
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        p,
+        &times,
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .unwrap_or_else(|e| panic!("utimensat {}: {e}", p.display()));
 }
 
 pub fn chmod(p: &Path, mode: u32) {
@@ -569,15 +553,14 @@ pub fn chmod(p: &Path, mode: u32) {
 }
 
 pub fn mkfifo(p: &Path) {
-    // SAFETY: valid NUL-terminated path.
-    let r = unsafe { libc::mkfifo(cpath(p).as_ptr(), 0o644) };
-    assert_eq!(
-        r,
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        p,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
         0,
-        "mkfifo {}: {}",
-        p.display(),
-        std::io::Error::last_os_error()
-    );
+    )
+    .unwrap_or_else(|e| panic!("mkfifo {}: {e}", p.display()));
 }
 
 /// Writes a file with the given content, mode and mtime (creating parent dirs).
@@ -1457,16 +1440,14 @@ pub fn make_entry(p: &Path, kind: EntryKind, step: i64, outside: &Path, owners: 
             chmod(p, 0o640);
         }
         EntryKind::CharDevice => {
-            let c = CString::new(p.as_os_str().as_bytes()).unwrap();
-            // SAFETY: valid NUL-terminated path; mode and device are plain integers.
-            let r = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o640, libc::makedev(1, 3)) };
-            assert_eq!(
-                r,
-                0,
-                "mknod {}: {}",
-                p.display(),
-                std::io::Error::last_os_error()
-            );
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                p,
+                rustix::fs::FileType::CharacterDevice,
+                rustix::fs::Mode::from_raw_mode(0o640),
+                rustix::fs::makedev(1, 3),
+            )
+            .unwrap_or_else(|e| panic!("mknod {}: {e}", p.display()));
         }
     }
     if matches!(

@@ -223,19 +223,21 @@ impl BackupReport {
     }
 }
 
-/// Test-only: `DUPLICITY_CHARM_TEST_KILL_AT=<point>` makes the backup kill itself (SIGKILL) on
-/// reaching that point, so tests can interrupt it at exact places without timing guesses. Points:
-/// `during-volume-N`, `after-volume-N`, `before-signatures`, `before-manifest`.
+/// Test only (cargo feature `test-hooks`): `DUPLICITY_CHARM_TEST_KILL_AT=<point>` makes the backup kill
+/// itself (SIGKILL) on reaching that point, so tests can interrupt it at exact places without timing
+/// guesses. Points: `during-volume-N`, `after-volume-N`, `before-signatures`, `before-manifest`.
+#[cfg(feature = "test-hooks")]
 fn test_hook(point: &str) {
+    use rustix::process::{getpid, kill_process, Signal};
     static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     let at = AT.get_or_init(|| std::env::var("DUPLICITY_CHARM_TEST_KILL_AT").ok());
     if at.as_deref() == Some(point) {
-        // SAFETY: sends a signal to this process; nothing else.
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
-        }
+        let _ = kill_process(getpid(), Signal::KILL);
     }
 }
+
+#[cfg(not(feature = "test-hooks"))]
+fn test_hook(_point: &str) {}
 
 /// A backup killed after uploading its signatures but before its manifest leaves a signature file
 /// that extends the signature chain past the backup chain, so the two no longer pair and the next

@@ -375,9 +375,14 @@ fn is_stale_work_dir(name: &str, path: &Path) -> bool {
 }
 
 fn process_alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    // Signal 0: only checks that the process exists (EPERM: it does, another user's).
+    let Some(pid) = rustix::process::Pid::from_raw(pid) else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM,
+    }
 }
 
 /// Lists the target, plans `command` and, when `apply`, deletes the plan's files. The caller holds
@@ -403,15 +408,21 @@ pub(crate) fn run(
     Ok((plan, applied))
 }
 
-/// Test only: `DUPLICITY_CHARM_TEST_KILL_AT=retention-after-delete-N` kills this process (SIGKILL)
-/// once the first N remote files of a plan are deleted, so tests can interrupt a retention at an
-/// exact place.
+/// Test only (cargo feature `test-hooks`): `DUPLICITY_CHARM_TEST_KILL_AT=retention-after-delete-N` kills
+/// this process (SIGKILL) once the first N remote files of a plan are deleted, so tests can interrupt a
+/// retention at an exact place.
+#[cfg(feature = "test-hooks")]
 fn test_kill_after_deletes() -> Option<usize> {
     std::env::var("DUPLICITY_CHARM_TEST_KILL_AT")
         .ok()?
         .strip_prefix("retention-after-delete-")?
         .parse()
         .ok()
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn test_kill_after_deletes() -> Option<usize> {
+    None
 }
 
 /// What applying a plan did.

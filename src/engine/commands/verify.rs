@@ -299,7 +299,7 @@ fn same_content(a: &Path, b: &Path, size_a: u64, size_b: u64) -> Result<bool> {
     let open = |p: &Path| {
         std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(p)
             .with_context(|| format!("cannot read {}", p.display()))
     };

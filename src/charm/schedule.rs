@@ -194,8 +194,9 @@ impl Schedule {
     }
 
     /// Test only: a 6-field expression with seconds first, handed to the `cron` crate as is, so tests can
-    /// run a scheduler with a schedule of seconds (the scheduler accepts it only when
-    /// `DUPLICITY_CHARM_TEST_SECOND_SCHEDULES=1`).
+    /// run a scheduler with a schedule of seconds (the scheduler accepts it only with the cargo feature
+    /// `test-hooks` and `DUPLICITY_CHARM_TEST_SECOND_SCHEDULES=1`).
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn parse_with_seconds(s: &str) -> Result<Schedule, ScheduleError> {
         let fields: Vec<&str> = s.split_whitespace().collect();
         if fields.len() != 6 {
