@@ -113,6 +113,10 @@ struct Options {
         value_name = "FILE"
     )]
     secret_keyring: Vec<PathBuf>,
+    /// Backups: refuse to encrypt to or sign with a weak key (DSA, ElGamal, RSA below 2048 bits,
+    /// SHA-1 self-signatures: gpg 1.x's keys) instead of warning. Reading is never refused for this.
+    #[arg(long, global = true)]
+    refuse_weak_keys: bool,
     /// sftp/scp/rsync: ssh options as duplicity takes them, e.g. "-oIdentityFile=K -oUserKnownHostsFile=F".
     #[arg(
         long,
@@ -386,7 +390,7 @@ fn run(cli: Cli) -> Result<i32> {
                 fixed_time: opts.current_time.is_some(),
                 allow_source_mismatch: opts.allow_source_mismatch,
                 passphrase: passphrase_for_backup(opts)?,
-                keys: backup_keys(opts)?,
+                keys: keys::weak_key_policy(backup_keys(opts)?, opts.refuse_weak_keys)?,
                 cache_dir: cache::cache_dir(opts.archive_dir.as_deref(), opts.name.as_deref(), url),
                 dry_run: opts.dry_run,
                 progress: None,
