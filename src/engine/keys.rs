@@ -19,10 +19,11 @@ use openpgp::policy::StandardPolicy;
 use openpgp::types::{HashAlgorithm, RevocationStatus};
 use openpgp::Cert;
 
-// The key types the crypto layer consumes live there; re-exported so `keys::KeySetup` keeps working.
 use super::crypto::{is_elgamal, key_algo_name, read_policy, secret_is_stub, unsupported_algo};
-pub use super::crypto::{KeySetup, SignatureCheck};
 use super::crypto::{Passphrase, Recipient, SigningKey};
+// The key types the crypto layer consumes live there (so `crypto` never imports `keys`); re-exported
+// so `keys::KeySetup` keeps working.
+pub use super::crypto::{KeySetup, SignatureCheck};
 
 /// Why a key could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -218,29 +219,18 @@ pub fn weakness(
 /// Reports the weak keys a backup writes with (see [`weakness`]): a warning on stderr for each, or
 /// with `refuse` (`--refuse-weak-keys`) an error for the first. Reading is never refused for this.
 pub fn weak_key_policy(setup: KeySetup, refuse: bool) -> Result<KeySetup, KeyError> {
-    let weak = setup
-        .recipients
-        .iter()
-        .filter_map(|r| r.weakness.as_ref().map(|w| (&r.cert, w)))
-        .chain(
-            setup
-                .signer
-                .iter()
-                .filter_map(|s| s.weakness.as_ref().map(|w| (&s.cert, w))),
-        );
-    if refuse {
-        if let Some((key, reason)) = weak.clone().next() {
-            return Err(KeyError::Weak {
-                key: key.clone(),
-                reason: reason.clone(),
-            });
-        }
+    let weak = setup.weak_keys();
+    if let (true, Some((key, reason))) = (refuse, weak.first()) {
+        return Err(KeyError::Weak {
+            key: key.clone(),
+            reason: reason.clone(),
+        });
     }
-    for line in setup.weak_keys() {
+    for (key, reason) in weak {
         eprintln!(
-            "duplicity-charm: warning: {line}. gpg and duplicity accept it, and so does this \
-             backup; move to a new key (gpg --quick-gen-key NAME rsa3072, or ed25519 with a cv25519 \
-             subkey), and pass --refuse-weak-keys to make this an error"
+            "duplicity-charm: warning: key {key} is weak: {reason}. gpg and duplicity accept it, and \
+             so does this backup; move to a new key (gpg --quick-gen-key NAME rsa3072, or ed25519 with \
+             a cv25519 subkey), and pass --refuse-weak-keys to make this an error"
         );
     }
     Ok(setup)

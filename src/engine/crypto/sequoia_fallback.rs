@@ -245,13 +245,13 @@ pub(super) fn classify(e: anyhow::Error, reading: bool) -> CryptoError {
                 | E::UnsupportedHashAlgorithm(_)
                 | E::UnsupportedPacketType(_)
                 | E::UnsupportedPublicKeyAlgorithm(_) => CryptoError::Unsupported(text),
+                // The fast path reads SED (gpg 1.x's packet without MDC) in gpg's shapes; sequoia 2.x
+                // dropped SED from its message grammar, so an unusual SED message ends here.
+                E::MalformedMessage(what) if what.contains("SED packet") => {
+                    CryptoError::Unsupported(sed_fallback_message())
+                }
                 E::PolicyViolation(what, _) if what.contains("Symmetrically Encrypted Data") => {
-                    CryptoError::Unsupported(
-                        "the file uses the old encrypted packet without integrity protection (SED, made \
-                         by gpg 1.x without --force-mdc), which sequoia cannot decrypt: decrypt it with \
-                         `gpg --decrypt --ignore-mdc-error` and use the plaintext"
-                            .into(),
-                    )
+                    CryptoError::Unsupported(sed_fallback_message())
                 }
                 // A garbage packet tag (damage, truncation) also shows up as a policy rejection.
                 E::PolicyViolation(what, _)
@@ -280,6 +280,13 @@ pub(super) fn classify(e: anyhow::Error, reading: bool) -> CryptoError {
         Err(_) if reading => CryptoError::Tampered(text),
         Err(_) => CryptoError::Malformed(text),
     }
+}
+
+fn sed_fallback_message() -> String {
+    "the file uses the old encrypted packet without integrity protection (SED, made by gpg 1.x \
+     without --force-mdc) in a shape this program does not read (armored, or with BZip2 inside): \
+     decrypt it with `gpg --decrypt --ignore-mdc-error` and use the plaintext"
+        .into()
 }
 
 /// Turns sequoia's read errors into `io::Error`s carrying a [`CryptoError`].

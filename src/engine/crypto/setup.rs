@@ -42,8 +42,9 @@ impl KeySetup {
         !self.recipients.is_empty()
     }
 
-    /// Why each key this run writes with is weak (see `keys::weakness`), one line per key.
-    pub fn weak_keys(&self) -> Vec<String> {
+    /// The keys this run writes with that are weak (see `keys::weakness`): (certificate fingerprint,
+    /// why), each certificate once.
+    pub fn weak_keys(&self) -> Vec<(String, String)> {
         let recipients = self
             .recipients
             .iter()
@@ -52,11 +53,10 @@ impl KeySetup {
             .signer
             .iter()
             .filter_map(|s| s.weakness.as_ref().map(|w| (&s.cert, w)));
-        let mut out: Vec<String> = Vec::new();
+        let mut out: Vec<(String, String)> = Vec::new();
         for (cert, why) in recipients.chain(signer) {
-            let line = format!("key {cert} is weak: {why}");
-            if !out.contains(&line) {
-                out.push(line);
+            if !out.iter().any(|(c, _)| c == cert) {
+                out.push((cert.clone(), why.clone()));
             }
         }
         out
