@@ -113,6 +113,10 @@ struct Options {
         value_name = "FILE"
     )]
     secret_keyring: Vec<PathBuf>,
+    /// Backups: refuse to encrypt to or sign with a weak key (DSA, ElGamal, RSA below 2048 bits,
+    /// SHA-1 self-signatures: gpg 1.x's keys) instead of warning. Reading is never refused for this.
+    #[arg(long, global = true)]
+    refuse_weak_keys: bool,
     /// sftp/scp/rsync: ssh options as duplicity takes them, e.g. "-oIdentityFile=K -oUserKnownHostsFile=F".
     #[arg(
         long,
@@ -274,6 +278,7 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
             sign_passphrase: Passphrase::from_env("SIGN_PASSPHRASE"),
             public_keys: keys::load_all(&opts.keyring).context("--keyring")?,
             secret_keys: keys::load_all(&opts.secret_keyring).context("--secret-keyring")?,
+            refuse_weak_keys: opts.refuse_weak_keys,
         },
         archive_dir: opts.archive_dir.clone(),
         name: opts.name.clone(),

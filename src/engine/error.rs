@@ -115,7 +115,8 @@ fn kind_of(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
             | CryptoError::NoPassphrase
             | CryptoError::NoSecretKey(_)
             | CryptoError::NoKeyPassphrase(_)
-            | CryptoError::BadKeyPassphrase(_) => ErrorKind::WrongKey,
+            | CryptoError::BadKeyPassphrase(_)
+            | CryptoError::KeyUnusable { .. } => ErrorKind::WrongKey,
             CryptoError::Tampered(_)
             | CryptoError::Malformed(_)
             | CryptoError::Signature(_)

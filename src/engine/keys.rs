@@ -1,7 +1,11 @@
 //! OpenPGP keys named on the command line: certificates from `--keyring` files or key files, secret keys
 //! from `--secret-keyring`, and the choice of the (sub)key that encrypts or signs, as gpg chooses it: the
-//! newest subkey with the right capability that is valid now under sequoia's standard policy. A key that
-//! cannot do the job (expired, revoked, wrong capability, no secret) is refused with the reason.
+//! newest subkey with the right capability that is valid now. Validity is judged under the policy gpg 2.2
+//! applies (`crypto::read_policy`: DSA, ElGamal, RSA-1024 and SHA-1 self-signatures accepted), so keys
+//! made with gpg 1.x work as they do with gpg and duplicity; [`weakness`] says what is weak about them,
+//! which a backup reports as a warning, or as an error with `--refuse-weak-keys` ([`weak_key_policy`]).
+//! A key that cannot do the job (expired, revoked, wrong capability, no secret, an algorithm we do not
+//! implement) is refused with the reason.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,10 +16,14 @@ use sequoia_openpgp as openpgp;
 use openpgp::cert::prelude::*;
 use openpgp::parse::Parse;
 use openpgp::policy::StandardPolicy;
-use openpgp::types::RevocationStatus;
+use openpgp::types::{HashAlgorithm, RevocationStatus};
 use openpgp::Cert;
 
+use super::crypto::{is_elgamal, key_algo_name, read_policy, secret_is_stub, unsupported_algo};
 use super::crypto::{Passphrase, Recipient, SigningKey};
+// The key types the crypto layer consumes live there (so `crypto` never imports `keys`); re-exported
+// so `keys::KeySetup` keeps working.
+pub use super::crypto::{KeySetup, SignatureCheck};
 
 /// Why a key could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +52,12 @@ pub enum KeyError {
     BadSignPassphrase { key: String },
     #[error("{0:?} is not a key id (8, 16 or 40 hex digits, optionally with 0x): give the key's fingerprint")]
     BadKeyId(String),
+    #[error(
+        "key {key} was given but cannot be used: it is weak ({reason}) and --refuse-weak-keys is set: \
+         move to a new key (gpg --quick-gen-key NAME rsa3072, or ed25519 with a cv25519 subkey), or \
+         drop --refuse-weak-keys to write with it anyway"
+    )]
+    Weak { key: String, reason: String },
 }
 
 /// A key id as the user gave it, normalized: upper-case hex without `0x` or spaces; `None` if it is not
@@ -148,9 +162,78 @@ fn find<'c>(
     }
 }
 
+/// The policy keys are chosen under: what gpg 2.2 accepts (see the module documentation).
 fn policy() -> &'static StandardPolicy<'static> {
-    static P: StandardPolicy<'static> = StandardPolicy::new();
-    &P
+    read_policy()
+}
+
+/// Hashes that current practice (sequoia's standard policy, RFC 9580) no longer accepts in signatures.
+fn weak_hash(h: HashAlgorithm) -> bool {
+    matches!(
+        h,
+        HashAlgorithm::SHA1 | HashAlgorithm::RipeMD | HashAlgorithm::MD5
+    )
+}
+
+/// What is weak about using the (sub)key `k` of `vc`, if anything: an algorithm or size that current
+/// practice deprecates (DSA, ElGamal, RSA below 2048 bits) for the key or its primary key, or SHA-1
+/// self-signatures. gpg 2.2 and duplicity accept all of these, and so do we; the caller warns.
+pub fn weakness(
+    vc: &ValidCert<'_>,
+    k: &ValidErasedKeyAmalgamation<'_, openpgp::packet::key::PublicParts>,
+) -> Option<String> {
+    use openpgp::crypto::mpi::PublicKey as M;
+    let mut parts = Vec::new();
+    let primary = vc.primary_key();
+    let mut keys = vec![(
+        "primary key",
+        primary.key().mpis(),
+        key_algo_name(primary.key()),
+    )];
+    if k.key().fingerprint() != primary.key().fingerprint() {
+        keys.push(("subkey", k.key().mpis(), key_algo_name(k.key())));
+    }
+    for (role, mpis, name) in keys {
+        let why = match mpis {
+            M::RSA { n, .. } if n.bits() < 2048 => "RSA below 2048 bits can be factored",
+            M::DSA { .. } => {
+                "DSA is deprecated (RFC 9580) and gpg 1.x made it 1024 bits with SHA-1"
+            }
+            M::ElGamal { .. } => "ElGamal is deprecated (RFC 9580)",
+            _ => continue,
+        };
+        parts.push(format!("its {role} is {name}: {why}"));
+    }
+    let sigs = [
+        primary.binding_signature().hash_algo(),
+        k.binding_signature().hash_algo(),
+    ];
+    if let Some(h) = sigs.into_iter().find(|h| weak_hash(*h)) {
+        parts.push(format!(
+            "its self-signatures use {h}, which current OpenPGP software rejects (sequoia since 2023)"
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// Reports the weak keys a backup writes with (see [`weakness`]): a warning on stderr for each, or
+/// with `refuse` (`--refuse-weak-keys`) an error for the first. Reading is never refused for this.
+pub fn weak_key_policy(setup: KeySetup, refuse: bool) -> Result<KeySetup, KeyError> {
+    let weak = setup.weak_keys();
+    if let (true, Some((key, reason))) = (refuse, weak.first()) {
+        return Err(KeyError::Weak {
+            key: key.clone(),
+            reason: reason.clone(),
+        });
+    }
+    for (key, reason) in weak {
+        eprintln!(
+            "duplicity-charm: warning: key {key} is weak: {reason}. gpg and duplicity accept it, and \
+             so does this backup; move to a new key (gpg --quick-gen-key NAME rsa3072, or ed25519 with \
+             a cv25519 subkey), and pass --refuse-weak-keys to make this an error"
+        );
+    }
+    Ok(setup)
 }
 
 fn date(t: SystemTime) -> String {
@@ -167,6 +250,10 @@ fn cert_problem(cert: &Cert, now: SystemTime) -> Option<String> {
     }
     let vc = match cert.with_policy(p, now) {
         Ok(vc) => vc,
+        // A key we cannot compute with has no self-signature we can check: say which algorithm.
+        Err(_) if unsupported_algo(cert.primary_key().key()).is_some() => {
+            return unsupported_algo(cert.primary_key().key())
+        }
         Err(e) => return Some(format!("it has no valid self-signature ({e})")),
     };
     if vc.alive().is_err() || vc.primary_key().alive().is_err() {
@@ -195,8 +282,8 @@ fn key_problems(
                     Some(t) if t <= now => format!("its key {fpr} expired on {}", date(t)),
                     _ => format!("its key {fpr} is not valid now"),
                 }
-            } else if !k.key().pk_algo().is_supported() {
-                format!("its key {fpr} uses an unsupported algorithm")
+            } else if let Some(why) = unsupported_algo(k.key()) {
+                format!("its key {fpr} cannot be used: {why}")
             } else {
                 format!("its key {fpr} is unusable")
             }
@@ -227,11 +314,11 @@ pub fn recipient(
         .map_err(|e| refuse(e.to_string()))?;
     let usable: Vec<_> = vc
         .keys()
-        .supported()
         .alive()
         .revoked(false)
         .for_transport_encryption()
         .for_storage_encryption()
+        .filter(|k| unsupported_algo(k.key()).is_none())
         .collect();
     let chosen = usable
         .iter()
@@ -241,6 +328,7 @@ pub fn recipient(
         Some(k) => Ok(Recipient {
             key: k.key().clone().role_into_unspecified(),
             hidden,
+            weakness: weakness(&vc, k),
             cert: label,
         }),
         None => {
@@ -286,14 +374,25 @@ pub fn signing_key(
         .map_err(|e| refuse(e.to_string()))?;
     let usable: Vec<_> = vc
         .keys()
-        .supported()
         .alive()
         .revoked(false)
         .for_signing()
+        .filter(|k| unsupported_algo(k.key()).is_none() && !is_elgamal(k.key().pk_algo()))
         .collect();
-    let chosen = usable
+    // Keys whose secret is really in the file first: gpg's stubs (smartcard, --export-secret-subkeys)
+    // carry none.
+    let real_secret = |k: &&ValidErasedKeyAmalgamation<'_, _>| {
+        k.key()
+            .clone()
+            .parts_into_secret()
+            .is_ok_and(|s| !secret_is_stub(&s.role_into_unspecified()))
+    };
+    let with_secret: Vec<_> = usable.iter().filter(real_secret).collect();
+    let chosen = with_secret
         .iter()
         .find(|k| Some(k.key().fingerprint().to_hex()) == matched)
+        .or_else(|| with_secret.iter().max_by_key(|k| k.key().creation_time()))
+        .copied()
         .or_else(|| usable.iter().max_by_key(|k| k.key().creation_time()));
     let Some(k) = chosen else {
         let problems = key_problems(&vc, now, |k| k.for_signing());
@@ -304,6 +403,7 @@ pub fn signing_key(
         }));
     };
     let fingerprint = k.key().fingerprint();
+    let weak = weakness(&vc, k);
     let key = k
         .key()
         .clone()
@@ -315,6 +415,14 @@ pub fn signing_key(
             )
         })?
         .role_into_unspecified();
+    if secret_is_stub(&key) {
+        return Err(refuse(
+            "--secret-keyring holds only a stub of its secret part (gpg writes one for a key on a \
+             smartcard or left out by --export-secret-subkeys): pass the real secret key, exported with \
+             gpg --export-secret-keys"
+                .into(),
+        ));
+    }
     let key = if key.has_unencrypted_secret() {
         key
     } else {
@@ -327,6 +435,7 @@ pub fn signing_key(
         keypair,
         fingerprint,
         cert: label,
+        weakness: weak,
     }))
 }
 
@@ -336,42 +445,6 @@ pub fn has_key(id: &str, certs: &[Cert]) -> bool {
         c.keys()
             .any(|k| id_matches(&k.key().fingerprint().to_hex(), id))
     })
-}
-
-/// What signature a restore demands (`--sign-key` at restore or verify): a good one by a key whose
-/// fingerprint ends with `id`, checked with `certs`.
-#[derive(Clone, Debug)]
-pub struct SignatureCheck {
-    pub id: String,
-    pub certs: Vec<Cert>,
-}
-
-/// The keys of one run. Backups use `recipients` and `signer`; restores use `secret_keys` (tried with
-/// `PASSPHRASE`) and `check`.
-#[derive(Clone, Default)]
-pub struct KeySetup {
-    pub recipients: Vec<Recipient>,
-    pub signer: Option<Arc<SigningKey>>,
-    pub secret_keys: Vec<Cert>,
-    pub check: Option<SignatureCheck>,
-}
-
-impl std::fmt::Debug for KeySetup {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeySetup")
-            .field("recipients", &self.recipients.len())
-            .field("signer", &self.signer.as_ref().map(|s| s.cert.clone()))
-            .field("secret_keys", &self.secret_keys.len())
-            .field("check", &self.check.as_ref().map(|c| c.id.clone()))
-            .finish()
-    }
-}
-
-impl KeySetup {
-    /// True if backups encrypt to public keys (then no passphrase is needed to write).
-    pub fn public_key(&self) -> bool {
-        !self.recipients.is_empty()
-    }
 }
 
 #[cfg(test)]

@@ -58,6 +58,9 @@ pub struct Keys {
     pub public_keys: Vec<Cert>,
     /// Secret keys that decrypt public-key backups and sign.
     pub secret_keys: Vec<Cert>,
+    /// Backups refuse to encrypt to or sign with a weak key (gpg 1.x's DSA, ElGamal, RSA-1024, SHA-1
+    /// self-signatures) instead of warning. Reading never refuses them.
+    pub refuse_weak_keys: bool,
 }
 
 impl std::fmt::Debug for Keys {
@@ -218,6 +221,7 @@ impl Repository {
             setup.signer =
                 Some(keys::signing_key(id, &k.secret_keys, pass, now).map_err(Error::from_key)?);
         }
+        let setup = keys::weak_key_policy(setup, k.refuse_weak_keys).map_err(Error::from_key)?;
         Ok((passphrase, setup))
     }
 

@@ -26,6 +26,7 @@ mod interop_remote;
 mod interrupted;
 mod listing;
 mod mixed;
+mod oldkeys;
 mod pubkey;
 mod restore;
 mod retention;

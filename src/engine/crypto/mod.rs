@@ -49,8 +49,6 @@ use openpgp::types::{HashAlgorithm, SignatureType, SymmetricAlgorithm};
 use openpgp::{Cert, Fingerprint, KeyHandle, KeyID};
 use sha1::{Digest, Sha1};
 
-use super::keys::{KeySetup, SignatureCheck};
-
 /// The cipher we write (session key and SKESK key-encryption key alike).
 const WRITE_CIPHER: SymmetricAlgorithm = SymmetricAlgorithm::AES256;
 /// The S2K hash we write.
@@ -147,6 +145,8 @@ pub enum CryptoError {
     NoKeyPassphrase(String),
     #[error("wrong passphrase for the secret key {0}: set PASSPHRASE to its passphrase")]
     BadKeyPassphrase(String),
+    #[error("key {key} was given but cannot be used: {reason}")]
+    KeyUnusable { key: String, reason: String },
     #[error("signature check failed: {0}")]
     Signature(String),
     #[error("encryption failed: {0}")]
@@ -155,13 +155,79 @@ pub enum CryptoError {
     Io(#[from] io::Error),
 }
 
+pub mod elgamal;
 mod read;
 mod sequoia_fallback;
+mod setup;
 mod write;
 
 pub use self::read::*;
+pub(crate) use self::sequoia_fallback::read_policy;
 use self::sequoia_fallback::*;
+pub use self::setup::{KeySetup, SignatureCheck};
 pub use self::write::*;
+
+/// True for ElGamal keys, which sequoia's nettle backend lacks and [`elgamal`] implements.
+#[allow(deprecated)] // ElGamal is deprecated for new keys; old keys carry it
+pub(crate) fn is_elgamal(algo: openpgp::types::PublicKeyAlgorithm) -> bool {
+    use openpgp::types::PublicKeyAlgorithm as A;
+    matches!(algo, A::ElGamalEncrypt | A::ElGamalEncryptSign)
+}
+
+/// A key's algorithm and size as gpg lists them: "dsa1024", "elg2048", "rsa1024", "brainpoolP256r1".
+pub(crate) fn key_algo_name<P: key::KeyParts, R: key::KeyRole>(
+    k: &openpgp::packet::Key<P, R>,
+) -> String {
+    use openpgp::crypto::mpi::PublicKey as M;
+    match k.mpis() {
+        M::RSA { n, .. } => format!("rsa{}", n.bits()),
+        M::DSA { p, .. } => format!("dsa{}", p.bits()),
+        M::ElGamal { p, .. } => format!("elg{}", p.bits()),
+        M::ECDH { curve, .. } | M::ECDSA { curve, .. } | M::EdDSA { curve, .. } => {
+            curve.to_string()
+        }
+        _ => k.pk_algo().to_string(),
+    }
+}
+
+/// Why this program cannot compute with the key's algorithm, if it cannot (sequoia's nettle backend
+/// lacks it; ElGamal we do ourselves).
+pub(crate) fn unsupported_algo<P: key::KeyParts, R: key::KeyRole>(
+    k: &openpgp::packet::Key<P, R>,
+) -> Option<String> {
+    use openpgp::crypto::mpi::PublicKey as M;
+    let algo = k.pk_algo();
+    if is_elgamal(algo) {
+        return None;
+    }
+    let curve_ok = match k.mpis() {
+        M::ECDH { curve, .. } | M::ECDSA { curve, .. } | M::EdDSA { curve, .. } => {
+            curve.is_supported()
+        }
+        _ => true,
+    };
+    (!algo.is_supported() || !curve_ok).then(|| {
+        format!(
+            "it is a {} key, an algorithm this program does not implement; decrypt or sign with gpg, \
+             or use a key of another kind (rsa3072, ed25519/cv25519)",
+            key_algo_name(k)
+        )
+    })
+}
+
+/// True if a secret key's secret part is not in the file: gpg writes a stub (S2K "gnu-dummy" or
+/// "divert-to-card") for a key on a smartcard or left out by `--export-secret-subkeys`.
+pub(crate) fn secret_is_stub(
+    k: &openpgp::packet::Key<key::SecretParts, key::UnspecifiedRole>,
+) -> bool {
+    use openpgp::packet::key::SecretKeyMaterial;
+    match k.secret() {
+        SecretKeyMaterial::Encrypted(e) => {
+            matches!(e.s2k(), S2K::Private { .. } | S2K::Unknown { .. })
+        }
+        SecretKeyMaterial::Unencrypted(_) => false,
+    }
+}
 
 /// True if `bytes` (the start of a file) look like a binary OpenPGP message: a packet header whose tag
 /// can start a message (PKESK, SKESK, one-pass signature, signature, compressed, SED, marker, literal,

@@ -17,8 +17,12 @@ pub(super) struct DecryptState {
     pub(super) secret_keys: Vec<SecretKey>,
     /// Secret keys unlocked so far, by fingerprint (hex): unlocking runs the key's S2K once per run.
     pub(super) unlocked: Mutex<HashMap<String, KeyPair>>,
+    /// Keys of `--secret-keyring` held there without their secret part (fingerprint, label): named when
+    /// a message is encrypted to one, so the error says the key was given but lacks its secret.
+    public_only: Vec<(Fingerprint, String)>,
     /// Signatures every message must carry (`--sign-key` at restore).
     pub(super) check: Option<Arc<SignatureCheck>>,
+
     pub(super) keys: Mutex<HashMap<(S2K, SymmetricAlgorithm), SessionKey>>,
     pub(super) derivations: AtomicUsize,
     /// Messages opened by the fast path, and by sequoia (for tests and diagnostics).
@@ -27,6 +31,16 @@ pub(super) struct DecryptState {
 }
 
 impl DecryptState {
+    /// Warns if a message's session key is for a 64-bit block cipher (gpg 1.x's CAST5 and kin).
+    pub(super) fn warn_cipher(&self, algo: SymmetricAlgorithm) {
+        if algo.block_size().is_ok_and(|bs| bs < 16) {
+            warn_once(format!(
+                "the backup is encrypted with {algo}, a 64-bit block cipher (gpg 1.x's default); it \
+                 is read as gpg reads it, and new backups by this program use AES256"
+            ));
+        }
+    }
+
     /// The secret keys that may have made `pkesk`: the one it names, or every key of its algorithm when
     /// it names none (a hidden recipient).
     fn candidates<'s>(&'s self, pkesk: &PKESK) -> impl Iterator<Item = &'s SecretKey> + 's {
@@ -87,6 +101,23 @@ impl DecryptState {
         let mut last_error = None;
         for pkesk in pkesks {
             for k in self.candidates(pkesk) {
+                let unusable = |reason: String| CryptoError::KeyUnusable {
+                    key: k.label.clone(),
+                    reason,
+                };
+                if let Some(why) = unsupported_algo(&k.key) {
+                    last_error = Some(unusable(why));
+                    continue;
+                }
+                if secret_is_stub(&k.key) {
+                    last_error = Some(unusable(
+                        "the secret key file holds only a stub of its secret part (gpg writes one for \
+                         a key on a smartcard or left out by --export-secret-subkeys): pass the real \
+                         secret key, exported with gpg --export-secret-keys"
+                            .into(),
+                    ));
+                    continue;
+                }
                 let mut kp = match self.keypair(k) {
                     Ok(kp) => kp,
                     Err(e) => {
@@ -94,12 +125,33 @@ impl DecryptState {
                         continue;
                     }
                 };
-                if let Some((algo, sk)) = pkesk.decrypt(&mut kp, None) {
+                let opened = if is_elgamal(k.key.pk_algo()) {
+                    elgamal_session_key(&kp, pkesk)
+                } else {
+                    pkesk.decrypt(&mut kp, None)
+                };
+                if let Some((algo, sk)) = opened {
                     if accept(algo, &sk)? {
                         return Ok(Some((algo, sk)));
                     }
                 }
             }
+        }
+        if last_error.is_none() {
+            // A key given only by its public part is given all the same: say what it lacks.
+            last_error = pkesks.iter().find_map(|p| {
+                let r = p.recipient()?;
+                let (_, label) = self
+                    .public_only
+                    .iter()
+                    .find(|(f, _)| KeyHandle::from(f).aliases(&r))?;
+                Some(CryptoError::KeyUnusable {
+                    key: label.clone(),
+                    reason: "--secret-keyring holds only its public part: export its secret key \
+                             with gpg --export-secret-keys"
+                        .into(),
+                })
+            });
         }
         Err(last_error.unwrap_or_else(|| {
             let ids: Vec<String> = pkesks
@@ -145,6 +197,96 @@ impl DecryptState {
     }
 }
 
+/// Prints a warning about a weak part of what is being read, once per process: reading goes on (a
+/// restore never fails for a policy reason).
+pub(super) fn warn_once(msg: String) {
+    static WARNED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+    if !warned.contains(&msg) {
+        eprintln!("duplicity-charm: warning: {msg}");
+        warned.push(msg);
+    }
+}
+
+/// Warns if a good signature uses a hash that is broken for signatures (SHA-1, RIPEMD-160).
+pub(super) fn warn_signature_hash(key: &str, hash: HashAlgorithm) {
+    if matches!(
+        hash,
+        HashAlgorithm::SHA1 | HashAlgorithm::RipeMD | HashAlgorithm::MD5
+    ) {
+        warn_once(format!(
+            "the backup's signatures by key {key} use {hash}, which is broken for signatures (gpg \
+             1.x's default, or a DSA-1024 key); they are checked as gpg checks them: sign new backups \
+             with a newer key (rsa3072, ed25519)"
+        ));
+    }
+}
+
+/// True if the first encrypted packet among the first bytes of a message (dearmored if armored) is
+/// a SED packet: encrypted without integrity protection (gpg 1.x without MDC, or `--rfc2440`).
+fn starts_with_sed(head: &[u8]) -> bool {
+    let dearmored;
+    let mut bytes = head;
+    if head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'-') {
+        let mut out = Vec::new();
+        let mut armor =
+            openpgp::armor::Reader::from_bytes(head, openpgp::armor::ReaderMode::Tolerant(None));
+        let _ = armor.read_to_end(&mut out);
+        dearmored = out;
+        bytes = &dearmored;
+    }
+    let mut r = Cursor::new(bytes);
+    while let Ok(Some(header)) = read_header(&mut r) {
+        match header.tag {
+            9 => return true,
+            18 | 20 => return false,
+            _ => {}
+        }
+        let BodyLen::Definite(len) = header.len else {
+            return false;
+        };
+        if io::copy(&mut (&mut r).take(len), &mut io::sink()).unwrap_or(0) < len {
+            return false;
+        }
+    }
+    false
+}
+
+/// A (sub)key's fingerprint for messages: "FPR", or "SUBFPR (of FPR)" for a subkey.
+fn key_label(key: &Fingerprint, cert: &str) -> String {
+    let fpr = key.to_hex();
+    if fpr == cert {
+        fpr
+    } else {
+        format!("{fpr} (of {cert})")
+    }
+}
+
+/// The session key of `pkesk` decrypted with the ElGamal key `kp` (see [`elgamal`]); `None` if it is
+/// not for this key, as sequoia's `PKESK::decrypt` says it.
+fn elgamal_session_key(
+    kp: &KeyPair,
+    pkesk: &PKESK,
+) -> Option<(Option<SymmetricAlgorithm>, SessionKey)> {
+    use openpgp::crypto::mpi;
+    let PKESK::V3(p3) = pkesk else {
+        return None;
+    };
+    let mpi::Ciphertext::ElGamal { e, c } = p3.esk() else {
+        return None;
+    };
+    let mpi::PublicKey::ElGamal { p, .. } = kp.public().mpis() else {
+        return None;
+    };
+    let (algo, key) = kp.secret().map(|s| match s {
+        mpi::SecretKeyMaterial::ElGamal { x } => {
+            elgamal::decrypt(p.value(), x.value(), e.value(), c.value()).ok()
+        }
+        _ => None,
+    })?;
+    Some((Some(algo), key))
+}
+
 /// Decrypts messages made by us or by gpg with a passphrase; see the module documentation.
 #[derive(Clone)]
 pub struct Decryptor {
@@ -170,6 +312,22 @@ impl Decryptor {
     /// `passphrase` when protected) and, if `keys.check` is set, demands a good signature by that key on
     /// every message: a message without one fails at its end, like an MDC mismatch.
     pub fn with_keys(passphrase: Option<Passphrase>, keys: &KeySetup) -> Self {
+        let public_only = keys
+            .secret_keys
+            .iter()
+            .flat_map(|c| {
+                let cert = c.fingerprint().to_hex();
+                c.keys()
+                    .filter(|k| !k.key().has_secret())
+                    .map(move |k| {
+                        (
+                            k.key().fingerprint(),
+                            key_label(&k.key().fingerprint(), &cert),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         let secret_keys = keys
             .secret_keys
             .iter()
@@ -179,11 +337,7 @@ impl Decryptor {
                     .secret()
                     .map(move |k| SecretKey {
                         key: k.key().clone().role_into_unspecified(),
-                        label: if k.key().fingerprint().to_hex() == label {
-                            label.clone()
-                        } else {
-                            format!("{} (of {label})", k.key().fingerprint().to_hex())
-                        },
+                        label: key_label(&k.key().fingerprint(), &label),
                     })
                     .collect::<Vec<_>>()
             })
@@ -192,8 +346,10 @@ impl Decryptor {
             state: Arc::new(DecryptState {
                 passphrase,
                 secret_keys,
+                public_only,
                 unlocked: Mutex::new(HashMap::new()),
                 check: keys.check.clone().map(Arc::new),
+
                 keys: Mutex::new(HashMap::new()),
                 derivations: AtomicUsize::new(0),
                 fast_reads: AtomicUsize::new(0),
@@ -246,6 +402,15 @@ impl Decryptor {
             Err(OpenError::Truncated(what)) => return Err(truncated_message(&what)),
             Err(OpenError::Failed(e)) => return Err(e),
         };
+        if starts_with_sed(&head) {
+            warn_once(
+                "the backup's files are encrypted without OpenPGP's integrity check (SED packets, \
+                 made by gpg 1.x or --rfc2440): they are read as duplicity reads them; a changed \
+                 volume is still caught by the SHA-1 the manifest holds for it, but the manifests \
+                 and signature files themselves are not protected (see the README)"
+                    .into(),
+            );
+        }
         let Some((algo, key)) = chosen else {
             if short_seipd(&head, complete) {
                 return Err(CryptoError::Malformed(
@@ -258,6 +423,7 @@ impl Decryptor {
             self.state.sequoia_reads.fetch_add(1, Ordering::Relaxed);
             return self.sequoia_reader(input);
         };
+        self.state.warn_cipher(algo);
         let input = Cursor::new(head).chain(input);
         self.state.fast_reads.fetch_add(1, Ordering::Relaxed);
         match open_fast(
@@ -287,7 +453,7 @@ impl Decryptor {
         let built = panic::catch_unwind(AssertUnwindSafe(move || {
             DecryptorBuilder::from_reader(input)?
                 .buffer_size(DECRYPT_BUFFER)
-                .with_policy(decrypt_policy(), None, helper)
+                .with_policy(read_policy(), None, helper)
         }));
         let inner = match built {
             Ok(result) => result.map_err(|e| classify(e, false))?,
@@ -587,6 +753,10 @@ type Raw<'a> = BufReader<Box<dyn Read + Send + Sync + 'a>>;
 /// The plaintext of a SEIPD v1 packet (RFC 4880 5.13), streamed: CFB with a zero IV, decrypted as
 /// P[i] = C[i] ^ E(C[i-1]) with the block cipher run over the ciphertext (ECB, which can pipeline), the
 /// prefix dropped, everything hashed with SHA-1 and the last 22 bytes held back for the MDC check.
+///
+/// Also the plaintext of the old SED packet (RFC 4880 5.7; gpg 1.x without MDC, `--rfc2440`): its CFB
+/// resynchronizes after the prefix, so the data after the prefix is plain CFB with the prefix's last
+/// block-size ciphertext octets as IV; there is no MDC to hold back or check (the caller warns).
 struct Seipd<'a> {
     pub(super) body: PacketBody<Raw<'a>>,
     ecb: sym::Encryptor<KeyStream>,
@@ -601,17 +771,21 @@ struct Seipd<'a> {
     /// Prefix bytes still to drop.
     skip: usize,
     pub(super) mdc: Sha1,
+    /// False for a SED packet: no MDC at the end.
+    with_mdc: bool,
     eof: bool,
     verified: bool,
 }
 
 impl<'a> Seipd<'a> {
-    /// `first`: ciphertext already read from the start of `body` (at least the prefix).
+    /// `first`: ciphertext already read from the start of `body` (at least the prefix). `with_mdc`:
+    /// a SEIPD v1 packet; false for a SED packet.
     pub(super) fn new(
         body: PacketBody<Raw<'a>>,
         algo: SymmetricAlgorithm,
         key: &SessionKey,
         first: &[u8],
+        with_mdc: bool,
     ) -> Result<Self, CryptoError> {
         let unsupported =
             |e: anyhow::Error| CryptoError::Unsupported(format!("cipher {algo}: {e}"));
@@ -627,8 +801,21 @@ impl<'a> Seipd<'a> {
         )
         .map_err(unsupported)?;
         let mut ct = Vec::with_capacity(FAST_BUFFER + 3 * bs);
-        ct.resize(bs, 0);
-        ct.extend_from_slice(first);
+        let skip = if with_mdc {
+            ct.resize(bs, 0);
+            ct.extend_from_slice(first);
+            bs + 2
+        } else {
+            // SED: the prefix was checked by the quick check; resynchronize after it.
+            if first.len() < bs + 2 {
+                return Err(CryptoError::Malformed(
+                    "the encrypted packet (SED) is shorter than its random prefix: the file is truncated"
+                        .into(),
+                ));
+            }
+            ct.extend_from_slice(&first[2..]);
+            0
+        };
         Ok(Seipd {
             body,
             ecb,
@@ -638,8 +825,9 @@ impl<'a> Seipd<'a> {
             plain: Vec::with_capacity(FAST_BUFFER + 3 * bs + MDC_LEN),
             pos: 0,
             ready: 0,
-            skip: bs + 2,
+            skip,
             mdc: Sha1::new(),
+            with_mdc,
             eof: false,
             verified: false,
         })
@@ -676,6 +864,11 @@ impl<'a> Seipd<'a> {
     /// At the end of the packet: checks and removes the MDC packet.
     fn verify(&mut self) -> io::Result<()> {
         let n = self.plain.len();
+        if !self.with_mdc {
+            self.release(n);
+            self.verified = true;
+            return Ok(());
+        }
         if n < MDC_LEN {
             return Err(tampered(
                 "the encrypted data ends before its integrity check (MDC): the file is truncated",
@@ -735,7 +928,8 @@ impl BufRead for Seipd<'_> {
                 }
                 self.verify()?;
             } else {
-                self.release(self.plain.len().saturating_sub(MDC_LEN));
+                let held = if self.with_mdc { MDC_LEN } else { 0 };
+                self.release(self.plain.len().saturating_sub(held));
             }
         }
         Ok(&self.plain[self.pos..self.ready])
@@ -1047,18 +1241,23 @@ fn open_fast<'a>(
                     _ => {}
                 }
             }
-            18 => break header.len,
+            18 => break (header.len, true),
+            // SED (no MDC): gpg 1.x's default, read as gpg --ignore-mdc-error and duplicity read it.
+            9 => break (header.len, false),
             _ => return Err(OpenError::Fallback),
         }
     };
+    let (seipd_len, with_mdc) = seipd_len;
     if skesks.is_empty() && pkesks.is_empty() {
         return Err(OpenError::Fallback);
     }
     let mut body = PacketBody::new(raw, seipd_len);
     let what = "the encrypted packet (SEIPD)";
-    let version = read_u8(&mut body).map_err(|e| OpenError::io(e, what))?;
-    if version != 1 {
-        return Err(OpenError::Fallback);
+    if with_mdc {
+        let version = read_u8(&mut body).map_err(|e| OpenError::io(e, what))?;
+        if version != 1 {
+            return Err(OpenError::Fallback);
+        }
     }
     // Enough ciphertext for the largest prefix (a 16-byte block and the two quick-check bytes).
     let mut first = Vec::with_capacity(18);
@@ -1070,7 +1269,7 @@ fn open_fast<'a>(
         Keys::Known(algo, key) => (*algo, key.clone()),
         Keys::Search(state) => find_session_key(state, &skesks, &pkesks, &first)?,
     };
-    let seipd = Seipd::new(body, algo, &key, &first).map_err(OpenError::Failed)?;
+    let seipd = Seipd::new(body, algo, &key, &first, with_mdc).map_err(OpenError::Failed)?;
     let (container, literal, ops) = open_inner(seipd)?;
     let signatures = ops.len();
     let sigs = match check {
@@ -1266,6 +1465,7 @@ pub(super) enum Finding {
     Good {
         key: String,
         cert: String,
+        hash: HashAlgorithm,
     },
     /// Made by a key we do not have.
     Unknown(String),
@@ -1289,7 +1489,7 @@ fn check_signature(check: &SignatureCheck, sig: &Signature, hash: hash::Context)
                 ));
             }
             let valid = cert
-                .with_policy(decrypt_policy(), when)
+                .with_policy(read_policy(), when)
                 .ok()
                 .is_some_and(|vc| {
                     vc.keys()
@@ -1308,6 +1508,7 @@ fn check_signature(check: &SignatureCheck, sig: &Signature, hash: hash::Context)
             return Finding::Good {
                 key,
                 cert: cert.fingerprint().to_hex(),
+                hash: sig.hash_algo(),
             };
         }
     }
@@ -1325,8 +1526,9 @@ pub(super) fn judge(check: &SignatureCheck, findings: Vec<Finding>) -> Result<()
     let mut why = Vec::new();
     for f in findings {
         match f {
-            Finding::Good { key, cert } => {
+            Finding::Good { key, cert, hash } => {
                 if key.ends_with(&check.id) || cert.ends_with(&check.id) {
+                    warn_signature_hash(&key, hash);
                     return Ok(());
                 }
                 why.push(format!("it is signed by key {key}, not by {}", check.id));

@@ -3,12 +3,18 @@
 
 use super::*;
 
-/// sequoia's standard policy, relaxed for reading only: old ciphers that gpg 1.x and others used
-/// (CAST5 was gpg 1.x's default, 3DES, IDEA) are accepted so old archives restore. We never write them.
+/// sequoia's standard policy, relaxed to what gpg 2.2 accepts by default, for reading what exists and
+/// for choosing keys (see `keys`): old ciphers that gpg 1.x and others used (CAST5 was gpg 1.x's
+/// default, 3DES, IDEA, Blowfish), SHA-1 and RIPEMD-160 in signatures and self-signatures (gpg 1.x's
+/// default digest), DSA, ElGamal and RSA below 2048 bits, and the SED packet without MDC (gpg 1.x
+/// without --force-mdc, or `--rfc2440`). A restore must never fail for a policy reason; weak parts are
+/// reported as warnings instead ([`DecryptState::warn`], `keys::weakness`). MD5 stays refused, as gpg
+/// 2.2 refuses it. We never write the old ciphers or SED.
 #[allow(deprecated)] // the old ciphers are deprecated for writing, which we never do
-pub(super) fn decrypt_policy() -> &'static StandardPolicy<'static> {
+pub(crate) fn read_policy() -> &'static StandardPolicy<'static> {
     static POLICY: OnceLock<StandardPolicy<'static>> = OnceLock::new();
     POLICY.get_or_init(|| {
+        use openpgp::policy::AsymmetricAlgorithm as A;
         let mut p = StandardPolicy::new();
         for algo in [
             SymmetricAlgorithm::CAST5,
@@ -18,6 +24,23 @@ pub(super) fn decrypt_policy() -> &'static StandardPolicy<'static> {
         ] {
             p.accept_symmetric_algo(algo);
         }
+        for hash in [HashAlgorithm::SHA1, HashAlgorithm::RipeMD] {
+            p.accept_hash(hash);
+        }
+        for algo in [
+            A::RSA1024,
+            A::DSA1024,
+            A::DSA2048,
+            A::DSA3072,
+            A::DSA4096,
+            A::ElGamal1024,
+            A::ElGamal2048,
+            A::ElGamal3072,
+            A::ElGamal4096,
+        ] {
+            p.accept_asymmetric_algo(algo);
+        }
+        p.accept_packet_tag(openpgp::packet::Tag::SED);
         p
     })
 }
@@ -49,6 +72,7 @@ impl VerificationHelper for Helper {
                         Ok(good) => Finding::Good {
                             key: good.ka.key().fingerprint().to_hex(),
                             cert: good.ka.cert().fingerprint().to_hex(),
+                            hash: good.sig.hash_algo(),
                         },
                         Err(VerificationError::MissingKey { sig }) => Finding::Unknown(
                             sig.get_issuers()
@@ -73,6 +97,16 @@ impl DecryptionHelper for Helper {
         _sym_algo: Option<SymmetricAlgorithm>,
         decrypt: &mut dyn FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
     ) -> openpgp::Result<Option<Cert>> {
+        let state = Arc::clone(&self.state);
+        let mut warning_decrypt = |algo: Option<SymmetricAlgorithm>, sk: &SessionKey| {
+            let opened = decrypt(algo, sk);
+            if let (true, Some(algo)) = (opened, algo) {
+                state.warn_cipher(algo);
+            }
+            opened
+        };
+        let decrypt: &mut dyn FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool =
+            &mut warning_decrypt;
         if skesks.is_empty() && pkesks.is_empty() {
             return Err(CryptoError::Malformed(
                 "no session key packet before the encrypted data".into(),
@@ -211,13 +245,13 @@ pub(super) fn classify(e: anyhow::Error, reading: bool) -> CryptoError {
                 | E::UnsupportedHashAlgorithm(_)
                 | E::UnsupportedPacketType(_)
                 | E::UnsupportedPublicKeyAlgorithm(_) => CryptoError::Unsupported(text),
+                // The fast path reads SED (gpg 1.x's packet without MDC) in gpg's shapes; sequoia 2.x
+                // dropped SED from its message grammar, so an unusual SED message ends here.
+                E::MalformedMessage(what) if what.contains("SED packet") => {
+                    CryptoError::Unsupported(sed_fallback_message())
+                }
                 E::PolicyViolation(what, _) if what.contains("Symmetrically Encrypted Data") => {
-                    CryptoError::Unsupported(
-                        "the file uses the old encrypted packet without integrity protection (SED, made \
-                         by gpg 1.x without --force-mdc), which sequoia cannot decrypt: decrypt it with \
-                         `gpg --decrypt --ignore-mdc-error` and use the plaintext"
-                            .into(),
-                    )
+                    CryptoError::Unsupported(sed_fallback_message())
                 }
                 // A garbage packet tag (damage, truncation) also shows up as a policy rejection.
                 E::PolicyViolation(what, _)
@@ -246,6 +280,13 @@ pub(super) fn classify(e: anyhow::Error, reading: bool) -> CryptoError {
         Err(_) if reading => CryptoError::Tampered(text),
         Err(_) => CryptoError::Malformed(text),
     }
+}
+
+fn sed_fallback_message() -> String {
+    "the file uses the old encrypted packet without integrity protection (SED, made by gpg 1.x \
+     without --force-mdc) in a shape this program does not read (armored, or with BZip2 inside): \
+     decrypt it with `gpg --decrypt --ignore-mdc-error` and use the plaintext"
+        .into()
 }
 
 /// Turns sequoia's read errors into `io::Error`s carrying a [`CryptoError`].

@@ -633,15 +633,33 @@ fn public_key_and_signature_packet_shapes() {
 }
 
 #[test]
-fn sed_without_mdc_is_refused_clearly() {
-    // gpg 1.x with CAST5 wrote SED (tag 9, no MDC) unless told --force-mdc; sequoia 2.4 cannot
-    // decrypt SED at all, so such files must fail with a message that says what to do.
+fn sed_without_mdc_is_read() {
+    // gpg 1.x with CAST5 wrote SED (tag 9, no MDC) unless told --force-mdc; duplicity reads such
+    // files (gpg --ignore-mdc-error), and so does our fast path (sequoia 2.4 cannot). Large enough for
+    // many partial-length pieces, with 8- and 16-byte blocks (the CFB resync differs by block size).
     let gpg = Gpg::new();
-    let cipher = gpg.symmetric(b"old data", &["--rfc2440", "--cipher-algo", "CAST5"], false);
-    assert!(looks_like_openpgp(&cipher));
-    let dec = Decryptor::new(Some(pass()));
-    match decrypt_all(&dec, &cipher) {
-        Err(e @ CryptoError::Unsupported(_)) => assert!(e.to_string().contains("gpg"), "{e}"),
+    let plain: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    for algo in ["CAST5", "AES256"] {
+        let cipher = gpg.symmetric(&plain, &["--rfc2440", "--cipher-algo", algo], false);
+        assert!(looks_like_openpgp(&cipher));
+        let dec = Decryptor::new(Some(pass()));
+        assert!(decrypt_all(&dec, &cipher).unwrap() == plain, "{algo}");
+        assert_eq!(dec.paths(), (1, 0), "{algo}");
+        let wrong = Decryptor::new(Some(Passphrase::new("not it")));
+        assert!(
+            matches!(
+                decrypt_all(&wrong, &cipher),
+                Err(CryptoError::BadPassphrase)
+            ),
+            "{algo}"
+        );
+    }
+    // Armored SED goes to sequoia, which cannot read SED: the message says what to do.
+    let armored = gpg.symmetric(b"old data", &["--rfc2440", "--armor"], false);
+    match decrypt_all(&Decryptor::new(Some(pass())), &armored) {
+        Err(e @ CryptoError::Unsupported(_)) => {
+            assert!(e.to_string().contains("--ignore-mdc-error"), "{e}")
+        }
         other => panic!("expected Unsupported, got {other:?}"),
     }
 }

@@ -165,6 +165,8 @@ pub struct Recipient {
     pub hidden: bool,
     /// The certificate's fingerprint (hex), for messages.
     pub cert: String,
+    /// Why the key is weak (gpg accepts it; current practice does not), if it is: see `keys::weakness`.
+    pub weakness: Option<String>,
 }
 
 impl fmt::Debug for Recipient {
@@ -190,6 +192,8 @@ pub struct SigningKey {
     pub(crate) fingerprint: Fingerprint,
     /// The certificate's fingerprint (hex), for messages.
     pub cert: String,
+    /// Why the key is weak, if it is: see `keys::weakness`.
+    pub weakness: Option<String>,
 }
 
 impl fmt::Debug for SigningKey {
@@ -346,13 +350,16 @@ impl Encryptor {
                 let key_size = WRITE_CIPHER.key_size().map_err(encrypt_err)?;
                 let session_key = SessionKey::new(key_size).map_err(encrypt_err)?;
                 for r in recipients {
-                    let mut pkesk = PKESK3::for_recipient(WRITE_CIPHER, &session_key, &r.key)
-                        .map_err(|e| {
+                    let mut pkesk = if is_elgamal(r.key.pk_algo()) {
+                        elgamal_pkesk(r, &session_key)?
+                    } else {
+                        PKESK3::for_recipient(WRITE_CIPHER, &session_key, &r.key).map_err(|e| {
                             CryptoError::Encrypt(format!(
                                 "cannot encrypt to key {}: {e:#}",
                                 r.key_fingerprint()
                             ))
-                        })?;
+                        })?
+                    };
                     if r.hidden {
                         pkesk.set_recipient(None);
                     }
@@ -364,6 +371,23 @@ impl Encryptor {
             }
         }
     }
+}
+
+/// A PKESK v3 to an ElGamal key (gpg 1.x's encryption subkeys), which sequoia's backend cannot make.
+fn elgamal_pkesk(r: &Recipient, session_key: &SessionKey) -> Result<PKESK3, CryptoError> {
+    use openpgp::crypto::mpi;
+    let mpi::PublicKey::ElGamal { p, g, y } = r.key.mpis() else {
+        return Err(CryptoError::Encrypt(format!(
+            "key {} is not an ElGamal key",
+            r.key_fingerprint()
+        )));
+    };
+    let (c1, c2) = elgamal::encrypt(p.value(), g.value(), y.value(), WRITE_CIPHER, session_key)?;
+    let esk = mpi::Ciphertext::ElGamal {
+        e: mpi::MPI::new(&c1),
+        c: mpi::MPI::new(&c2),
+    };
+    PKESK3::new(Some(r.key.keyid()), r.key.pk_algo(), esk).map_err(encrypt_err)
 }
 
 /// Where an encrypted message goes, its type erased.

@@ -1,0 +1,64 @@
+//! The keys of one run, as the crypto layer consumes them. They live here, below `keys`, so that the
+//! dependency goes one way: `keys` (loading keyrings, choosing keys) builds these; `crypto` reads them.
+
+use std::sync::Arc;
+
+use sequoia_openpgp::Cert;
+
+use super::{Recipient, SigningKey};
+
+/// What signature a restore demands (`--sign-key` at restore or verify): a good one by a key whose
+/// fingerprint ends with `id`, checked with `certs`.
+#[derive(Clone, Debug)]
+pub struct SignatureCheck {
+    pub id: String,
+    pub certs: Vec<Cert>,
+}
+
+/// The keys of one run. Backups use `recipients` and `signer`; restores use `secret_keys` (tried with
+/// `PASSPHRASE`) and `check`.
+#[derive(Clone, Default)]
+pub struct KeySetup {
+    pub recipients: Vec<Recipient>,
+    pub signer: Option<Arc<SigningKey>>,
+    pub secret_keys: Vec<Cert>,
+    pub check: Option<SignatureCheck>,
+}
+
+impl std::fmt::Debug for KeySetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySetup")
+            .field("recipients", &self.recipients.len())
+            .field("signer", &self.signer.as_ref().map(|s| s.cert.clone()))
+            .field("secret_keys", &self.secret_keys.len())
+            .field("check", &self.check.as_ref().map(|c| c.id.clone()))
+            .finish()
+    }
+}
+
+impl KeySetup {
+    /// True if backups encrypt to public keys (then no passphrase is needed to write).
+    pub fn public_key(&self) -> bool {
+        !self.recipients.is_empty()
+    }
+
+    /// The keys this run writes with that are weak (see `keys::weakness`): (certificate fingerprint,
+    /// why), each certificate once.
+    pub fn weak_keys(&self) -> Vec<(String, String)> {
+        let recipients = self
+            .recipients
+            .iter()
+            .filter_map(|r| r.weakness.as_ref().map(|w| (&r.cert, w)));
+        let signer = self
+            .signer
+            .iter()
+            .filter_map(|s| s.weakness.as_ref().map(|w| (&s.cert, w)));
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (cert, why) in recipients.chain(signer) {
+            if !out.iter().any(|(c, _)| c == cert) {
+                out.push((cert.clone(), why.clone()));
+            }
+        }
+        out
+    }
+}
