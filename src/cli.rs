@@ -28,6 +28,9 @@ from the command line."
 struct Cli {
     #[command(flatten)]
     opts: Options,
+    // File selection: parsed here, read back in command-line order from argv (see cli_selection).
+    #[command(flatten)]
+    selection: crate::cli_selection::SelectionArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -199,7 +202,9 @@ enum Command {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    // Kept for file selection, whose options count in the order typed (see cli_selection).
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&argv) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -207,7 +212,7 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    match run(cli) {
+    match run(cli, &argv) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("duplicity-charm: error: {}", one_line(&e));
@@ -347,7 +352,7 @@ fn cache_for(opts: &Options, url: &str) -> std::path::PathBuf {
 }
 
 /// Runs a command; Ok carries the exit code (verify exits 1 on differences, as duplicity).
-fn run(cli: Cli) -> Result<i32> {
+fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
     let opts = &cli.opts;
     match &cli.command {
         Command::Scheduler { settings } => {
@@ -391,6 +396,7 @@ fn run(cli: Cli) -> Result<i32> {
                 dry_run: opts.dry_run,
                 progress: None,
                 lock_wait: lock_wait(opts),
+                selection: crate::cli_selection::selection_from_args(argv, source, now(opts))?,
             };
             let report = backup::backup(backend.as_ref(), &backup_opts)
                 .with_context(|| format!("backup to {} failed", backend.describe()))?;
@@ -491,6 +497,7 @@ fn run(cli: Cli) -> Result<i32> {
                     passphrase: Passphrase::from_env("PASSPHRASE"),
                     keys: restore_keys(opts, true)?,
                     scratch_in: None,
+                    selection: crate::cli_selection::selection_from_args(argv, source, now(opts))?,
                 },
             )
             .with_context(|| format!("verify of {} failed", backend.describe()))?;

@@ -216,6 +216,7 @@ impl Runtime {
                 dry_run: false,
                 progress,
                 lock_wait: engine_lock_wait(),
+                selection: Default::default(),
             },
         )
         .with_context(|| format!("backup to {} failed", backend.describe()))?;
@@ -312,6 +313,7 @@ impl Runtime {
                 passphrase: self.passphrase(),
                 keys: self.keys(false)?,
                 scratch_in: None,
+                selection: Default::default(),
             },
         )
         .with_context(|| format!("verify of {} failed", backend.describe()))?;

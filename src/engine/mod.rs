@@ -12,5 +12,6 @@ pub mod keys;
 pub mod lock;
 pub mod meta;
 pub mod schedule;
+pub mod selection;
 pub mod target_tree;
 pub mod timestr;

@@ -210,6 +210,7 @@ pub fn engine_through_faults(tg: Target) {
         dry_run: false,
         progress: None,
         lock_wait: Duration::from_secs(60),
+        selection: Default::default(),
     };
     let restore_into = |b: &dyn Backend, dst: &std::path::Path| {
         restore::restore(

@@ -25,6 +25,7 @@ use crate::engine::crypto::{Compression, Decryptor, Encryptor, Passphrase};
 use crate::engine::delta::{self, TeeReader};
 use crate::engine::keys::KeySetup;
 use crate::engine::meta::{self, FileType, SourceEntry, TreeWalk};
+use crate::engine::selection::Selection;
 use crate::engine::{archive::container, timestr};
 
 /// Deflate level inside OpenPGP volumes. Any level reads back. On the benchmark data zlib-ng's level 2
@@ -66,6 +67,8 @@ pub struct BackupOptions {
     pub progress: Option<ProgressFn>,
     /// How long to wait for another run that holds the writer lock ([`crate::engine::lock`]).
     pub lock_wait: std::time::Duration,
+    /// Which files under `source` are backed up (`--include`, `--exclude`, ...); default: all.
+    pub selection: Selection,
 }
 
 /// A volume stored, as reported to [`BackupOptions::progress`].
@@ -546,7 +549,7 @@ pub fn backup(backend: &dyn Backend, opts: &BackupOptions) -> Result<BackupRepor
         let sig_remote = ContainerWriter::new(File::create(&sig_path)?, sealing)?;
         let sig_cache = ContainerWriter::new(File::create(&sig_cache_path)?, Sealing::Gzip(1))?;
         let mut sigs = SigTarWriter::new(Tee(sig_remote, sig_cache));
-        let mut walk = TreeWalk::new(&opts.source);
+        let mut walk = TreeWalk::with_selection(&opts.source, opts.selection.clone());
         let mut old = old;
         let mut prev = old.next_entry()?;
         let result = (|| -> Result<()> {
