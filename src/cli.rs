@@ -422,6 +422,7 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
             Ok(0)
         }
         Command::Restore { url, target } => {
+            crate::cli_selection::refuse_for_restore(argv)?;
             let backend = open_backend(opts, url)?;
             let n = now(opts);
             let time = match &opts.time {

@@ -177,6 +177,23 @@ where
     Ok(Selection::new(source_as_typed, &rules, null_separator)?)
 }
 
+/// duplicity 3.2.1 filters a restore by the selection options (matched against paths inside the backup);
+/// ours does not yet, so a restore given them fails instead of restoring everything.
+pub fn refuse_for_restore<I, T>(argv: I) -> Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let (rules, _) = rules_from_args(argv, 0)?;
+    if let Some(rule) = rules.first() {
+        anyhow::bail!(
+            "{} is not supported with restore yet: restore everything, or one path with --path-to-restore",
+            rule.option()
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,5 +302,7 @@ mod tests {
             "file:///t",
         ];
         assert!(rules_from_args(args, 0).unwrap().0.is_empty());
+        assert!(refuse_for_restore(args).is_ok());
+        assert!(refuse_for_restore(["d", "restore", "--exclude", "x", "u", "t"]).is_err());
     }
 }

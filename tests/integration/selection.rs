@@ -75,7 +75,7 @@ fn build_traps(s: &Path) {
     if is_root() {
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &s.join("dev/null-dev"),
+            s.join("dev/null-dev"),
             rustix::fs::FileType::CharacterDevice,
             rustix::fs::Mode::from_raw_mode(0o644),
             rustix::fs::makedev(1, 3),
