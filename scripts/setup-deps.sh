@@ -5,13 +5,14 @@
 #   cmake                                  libz-ng-sys (flate2 zlib-ng)
 #   libclang1-14 libclang-common-14-dev    bindgen in nettle-sys (sequoia crypto-nettle)
 #   duplicity rdiff gnupg                  stock duplicity 0.8.22 for the interop tests and the benchmark
+#   librsync-dev                           headers for stock duplicity 3.2.1 (scripts/duplicity3.sh), the selection reference
 #   time                                   /usr/bin/time -f for the benchmark's CPU time and peak RSS
 #   python3-paramiko                       duplicity 0.8's sftp:// backend, for the sftp interop tests
 #   lftp                                   duplicity 0.8's ftp:// backend, for the ftp interop tests
 #   python3-boto3                          duplicity 0.8's boto3+s3:// backend, for the S3 interop tests
 set -euo pipefail
 
-PKGS=(cmake libclang1-14 libclang-common-14-dev duplicity rdiff gnupg time python3-paramiko lftp python3-boto3)
+PKGS=(cmake libclang1-14 libclang-common-14-dev duplicity rdiff gnupg librsync-dev time python3-paramiko lftp python3-boto3)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -28,6 +28,9 @@ from the command line."
 struct Cli {
     #[command(flatten)]
     opts: Options,
+    // File selection: parsed here, read back in command-line order from argv (see cli_selection).
+    #[command(flatten)]
+    selection: crate::cli_selection::SelectionArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -171,7 +174,9 @@ enum Command {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    // Kept for file selection, whose options count in the order typed (see cli_selection).
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&argv) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -179,7 +184,7 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    match run(cli) {
+    match run(cli, &argv) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("duplicity-charm: error: {}", one_line(&e));
@@ -301,7 +306,7 @@ fn time_option(opts: &Options) -> Result<i64> {
 }
 
 /// Runs a command; Ok carries the exit code (verify exits 1 on differences, as duplicity).
-fn run(cli: Cli) -> Result<i32> {
+fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
     let opts = &cli.opts;
     let mut out = std::io::stdout().lock();
     match &cli.command {
@@ -326,6 +331,7 @@ fn run(cli: Cli) -> Result<i32> {
                 allow_source_mismatch: opts.allow_source_mismatch,
                 dry_run: opts.dry_run,
                 progress: None,
+                selection: crate::cli_selection::selection_from_args(argv, source, now(opts))?,
             })?;
             for p in &report.problems {
                 eprintln!("duplicity-charm: warning: {p}");
@@ -348,6 +354,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Restore { url, target } => {
+            crate::cli_selection::refuse_for_restore(argv)?;
             let repo = open(opts, url, Access::Read)?;
             let path = opts
                 .file_to_restore
@@ -390,6 +397,7 @@ fn run(cli: Cli) -> Result<i32> {
                 time: time_option(opts)?,
                 compare_data: opts.compare_data,
                 scratch_in: None,
+                selection: crate::cli_selection::selection_from_args(argv, source, now(opts))?,
             })?;
             for n in &report.notes {
                 eprintln!("duplicity-charm: note: {n}");

@@ -7,5 +7,6 @@
 pub mod backend;
 pub mod charm;
 pub mod cli;
+pub mod cli_selection;
 pub mod engine;
 pub mod juju;

@@ -191,6 +191,7 @@ impl Runtime {
             allow_source_mismatch: false,
             dry_run: false,
             progress,
+            selection: Default::default(),
         })?;
         let s = &report.stats;
         let kind = if report.full { "full" } else { "incremental" };
@@ -273,6 +274,7 @@ impl Runtime {
             time: chrono::Utc::now().timestamp(),
             compare_data,
             scratch_in: None,
+            selection: Default::default(),
         })?;
         let mut out = Outcome::default();
         let n = report.differences.len() as u64;

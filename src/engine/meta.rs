@@ -1,7 +1,7 @@
 //! File metadata: reading it from the source tree in duplicity's order, comparing it the way duplicity
 //! decides what changed, and putting it back on restore.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::{CStr, OsStr};
 use std::fs;
 use std::io;
@@ -11,6 +11,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use super::index::Index;
+use super::selection::{Candidate, Decision, Selection};
 
 /// The entry types duplicity stores (sockets are skipped; hard links are stored as regular files).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,29 +232,50 @@ pub struct WalkProblem {
 
 /// Walks a source tree depth-first in duplicity's index order (children sorted by their name bytes,
 /// each directory before its contents). Sockets are skipped with a note; unreadable entries are noted.
+/// With a [`Selection`], yields only the selected entries: excluded directories are not entered, and a
+/// scanned directory is yielded (before its contents) only once something inside it is.
 pub struct TreeWalk {
     root: PathBuf,
-    /// Pending children per open directory, sorted in reverse so `pop` yields the next one.
-    stack: Vec<(Index, Vec<Vec<u8>>)>,
+    /// Pending children per open directory, sorted in reverse so `pop` yields the next one, and whether
+    /// the directory was entered for a scan (it waits in `deferred`).
+    stack: Vec<(Index, Vec<Vec<u8>>, bool)>,
     started: bool,
     names: NameCache,
+    selection: Selection,
+    /// Scanned directories not yielded yet, outermost first.
+    deferred: Vec<SourceEntry>,
+    /// Entries ready to yield: released deferred directories, then the entry that released them.
+    ready: VecDeque<SourceEntry>,
     pub problems: Vec<WalkProblem>,
     pub skipped_sockets: u64,
 }
 
 impl TreeWalk {
     pub fn new(root: &Path) -> TreeWalk {
+        TreeWalk::with_selection(root, Selection::default())
+    }
+
+    /// A walk that yields only what `selection` selects (the root always, as duplicity).
+    pub fn with_selection(root: &Path, selection: Selection) -> TreeWalk {
         TreeWalk {
             root: root.to_path_buf(),
             stack: Vec::new(),
             started: false,
             names: NameCache::default(),
+            selection,
+            deferred: Vec::new(),
+            ready: VecDeque::new(),
             problems: Vec::new(),
             skipped_sockets: 0,
         }
     }
 
-    fn push_dir(&mut self, index: &Index, path: &Path) {
+    fn push_dir(&mut self, index: &Index, path: &Path, scanned: bool) {
+        if let Some(mut children) = self.selection.listed_children(index) {
+            children.sort_unstable_by(|a, b| b.cmp(a));
+            self.stack.push((index.clone(), children, scanned));
+            return;
+        }
         match fs::read_dir(path) {
             Ok(rd) => {
                 let mut children: Vec<Vec<u8>> = Vec::new();
@@ -267,13 +289,23 @@ impl TreeWalk {
                     }
                 }
                 children.sort_unstable_by(|a, b| b.cmp(a));
-                self.stack.push((index.clone(), children));
+                self.stack.push((index.clone(), children, scanned));
             }
-            Err(e) => self.problems.push(WalkProblem {
-                path: path.to_path_buf(),
-                message: format!("cannot list directory: {e}"),
-            }),
+            Err(e) => {
+                self.problems.push(WalkProblem {
+                    path: path.to_path_buf(),
+                    message: format!("cannot list directory: {e}"),
+                });
+                // Keep the frame so a scanned directory leaves `deferred` when it ends.
+                self.stack.push((index.clone(), Vec::new(), scanned));
+            }
         }
+    }
+
+    /// Yields `entry` after the scanned directories above it.
+    fn release(&mut self, entry: SourceEntry) {
+        self.ready.extend(self.deferred.drain(..));
+        self.ready.push_back(entry);
     }
 }
 
@@ -281,6 +313,9 @@ impl Iterator for TreeWalk {
     type Item = SourceEntry;
 
     fn next(&mut self) -> Option<SourceEntry> {
+        if let Some(e) = self.ready.pop_front() {
+            return Some(e);
+        }
         if !self.started {
             self.started = true;
             let root = self.root.clone();
@@ -290,7 +325,7 @@ impl Iterator for TreeWalk {
                         Ok(Some(m)) => m,
                         _ => return None,
                     };
-                    self.push_dir(&Index::root(), &root);
+                    self.push_dir(&Index::root(), &root, false);
                     return Some(SourceEntry {
                         index: Index::root(),
                         path: root,
@@ -301,16 +336,38 @@ impl Iterator for TreeWalk {
             }
         }
         loop {
-            let (parent, children) = self.stack.last_mut()?;
+            if let Some(e) = self.ready.pop_front() {
+                return Some(e);
+            }
+            let (parent, children, _) = self.stack.last_mut()?;
             let Some(name) = children.pop() else {
-                self.stack.pop();
+                let (finished, _, scanned) = self.stack.pop().expect("frame");
+                if scanned && self.deferred.last().is_some_and(|d| d.index == finished) {
+                    self.deferred.pop();
+                }
                 continue;
             };
             let index = parent.join(&name);
             let path = self.root.join(OsStr::from_bytes(index.as_bytes()));
             let md = match fs::symlink_metadata(&path) {
                 Ok(md) => md,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // vanished meanwhile
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    // A --files-from entry that does not exist stores nothing, but an include of it
+                    // still stores the directories above it, as in duplicity.
+                    if !self.selection.is_everything() {
+                        let c = Candidate {
+                            index: &index,
+                            path: &path,
+                            ftype: None,
+                            dev: 0,
+                            mtime: 0,
+                        };
+                        if self.selection.decide(&c) == Decision::Include {
+                            self.ready.extend(self.deferred.drain(..));
+                        }
+                    }
+                    continue; // vanished meanwhile
+                }
                 Err(e) => {
                     self.problems.push(WalkProblem {
                         path,
@@ -321,10 +378,32 @@ impl Iterator for TreeWalk {
             };
             match meta_from(&path, &md, &mut self.names) {
                 Ok(Some(meta)) => {
-                    if meta.ftype == FileType::Directory {
-                        self.push_dir(&index, &path);
+                    let decision = if self.selection.is_everything() {
+                        Decision::Include
+                    } else {
+                        self.selection.decide(&Candidate {
+                            index: &index,
+                            path: &path,
+                            ftype: Some(meta.ftype),
+                            dev: md.dev(),
+                            mtime: md.mtime(),
+                        })
+                    };
+                    let is_dir = meta.ftype == FileType::Directory;
+                    let entry = SourceEntry { index, path, meta };
+                    match decision {
+                        Decision::Include => {
+                            if is_dir {
+                                self.push_dir(&entry.index, &entry.path, false);
+                            }
+                            self.release(entry);
+                        }
+                        Decision::Scan if is_dir => {
+                            self.push_dir(&entry.index, &entry.path, true);
+                            self.deferred.push(entry);
+                        }
+                        Decision::Scan | Decision::Exclude => {}
                     }
-                    return Some(SourceEntry { index, path, meta });
                 }
                 Ok(None) => {
                     self.skipped_sockets += 1;

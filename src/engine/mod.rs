@@ -13,6 +13,7 @@ pub mod keys;
 pub mod lock;
 pub mod meta;
 pub mod repository;
+pub mod selection;
 pub mod stored;
 pub mod target_tree;
 pub mod timestr;

@@ -215,6 +215,7 @@ pub fn engine_through_faults(tg: Target) {
         allow_source_mismatch: false,
         dry_run: false,
         progress: None,
+        selection: Default::default(),
     };
     let restore_into = |r: &Repository, dst: &std::path::Path| {
         r.restore(&restore::RestoreOptions {

@@ -32,5 +32,6 @@ mod restore;
 mod retention;
 mod safety;
 mod secrets;
+mod selection;
 mod status;
 mod typechange;

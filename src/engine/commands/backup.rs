@@ -26,6 +26,7 @@ use crate::engine::crypto::{Compression, Decryptor, Encryptor};
 use crate::engine::delta::{self, TeeReader};
 use crate::engine::meta::{self, FileType, SourceEntry, TreeWalk};
 use crate::engine::repository::WriteContext;
+use crate::engine::selection::Selection;
 use crate::engine::stored;
 use crate::engine::{archive::container, timestr};
 
@@ -57,6 +58,8 @@ pub struct BackupOptions {
     pub dry_run: bool,
     /// Called (on a worker thread) each time a volume is stored.
     pub progress: Option<ProgressFn>,
+    /// Which files under `source` are backed up (`--include`, `--exclude`, ...); default: all.
+    pub selection: Selection,
 }
 
 /// A volume stored, as reported to [`BackupOptions::progress`].
@@ -488,7 +491,7 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
         let sig_remote = ContainerWriter::new(File::create(&sig_path)?, sealing)?;
         let sig_cache = ContainerWriter::new(File::create(&sig_cache_path)?, Sealing::Gzip(1))?;
         let mut sigs = SigTarWriter::new(Tee(sig_remote, sig_cache));
-        let mut walk = TreeWalk::new(&opts.source);
+        let mut walk = TreeWalk::with_selection(&opts.source, opts.selection.clone());
         let mut old = old;
         let mut prev = old.next_entry()?;
         let result = (|| -> Result<()> {

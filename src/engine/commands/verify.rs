@@ -23,6 +23,7 @@ use crate::engine::commands::list::type_name;
 use crate::engine::commands::restore::{self, RestoreOptions};
 use crate::engine::meta::{self, FileType, Meta, SourceEntry, TreeWalk};
 use crate::engine::repository::ReadContext;
+use crate::engine::selection::Selection;
 use crate::engine::timestr::asctime_local;
 
 pub struct VerifyOptions {
@@ -34,6 +35,8 @@ pub struct VerifyOptions {
     pub compare_data: bool,
     /// Where the scratch restore goes (default: the system temp dir).
     pub scratch_in: Option<PathBuf>,
+    /// Which files of `source` are compared, as duplicity applies the backup's selection options.
+    pub selection: Selection,
 }
 
 /// One difference, in duplicity's words (without its "Difference found: " prefix).
@@ -134,22 +137,28 @@ pub(crate) fn verify(ctx: &ReadContext, opts: &VerifyOptions) -> Result<VerifyRe
             progress: None,
         },
     )?;
-    let mut report = compare_trees(&tree, &opts.source, opts.compare_data)?;
+    let mut report = compare_trees(&tree, &opts.source, &opts.selection, opts.compare_data)?;
     report.set_times = restored.set_times;
     report.volumes = restored.volumes;
     report.notes.extend(restored.notes);
     Ok(report)
 }
 
-/// Walks `backup` and `current` in index order and compares each pair.
-pub fn compare_trees(backup: &Path, current: &Path, compare_data: bool) -> Result<VerifyReport> {
+/// Walks `backup` and the entries of `current` that `selection` selects in index order and compares
+/// each pair (duplicity applies the selection options to the directory side only).
+pub fn compare_trees(
+    backup: &Path,
+    current: &Path,
+    selection: &Selection,
+    compare_data: bool,
+) -> Result<VerifyReport> {
     let mut report = VerifyReport {
         compare_data,
         ..Default::default()
     };
     let owners = meta::is_root();
     let mut a = TreeWalk::new(backup);
-    let mut b = TreeWalk::new(current);
+    let mut b = TreeWalk::with_selection(current, selection.clone());
     let (mut ea, mut eb) = (a.next(), b.next());
     loop {
         let (ra, rb) = match (&ea, &eb) {
@@ -367,13 +376,13 @@ mod tests {
             let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(5000);
             fs::File::open(r).unwrap().set_modified(t).unwrap();
         }
-        let integrity = compare_trees(&a, &b, false).unwrap();
+        let integrity = compare_trees(&a, &b, &Selection::default(), false).unwrap();
         assert_eq!(integrity.compared, 7);
         assert!(integrity.differences.is_empty());
         assert!(integrity
             .render()
             .ends_with("Verify complete: 7 files compared, 0 differences found.\n"));
-        let r = compare_trees(&a, &b, true).unwrap();
+        let r = compare_trees(&a, &b, &Selection::default(), true).unwrap();
         let msgs: Vec<&str> = r.differences.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(
             msgs,
