@@ -14,8 +14,8 @@ use std::sync::OnceLock;
 
 use duplicity_charm::backend::file::FileBackend;
 use duplicity_charm::engine::archive::container;
-use duplicity_charm::engine::commands::restore::{restore, RestoreOptions};
-use duplicity_charm::engine::keys::KeySetup;
+use duplicity_charm::engine::commands::restore::RestoreOptions;
+use duplicity_charm::engine::repository::{Encryption, Repository, RepositoryConfig};
 use libfuzzer_sys::fuzz_target;
 
 const FULL: &str = "duplicity-full.20240101T000000Z";
@@ -64,9 +64,11 @@ fuzz_target!(|data: &[u8]| {
         time: 4_000_000_000,
         path: None,
         force: false,
-        passphrase: None,
-        keys: KeySetup::default(),
         progress: None,
     };
-    let _ = restore(&FileBackend::new(remote), &opts);
+    let mut config = RepositoryConfig::new(format!("file://{}", remote.display()));
+    config.keys.encryption = Encryption::None;
+    config.archive_dir = Some(dir.join("cache"));
+    let repo = Repository::with_backend(Box::new(FileBackend::new(remote)), config);
+    let _ = repo.restore(&opts);
 });

@@ -132,7 +132,10 @@ fn reconcile_hook(
                 &ctx.charm_dir.join(BINARY_IN_CHARM),
                 &files,
             );
-            changes.extend(reconcile::ensure_scheduler(paths, sys, &files, &unit)?);
+            let upgraded = ctx.event == Event::UpgradeCharm;
+            changes.extend(reconcile::ensure_scheduler(
+                paths, sys, &files, &unit, upgraded,
+            )?);
         }
         Err(_) => changes.extend(reconcile::disable_scheduler(paths, sys, &files)?),
     }

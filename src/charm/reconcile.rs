@@ -313,13 +313,16 @@ pub fn unit_file_content(juju_unit: &str, binary: &Path, files: &UnitFiles) -> S
 }
 
 /// Writes the unit file, reloads systemd when it changed, and keeps the scheduler enabled and running:
-/// enabled and started when it is not enabled, restarted when its unit file changed (it reloads a
-/// changed settings file by itself), started when it is not running.
+/// enabled and started when it is not enabled, restarted when its unit file changed or `new_binary`
+/// says the charm was upgraded (a running scheduler still runs the binary it started from, which may
+/// not read the settings the new charm writes; it reloads a changed settings file by itself), started
+/// when it is not running.
 pub fn ensure_scheduler(
     paths: &Paths,
     sys: &dyn System,
     files: &UnitFiles,
     content: &str,
+    new_binary: bool,
 ) -> Result<Vec<String>> {
     let mut changes = Vec::new();
     let path = paths.resolve(&files.unit_file);
@@ -336,7 +339,7 @@ pub fn ensure_scheduler(
     if !sys.systemctl(&["is-enabled", "--quiet", unit])? {
         systemctl(sys, &["enable", "--now", unit])?;
         changes.push(format!("systemctl enable --now {unit}"));
-    } else if rewritten {
+    } else if rewritten || new_binary {
         systemctl(sys, &["restart", unit])?;
         changes.push(format!("systemctl restart {unit}"));
     } else if !sys.systemctl(&["is-active", "--quiet", unit])? {

@@ -578,11 +578,23 @@ fn the_scheduler_unit_is_written_and_enabled_only_when_valid_and_disabled_when_b
     );
     // A changed unit file (the charm moved) restarts it.
     fs::write(&unit, "old").unwrap();
+    m.run("hooks/config-changed", valid());
+    assert_eq!(
+        m.sys_calls().last().unwrap(),
+        &format!("systemctl restart {svc}")
+    );
+    // So does an upgrade with the same unit file: the running scheduler is still the old binary, which
+    // may not read the settings format the new one writes.
     m.run("hooks/upgrade-charm", valid());
     assert_eq!(
         m.sys_calls().last().unwrap(),
         &format!("systemctl restart {svc}")
     );
+    m.run("hooks/config-changed", valid());
+    assert!(!m
+        .sys_calls()
+        .iter()
+        .any(|c| c.contains("restart")));
     m.run(
         "hooks/config-changed",
         with(valid(), &[("backup_frequency", json!("bad"))]),
