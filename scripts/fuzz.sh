@@ -27,7 +27,7 @@ target_dir=$(realpath -m "${FUZZ_TARGET_DIR:-fuzz/target}")
 export CARGO_TARGET_DIR=$target_dir
 nice_level=${FUZZ_NICE:-19}
 
-all_targets=(openpgp_message openpgp_inner elgamal volume_tar sigtar restore rsync_signature rdiff_patch manifest names url timestr)
+all_targets=(openpgp_message openpgp_inner elgamal keybox volume_tar sigtar restore rsync_signature rdiff_patch manifest names url timestr)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 
@@ -39,6 +39,7 @@ max_len() {
         restore) echo 32768 ;;
         rsync_signature | rdiff_patch | manifest) echo 4096 ;;
         names | url | elgamal) echo 512 ;;
+        keybox) echo 8192 ;;
         timestr) echo 128 ;;
         *) echo 4096 ;;
     esac

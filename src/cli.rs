@@ -11,6 +11,7 @@ use crate::backend;
 use crate::engine::commands::retention::RetentionCommand;
 use crate::engine::commands::{backup, list, restore, status, verify};
 use crate::engine::crypto::Passphrase;
+use crate::engine::gnupg::GnupgHome;
 use crate::engine::index::Index;
 use crate::engine::keys;
 use crate::engine::repository::{Encryption, Keys, RecipientSpec, Repository, RepositoryConfig};
@@ -273,17 +274,32 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
         }
         Encryption::Passphrase
     };
+    // As duplicity (which runs gpg): with no keyring file, keys are where `gpg --import` put them.
+    let sign_key = sign_key_id(opts)?;
+    let gnupg_home = if opts.keyring.is_empty() && opts.secret_keyring.is_empty() {
+        GnupgHome::from_env()
+    } else {
+        None
+    };
+    let public_keys = match &gnupg_home {
+        // Read only when a key is named: a passphrase-only run never opens gpg's files.
+        Some(home) if !matches!(encryption, Encryption::Passphrase) || sign_key.is_some() => {
+            home.public_certs().with_context(|| home.describe())?
+        }
+        _ => keys::load_all(&opts.keyring).context("--keyring")?,
+    };
     Ok(RepositoryConfig {
         url: url.to_string(),
         backend,
         keys: Keys {
             encryption,
             passphrase,
-            sign_key: sign_key_id(opts)?,
+            sign_key,
             sign_passphrase: Passphrase::from_env("SIGN_PASSPHRASE"),
-            public_keys: keys::load_all(&opts.keyring).context("--keyring")?,
+            public_keys,
             secret_keys: keys::load_all(&opts.secret_keyring).context("--secret-keyring")?,
             refuse_weak_keys: opts.refuse_weak_keys,
+            gnupg_home,
         },
         archive_dir: opts.archive_dir.clone(),
         name: opts.name.clone(),

@@ -116,7 +116,8 @@ fn kind_of(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
             | CryptoError::NoSecretKey(_)
             | CryptoError::NoKeyPassphrase(_)
             | CryptoError::BadKeyPassphrase(_)
-            | CryptoError::KeyUnusable { .. } => ErrorKind::WrongKey,
+            | CryptoError::KeyUnusable { .. }
+            | CryptoError::KeySource(_) => ErrorKind::WrongKey,
             CryptoError::Tampered(_)
             | CryptoError::Malformed(_)
             | CryptoError::Signature(_)
@@ -127,9 +128,10 @@ fn kind_of(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
     }
     if let Some(e) = e.downcast_ref::<KeyError>() {
         return Some(match e {
-            KeyError::NoSignPassphrase { .. } | KeyError::BadSignPassphrase { .. } => {
-                ErrorKind::WrongKey
-            }
+            KeyError::NoSignPassphrase { .. }
+            | KeyError::BadSignPassphrase { .. }
+            | KeyError::GpgNoPassphrase { .. }
+            | KeyError::GpgBadPassphrase { .. } => ErrorKind::WrongKey,
             _ => ErrorKind::BadInput,
         });
     }

@@ -58,6 +58,18 @@ pub enum KeyError {
          drop --refuse-weak-keys to write with it anyway"
     )]
     Weak { key: String, reason: String },
+    #[error("cannot get secret keys from gpg's keyring in {home}: {reason}")]
+    GpgExport { home: String, reason: String },
+    #[error(
+        "gpg's keyring in {home} holds secret key {keys} protected by a passphrase, and PASSPHRASE \
+         (SIGN_PASSPHRASE for --sign-key) is not set: set it to that key's passphrase"
+    )]
+    GpgNoPassphrase { home: String, keys: String },
+    #[error(
+        "wrong passphrase for secret key {keys} in gpg's keyring in {home}: set PASSPHRASE \
+         (SIGN_PASSPHRASE for --sign-key) to that key's passphrase"
+    )]
+    GpgBadPassphrase { home: String, keys: String },
 }
 
 /// A key id as the user gave it, normalized: upper-case hex without `0x` or spaces; `None` if it is not

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod crypto;
 pub mod delta;
 pub mod error;
+pub mod gnupg;
 pub mod index;
 pub mod keys;
 pub mod lock;

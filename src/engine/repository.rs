@@ -5,6 +5,7 @@
 //! ([`crate::engine::lock`]) here, before they list the target.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
@@ -18,9 +19,10 @@ use crate::engine::commands::list::{self, ListedFile};
 use crate::engine::commands::restore::{self, RestoreOptions, RestoreReport};
 use crate::engine::commands::retention::{self, Applied, Plan, RetentionCommand};
 use crate::engine::commands::verify::{self, VerifyOptions, VerifyReport};
-use crate::engine::crypto::{Decryptor, Passphrase};
+use crate::engine::crypto::{Decryptor, Passphrase, SecretKeySource};
 use crate::engine::error::{Error, Result};
-use crate::engine::keys::{self, KeySetup, SignatureCheck};
+use crate::engine::gnupg::{GnupgHome, GnupgSecretKeys};
+use crate::engine::keys::{self, KeyError, KeySetup, SignatureCheck};
 use crate::engine::lock::{self, WriterLock};
 
 /// How new backups are encrypted. Reading needs no mode: every file says how it was written.
@@ -61,6 +63,9 @@ pub struct Keys {
     /// Backups refuse to encrypt to or sign with a weak key (gpg 1.x's DSA, ElGamal, RSA-1024, SHA-1
     /// self-signatures) instead of warning. Reading never refuses them.
     pub refuse_weak_keys: bool,
+    /// gpg's own keyring, when no keyring file was given: `public_keys` were read from it, secret keys
+    /// a message or `sign_key` needs are taken from it on demand (see [`crate::engine::gnupg`]).
+    pub gnupg_home: Option<GnupgHome>,
 }
 
 impl std::fmt::Debug for Keys {
@@ -183,6 +188,28 @@ impl Repository {
     /// The keys a backup uses: recipients, the signing key (unlocked now, so a wrong passphrase fails
     /// before anything is written) and secret keys for reading metadata the cache lacks. Key validity
     /// is judged at the real time, whatever the backup's time.
+    /// gpg's keyring as the source of secret keys the given ones lack, when it is used.
+    fn secret_source(&self) -> Option<Arc<dyn SecretKeySource>> {
+        self.keys.gnupg_home.as_ref().map(|home| {
+            Arc::new(GnupgSecretKeys {
+                home: home.clone(),
+                passphrase: self.keys.passphrase.clone(),
+            }) as Arc<dyn SecretKeySource>
+        })
+    }
+
+    /// A key not found names gpg's keyring when that is where it was looked for.
+    fn name_gnupg_home(&self, e: KeyError) -> KeyError {
+        match (e, &self.keys.gnupg_home) {
+            (KeyError::NotFound { spec, option, .. }, Some(home)) => KeyError::NotFound {
+                spec,
+                where_: home.describe(),
+                option,
+            },
+            (e, _) => e,
+        }
+    }
+
     fn write_keys(&self) -> Result<(Option<Passphrase>, KeySetup)> {
         let k = &self.keys;
         let now = SystemTime::now();
@@ -194,6 +221,7 @@ impl Repository {
         );
         let mut setup = KeySetup {
             secret_keys: k.secret_keys.clone(),
+            secret_source: self.secret_source(),
             ..KeySetup::default()
         };
         let passphrase = match &k.encryption {
@@ -209,6 +237,7 @@ impl Repository {
                 for spec in specs {
                     setup.recipients.push(
                         keys::recipient(&spec.key, &all, spec.hidden, now)
+                            .map_err(|e| self.name_gnupg_home(e))
                             .map_err(Error::from_key)?,
                     );
                 }
@@ -218,8 +247,16 @@ impl Repository {
         };
         if let Some(id) = &k.sign_key {
             let pass = k.sign_passphrase.as_ref().or(k.passphrase.as_ref());
-            setup.signer =
-                Some(keys::signing_key(id, &k.secret_keys, pass, now).map_err(Error::from_key)?);
+            let mut secret = k.secret_keys.clone();
+            if let Some(home) = &k.gnupg_home {
+                let wanted: Vec<String> = keys::normalize_key_id(id).into_iter().collect();
+                secret.extend(home.secret_keys(&wanted, pass).map_err(Error::from_key)?);
+            }
+            setup.signer = Some(
+                keys::signing_key(id, &secret, pass, now)
+                    .map_err(|e| self.name_gnupg_home(e))
+                    .map_err(Error::from_key)?,
+            );
         }
         let setup = keys::weak_key_policy(setup, k.refuse_weak_keys).map_err(Error::from_key)?;
         Ok((passphrase, setup))
@@ -251,6 +288,7 @@ impl Repository {
         };
         let setup = KeySetup {
             secret_keys: k.secret_keys.clone(),
+            secret_source: self.secret_source(),
             check,
             ..KeySetup::default()
         };

@@ -163,6 +163,8 @@ fn unreachable_endpoint_is_transient_and_named() {
     assert!(matches!(e, BackendError::Transient { .. }), "{e}");
     assert!(e.to_string().contains("127.0.0.1:9"), "{e}");
     // Through the retry wrapper: the same, given up on, still Transient (the target is unreachable).
+    o.attempts = 2;
+    o.backoff = std::time::Duration::from_millis(10);
     let e = backend::open("boto3+s3://bkt/p", &o)
         .unwrap()
         .list()

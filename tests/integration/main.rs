@@ -20,6 +20,7 @@ mod charm_scheduler;
 mod concurrency;
 mod corruption;
 mod demo;
+mod gnupg_home;
 mod harness;
 mod hostile;
 mod interop_remote;

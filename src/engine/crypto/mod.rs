@@ -147,6 +147,9 @@ pub enum CryptoError {
     BadKeyPassphrase(String),
     #[error("key {key} was given but cannot be used: {reason}")]
     KeyUnusable { key: String, reason: String },
+    /// The secret key source (gpg's keyring) could not give the keys a message is encrypted to.
+    #[error("{0}")]
+    KeySource(String),
     #[error("signature check failed: {0}")]
     Signature(String),
     #[error("encryption failed: {0}")]
@@ -164,7 +167,7 @@ mod write;
 pub use self::read::*;
 pub(crate) use self::sequoia_fallback::read_policy;
 use self::sequoia_fallback::*;
-pub use self::setup::{KeySetup, SignatureCheck};
+pub use self::setup::{KeySetup, SecretKeySource, SignatureCheck};
 pub use self::write::*;
 
 /// True for ElGamal keys, which sequoia's nettle backend lacks and [`elgamal`] implements.

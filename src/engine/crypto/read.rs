@@ -15,6 +15,9 @@ pub(super) struct DecryptState {
     pub(super) passphrase: Option<Passphrase>,
     /// The secret (sub)keys of `--secret-keyring`.
     pub(super) secret_keys: Vec<SecretKey>,
+    /// Asked for the secret keys of a message that none of `secret_keys` opens (gpg's keyring), once.
+    source: Option<Arc<dyn SecretKeySource>>,
+    from_source: OnceLock<Result<Vec<SecretKey>, String>>,
     /// Secret keys unlocked so far, by fingerprint (hex): unlocking runs the key's S2K once per run.
     pub(super) unlocked: Mutex<HashMap<String, KeyPair>>,
     /// Keys of `--secret-keyring` held there without their secret part (fingerprint, label): named when
@@ -49,10 +52,19 @@ impl DecryptState {
             PKESK::V3(p) => Some(p.pk_algo()),
             _ => None,
         };
-        self.secret_keys.iter().filter(move |k| match &recipient {
-            Some(h) => k.key.key_handle().aliases(h),
-            None => algo.is_none_or(|a| a == k.key.pk_algo()),
-        })
+        let fetched = self
+            .from_source
+            .get()
+            .and_then(|r| r.as_ref().ok())
+            .into_iter()
+            .flatten();
+        self.secret_keys
+            .iter()
+            .chain(fetched)
+            .filter(move |k| match &recipient {
+                Some(h) => k.key.key_handle().aliases(h),
+                None => algo.is_none_or(|a| a == k.key.pk_algo()),
+            })
     }
 
     /// `k` unlocked (with the passphrase if its secret is protected), cached for the run.
@@ -98,6 +110,17 @@ impl DecryptState {
         if pkesks.is_empty() {
             return Ok(None);
         }
+        if let Some(source) = &self.source {
+            if pkesks.iter().all(|p| self.candidates(p).next().is_none()) {
+                self.from_source.get_or_init(|| {
+                    let wanted: Vec<KeyHandle> =
+                        pkesks.iter().filter_map(|p| p.recipient()).collect();
+                    source
+                        .secret_keys(&wanted)
+                        .map(|certs| secret_keys_of(&certs))
+                });
+            }
+        }
         let mut last_error = None;
         for pkesk in pkesks {
             for k in self.candidates(pkesk) {
@@ -135,6 +158,11 @@ impl DecryptState {
                         return Ok(Some((algo, sk)));
                     }
                 }
+            }
+        }
+        if last_error.is_none() {
+            if let Some(Err(e)) = self.from_source.get() {
+                last_error = Some(CryptoError::KeySource(e.clone()));
             }
         }
         if last_error.is_none() {
@@ -287,6 +315,23 @@ fn elgamal_session_key(
     Some((Some(algo), key))
 }
 
+/// The secret (sub)keys of `certs`, labelled for messages.
+fn secret_keys_of(certs: &[Cert]) -> Vec<SecretKey> {
+    certs
+        .iter()
+        .flat_map(|c| {
+            let label = c.fingerprint().to_hex();
+            c.keys()
+                .secret()
+                .map(move |k| SecretKey {
+                    key: k.key().clone().role_into_unspecified(),
+                    label: key_label(&k.key().fingerprint(), &label),
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Decrypts messages made by us or by gpg with a passphrase; see the module documentation.
 #[derive(Clone)]
 pub struct Decryptor {
@@ -328,24 +373,12 @@ impl Decryptor {
                     .collect::<Vec<_>>()
             })
             .collect();
-        let secret_keys = keys
-            .secret_keys
-            .iter()
-            .flat_map(|c| {
-                let label = c.fingerprint().to_hex();
-                c.keys()
-                    .secret()
-                    .map(move |k| SecretKey {
-                        key: k.key().clone().role_into_unspecified(),
-                        label: key_label(&k.key().fingerprint(), &label),
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect();
         Decryptor {
             state: Arc::new(DecryptState {
                 passphrase,
-                secret_keys,
+                secret_keys: secret_keys_of(&keys.secret_keys),
+                source: keys.secret_source.clone(),
+                from_source: OnceLock::new(),
                 public_only,
                 unlocked: Mutex::new(HashMap::new()),
                 check: keys.check.clone().map(Arc::new),

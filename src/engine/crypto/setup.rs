@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use sequoia_openpgp::Cert;
+use sequoia_openpgp::{Cert, KeyHandle};
 
 use super::{Recipient, SigningKey};
 
@@ -15,13 +15,23 @@ pub struct SignatureCheck {
     pub certs: Vec<Cert>,
 }
 
+/// Where secret keys that none of the given ones is come from when a message needs them: gpg's own
+/// keyring (`engine::gnupg`). Asked at most once per run, on the first message encrypted to keys that
+/// `KeySetup::secret_keys` lacks, so a run that needs none never touches it.
+pub trait SecretKeySource: Send + Sync {
+    /// The secret keys for `recipients` (all it has when empty: a hidden recipient), protected as
+    /// stored; the error is a message that names the problem and the fix.
+    fn secret_keys(&self, recipients: &[KeyHandle]) -> Result<Vec<Cert>, String>;
+}
+
 /// The keys of one run. Backups use `recipients` and `signer`; restores use `secret_keys` (tried with
-/// `PASSPHRASE`) and `check`.
+/// `PASSPHRASE`), then `secret_source`, and `check`.
 #[derive(Clone, Default)]
 pub struct KeySetup {
     pub recipients: Vec<Recipient>,
     pub signer: Option<Arc<SigningKey>>,
     pub secret_keys: Vec<Cert>,
+    pub secret_source: Option<Arc<dyn SecretKeySource>>,
     pub check: Option<SignatureCheck>,
 }
 
@@ -31,6 +41,7 @@ impl std::fmt::Debug for KeySetup {
             .field("recipients", &self.recipients.len())
             .field("signer", &self.signer.as_ref().map(|s| s.cert.clone()))
             .field("secret_keys", &self.secret_keys.len())
+            .field("secret_source", &self.secret_source.is_some())
             .field("check", &self.check.as_ref().map(|c| c.id.clone()))
             .finish()
     }
