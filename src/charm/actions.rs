@@ -22,7 +22,7 @@ use crate::engine::index::Index;
 use crate::engine::timestr;
 use crate::juju::{HookTools, JujuContext};
 
-use super::config::{self, RawConfig};
+use super::config;
 use super::jobs::{Outcome, RestoreSecret, Runtime};
 use super::paths::{Paths, UnitFiles, RESTORE_ROOT};
 use super::runlock::{self, LockError};
@@ -205,9 +205,7 @@ fn prepare(
             ctx.unit_name.split('/').next().unwrap_or("duplicity")
         ))));
     }
-    let raw = RawConfig::from_json(&tools.config_get()?)
-        .context("config-get returned an option of an unexpected type")?;
-    if let Err(problems) = config::validate(&raw, &ctx.unit_name) {
+    if let Err(problems) = config::load(tools, &ctx.unit_name)?.validated {
         return Ok(Err(Failure(format!(
             "the charm is blocked, so {name} cannot run: {}. Fix the config with `juju config`, then run {name} again",
             super::blocked_message(&problems)
