@@ -268,7 +268,7 @@ pub fn resolve(
             .keys
             .iter()
             .map(|(key, _)| *key)
-            .filter(|key| content.get(*key).map_or(true, |v| v.is_empty()))
+            .filter(|key| content.get(*key).is_none_or(|v| v.is_empty()))
             .collect();
         if !missing.is_empty() {
             let has: Vec<&str> = content.keys().map(String::as_str).collect();
