@@ -1,6 +1,8 @@
 //! Credentials from Juju secrets end to end: the built binary through `dispatch`, the fake hook tools on
 //! `PATH` (whose `secret-get` pins revisions as Juju does), and a real backup to a file:// target whose
-//! passphrase comes only from a secret, read back by stock duplicity with that passphrase.
+//! passphrase comes only from a secret, read back by stock duplicity with that passphrase; then the SSH key
+//! and the AWS keys from secrets against the real sftp and S3 test servers (`DC_TEST_SERVERS_ENV`), with
+//! wrong values in the plain options that the secrets must override.
 
 use std::fs;
 
@@ -165,4 +167,91 @@ fn charm_fake_secret_get_answers_like_juju() {
     let r = get(&["secret:nope", "--format=json"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("not found"), "{}", r.stderr);
+}
+
+/// A unit whose credentials all come from secrets (the plain options hold wrong values, which the
+/// secrets must override), backing up the sample tree to `backend` at `url` on the real test servers.
+fn unit_with_secrets(
+    name: &str,
+    backend: &str,
+    url: &str,
+    extra: &[(&str, serde_json::Value)],
+    secrets: serde_json::Value,
+) -> FakeJuju {
+    let j = FakeJuju::new(name);
+    let mut cfg = vec![
+        ("backend", json!(backend)),
+        ("remote_backup_url", json!(url)),
+        ("aux_backup_directory", json!(SOURCE)),
+        ("encryption_passphrase", json!("a wrong plain passphrase")),
+        ("encryption_passphrase_secret", json!(ID)),
+    ];
+    cfg.extend(extra.iter().cloned());
+    j.set_config(&cfg);
+    let mut all = secrets;
+    all[ID] = json!({"passphrase": FIRST});
+    j.set_secrets(all);
+    for hook in ["install", "config-changed"] {
+        ok(&j.hook(hook));
+    }
+    assert_eq!(j.last_status().0, "active", "{:?}", j.last_status());
+    build_sample(&j.root(SOURCE));
+    j
+}
+
+fn backup_and_restore(j: &FakeJuju) {
+    let r = j.action_ok("backup", json!({}));
+    assert_eq!(r["type"], "full", "{r:?}");
+    let r = j.action_ok("restore", json!({"time": "now"}));
+    assert_same_tree(&j.root(SOURCE), &j.root(&r["target"]), "charm restore");
+}
+
+#[test]
+fn charm_sftp_with_the_ssh_key_from_a_secret() {
+    use super::support::{server, unique};
+    let key = fs::read_to_string(server("SSH_KEY_ED25519")).unwrap();
+    let key_id = "secret:ssh0key0000000000000";
+    let j = unit_with_secrets(
+        "secret-sftp",
+        "sftp",
+        &format!("127.0.0.1:{}/{}", server("SSH_PORT"), unique("charm")),
+        &[
+            ("remote_user", json!(server("SSH_USER"))),
+            ("private_ssh_key_secret", json!(key_id)),
+            (
+                "known_host_key",
+                json!(fs::read_to_string(server("SSH_KNOWN_HOSTS"))
+                    .unwrap()
+                    .trim()),
+            ),
+        ],
+        json!({ key_id: {"private-key": key} }),
+    );
+    let key_file = j.root("/root/.ssh/duplicity_id_rsa");
+    assert_eq!(fs::read_to_string(&key_file).unwrap().trim(), key.trim());
+    assert_eq!(mode(&key_file), 0o600);
+    backup_and_restore(&j);
+}
+
+#[test]
+fn charm_s3_with_the_aws_keys_from_a_secret() {
+    use super::support::{server, unique};
+    let aws_id = "secret:aws0keys000000000000";
+    let j = unit_with_secrets(
+        "secret-s3",
+        "s3",
+        &format!("s3:///dc-charm/{}", unique("charm")),
+        &[
+            ("aws_access_key_id", json!("AKIA-wrong-plain")),
+            ("aws_secret_access_key", json!("wrong-plain")),
+            ("aws_keys_secret", json!(aws_id)),
+            ("s3_endpoint_url", json!(server("S3_ENDPOINT"))),
+            ("s3_region_name", json!(server("S3_REGION"))),
+        ],
+        json!({ aws_id: {
+            "access-key-id": server("S3_ACCESS_KEY_ID"),
+            "secret-access-key": server("S3_SECRET_ACCESS_KEY"),
+        }}),
+    );
+    backup_and_restore(&j);
 }
