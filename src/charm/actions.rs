@@ -313,7 +313,7 @@ fn hint(name: &str, e: &anyhow::Error) -> &'static str {
         .find_map(|c| c.downcast_ref::<EngineError>())
         .map(EngineError::kind);
     match kind {
-        Some(ErrorKind::WrongKey) => return "The backups at the target were made with another encryption_passphrase or key: set the one they were made with (`juju config`), or for public-key backups pass the right secret-key to restore",
+        Some(ErrorKind::WrongKey) => return "The backups at the target were made with another encryption_passphrase or key: set the one they were made with (`juju config`, or the secret encryption_passphrase_secret names), or for public-key backups pass the right secret-key to restore; after changing the passphrase on purpose, start a new chain with backup full=true",
         Some(ErrorKind::AuthRefused) => return "The target refused the credentials: check remote_user, remote_password, private_ssh_key or the cloud credentials with `juju config`, then run the action again",
         Some(ErrorKind::Unreachable) => return "The target could not be reached: check the network and that the server is up, then run the action again",
         Some(ErrorKind::Busy) => return "Another run is using the backups: run the action again when it has finished",

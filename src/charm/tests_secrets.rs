@@ -446,3 +446,41 @@ fn no_secret_content_reaches_a_tool_call_log_status_or_action_output() {
     assert!(calls.iter().any(|c| c.starts_with("status-set blocked")));
     assert!(calls.len() > 20, "{}", calls.len());
 }
+
+#[test]
+fn a_rotated_passphrase_fails_the_next_incremental_saying_to_start_a_new_chain() {
+    let mut u = Unit::new();
+    let target = tempfile::tempdir().unwrap();
+    let cfg = config(&[(
+        "remote_backup_url",
+        json!(format!("file://{}", target.path().display())),
+    )]);
+    u.hook("config-changed", &cfg);
+    fs::write(u.paths().resolve("/tmp/duplicity/a.txt"), b"hello").unwrap();
+    let backup = |u: &Unit, params: Value| {
+        let tools = u.dispatch(
+            "actions/backup",
+            &cfg,
+            Some(params.as_object().unwrap().clone()),
+        );
+        tools.record()
+    };
+    assert_eq!(backup(&u, json!({})).action_results["type"], "full");
+    u.secrets
+        .insert(PASS_ID.into(), content(&[("passphrase", "rotated-Sekr1t")]));
+    u.hook("secret-changed", &cfg);
+    assert_eq!(u.passphrase(), "rotated-Sekr1t");
+    let failed = backup(&u, json!({})).action_failed.unwrap();
+    assert!(
+        failed.contains("wrong passphrase") && failed.contains("backup full=true"),
+        "{failed}"
+    );
+    assert_eq!(
+        backup(&u, json!({"full": true})).action_results["type"],
+        "full"
+    );
+    fs::write(u.paths().resolve("/tmp/duplicity/b.txt"), b"more").unwrap();
+    let r = backup(&u, json!({}));
+    assert_eq!(r.action_failed, None);
+    assert_eq!(r.action_results["type"], "incremental");
+}
