@@ -40,6 +40,23 @@ if ! out=$(cc expand-extensions 2>&1); then
     exit 1
 fi
 
+# expand-extensions does not check option types (`type: integer` passes it); charmcraft's own model of
+# config.yaml does: each type, and a `type: secret` option's default (none, or secret:<20 chars>).
+echo "charmcraft-check: config.yaml against charmcraft's JujuConfig model"
+if ! out=$(env HOME="$HOME_DIR" XDG_CACHE_HOME="$HOME_DIR/cache" XDG_STATE_HOME="$HOME_DIR/state" \
+        "$VENV/bin/python" - config.yaml 2>&1 <<'PY'
+import sys
+import yaml
+from charmcraft.models.config import JujuConfig
+with open(sys.argv[1]) as f:
+    JujuConfig.model_validate(yaml.safe_load(f))
+PY
+); then
+    echo "$out" >&2
+    echo "charmcraft-check: config.yaml does not validate" >&2
+    exit 1
+fi
+
 echo "charmcraft-check: charmcraft analyse $CHARM"
 rc=0
 # naming-conventions is ignored as charmcraft.yaml's analysis.ignore says (analyse of a .charm file does not

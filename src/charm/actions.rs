@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{Map, Value};
 
 use crate::engine::commands::backup::VolumeProgress;
@@ -22,7 +22,7 @@ use crate::engine::index::Index;
 use crate::engine::timestr;
 use crate::juju::{HookTools, JujuContext};
 
-use super::config::{self, RawConfig};
+use super::config;
 use super::jobs::{Outcome, RestoreSecret, Runtime};
 use super::paths::{Paths, UnitFiles, RESTORE_ROOT};
 use super::runlock::{self, LockError};
@@ -205,9 +205,7 @@ fn prepare(
             ctx.unit_name.split('/').next().unwrap_or("duplicity")
         ))));
     }
-    let raw = RawConfig::from_json(&tools.config_get()?)
-        .context("config-get returned an option of an unexpected type")?;
-    if let Err(problems) = config::validate(&raw, &ctx.unit_name) {
+    if let Err(problems) = config::load(tools, &ctx.unit_name)?.validated {
         return Ok(Err(Failure(format!(
             "the charm is blocked, so {name} cannot run: {}. Fix the config with `juju config`, then run {name} again",
             super::blocked_message(&problems)
@@ -315,7 +313,7 @@ fn hint(name: &str, e: &anyhow::Error) -> &'static str {
         .find_map(|c| c.downcast_ref::<EngineError>())
         .map(EngineError::kind);
     match kind {
-        Some(ErrorKind::WrongKey) => return "The backups at the target were made with another encryption_passphrase or key: set the one they were made with (`juju config`), or for public-key backups pass the right secret-key to restore",
+        Some(ErrorKind::WrongKey) => return "The backups at the target were made with another encryption_passphrase or key: set the one they were made with (`juju config`, or the secret encryption_passphrase_secret names), or for public-key backups pass the right secret-key to restore; after changing the passphrase on purpose, start a new chain with backup full=true",
         Some(ErrorKind::AuthRefused) => return "The target refused the credentials: check remote_user, remote_password, private_ssh_key or the cloud credentials with `juju config`, then run the action again",
         Some(ErrorKind::Unreachable) => return "The target could not be reached: check the network and that the server is up, then run the action again",
         Some(ErrorKind::Busy) => return "Another run is using the backups: run the action again when it has finished",

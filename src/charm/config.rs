@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::secrets::{self, Credentials};
 use super::validate::{self, BackupFrequency, PublicKey, Retention};
+use crate::juju::HookTools;
 
 /// The type of an option in config.yaml.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +16,8 @@ pub enum OptionType {
     String,
     Boolean,
     Int,
+    /// A Juju secret's URI (`secret:<id>`); no default. What the charm reads from it: [`super::secrets`].
+    Secret,
 }
 
 /// One option as config.yaml declares it; `secret` options never appear in argv, logs, status or output.
@@ -35,6 +39,16 @@ const fn s(name: &'static str, default: &'static str, secret: bool) -> OptionSpe
     }
 }
 
+/// A `type: secret` option (its value is a URI, not the secret).
+const fn secret(name: &'static str) -> OptionSpec {
+    OptionSpec {
+        name,
+        kind: OptionType::Secret,
+        default: "",
+        secret: false,
+    }
+}
+
 /// Every option, in config.yaml order. A test checks config.yaml and [`RawConfig`] against this table.
 pub const OPTIONS: &[OptionSpec] = &[
     s("aux_backup_directory", "/tmp/duplicity", false),
@@ -44,9 +58,12 @@ pub const OPTIONS: &[OptionSpec] = &[
     s("aws_secret_access_key", "", true),
     s("s3_endpoint_url", "", false),
     s("s3_region_name", "", false),
+    secret("aws_keys_secret"),
     s("azure_connection_string", "", true),
+    secret("azure_connection_string_secret"),
     s("remote_user", "", false),
     s("remote_password", "", true),
+    secret("remote_password_secret"),
     s("backup_frequency", "manual", false),
     s("retention_period", "manual", false),
     s("deletion_frequency", "daily", false),
@@ -57,9 +74,11 @@ pub const OPTIONS: &[OptionSpec] = &[
         secret: false,
     },
     s("encryption_passphrase", "", true),
+    secret("encryption_passphrase_secret"),
     s("gpg_public_key", "", false),
     s("known_host_key", "", false),
     s("private_ssh_key", "", true),
+    secret("private_ssh_key_secret"),
     s("nagios_context", "juju", false),
     s("nagios_servicegroups", "", false),
     s("full_if_older_than", "", false),
@@ -84,19 +103,24 @@ pub struct RawConfig {
     pub remote_backup_url: String,
     pub aws_access_key_id: String,
     pub aws_secret_access_key: String,
+    pub aws_keys_secret: String,
     pub s3_endpoint_url: String,
     pub s3_region_name: String,
     pub azure_connection_string: String,
+    pub azure_connection_string_secret: String,
     pub remote_user: String,
     pub remote_password: String,
+    pub remote_password_secret: String,
     pub backup_frequency: String,
     pub retention_period: String,
     pub deletion_frequency: String,
     pub disable_encryption: bool,
     pub encryption_passphrase: String,
+    pub encryption_passphrase_secret: String,
     pub gpg_public_key: String,
     pub known_host_key: String,
     pub private_ssh_key: String,
+    pub private_ssh_key_secret: String,
     pub nagios_context: String,
     pub nagios_servicegroups: String,
     pub full_if_older_than: String,
@@ -111,19 +135,24 @@ impl Default for RawConfig {
             remote_backup_url: String::new(),
             aws_access_key_id: String::new(),
             aws_secret_access_key: String::new(),
+            aws_keys_secret: String::new(),
             s3_endpoint_url: String::new(),
             s3_region_name: String::new(),
             azure_connection_string: String::new(),
+            azure_connection_string_secret: String::new(),
             remote_user: String::new(),
             remote_password: String::new(),
+            remote_password_secret: String::new(),
             backup_frequency: "manual".into(),
             retention_period: "manual".into(),
             deletion_frequency: "daily".into(),
             disable_encryption: false,
             encryption_passphrase: String::new(),
+            encryption_passphrase_secret: String::new(),
             gpg_public_key: String::new(),
             known_host_key: String::new(),
             private_ssh_key: String::new(),
+            private_ssh_key_secret: String::new(),
             nagios_context: "juju".into(),
             nagios_servicegroups: String::new(),
             full_if_older_than: String::new(),
@@ -222,6 +251,9 @@ pub struct CharmState {
     pub ssh_key: Option<String>,
     pub known_host: Option<String>,
     pub raw: RawConfig,
+    /// The credentials, each from its secret option when set, else its plain option (never
+    /// [`Credential::Unavailable`](super::secrets::Credential) here: that keeps the unit blocked).
+    pub credentials: Credentials,
 }
 
 impl CharmState {
@@ -302,8 +334,19 @@ pub fn backup_url(
     format!("{prefix}{url}/{unit}")
 }
 
-/// Validates the whole configuration. Every problem is reported, most fundamental first.
+/// Validates the plain options alone, without reading any secret option (for tests and callers without
+/// hook tools; the charm itself uses [`load`]).
 pub fn validate(raw: &RawConfig, unit_name: &str) -> Result<CharmState, Vec<Problem>> {
+    validate_with(raw, &Credentials::from_plain(raw), unit_name)
+}
+
+/// Validates the whole configuration, with the credentials as [`super::secrets::resolve`] read them.
+/// Every problem is reported, most fundamental first.
+pub fn validate_with(
+    raw: &RawConfig,
+    credentials: &Credentials,
+    unit_name: &str,
+) -> Result<CharmState, Vec<Problem>> {
     let mut problems = Vec::new();
     let backend = raw.backend.trim().to_ascii_lowercase();
     let choices = BACKENDS.join(", ");
@@ -328,15 +371,15 @@ pub fn validate(raw: &RawConfig, unit_name: &str) -> Result<CharmState, Vec<Prob
         ));
     }
     match backend.as_str() {
-        "s3" if raw.aws_access_key_id.is_empty() || raw.aws_secret_access_key.is_empty() => {
+        "s3" if credentials.aws_access_key_id.is_unset() || credentials.aws_secret_access_key.is_unset() => {
             problems.push(problem(
-                if raw.aws_access_key_id.is_empty() { "aws_access_key_id" } else { "aws_secret_access_key" },
-                "backend s3 needs aws_access_key_id and aws_secret_access_key: set both",
+                if credentials.aws_access_key_id.is_unset() { "aws_access_key_id" } else { "aws_secret_access_key" },
+                "backend s3 needs aws_access_key_id and aws_secret_access_key: set both (or aws_keys_secret)",
             ))
         }
-        "azure" if raw.azure_connection_string.is_empty() => problems.push(problem(
+        "azure" if credentials.azure_connection_string.is_unset() => problems.push(problem(
             "azure_connection_string",
-            "backend azure needs azure_connection_string: set it to the storage account's connection string",
+            "backend azure needs azure_connection_string: set it to the storage account's connection string (or azure_connection_string_secret)",
         )),
         _ => {}
     }
@@ -351,13 +394,13 @@ pub fn validate(raw: &RawConfig, unit_name: &str) -> Result<CharmState, Vec<Prob
             ));
         }
         if backend == "rsync" {
-            if raw.private_ssh_key.is_empty() {
+            if credentials.private_ssh_key.is_unset() {
                 problems.push(problem(
                     "private_ssh_key",
                     "backend rsync over SSH needs private_ssh_key (password login is not supported): set it to the base64 of a private key, or use an rsync daemon (host::/module/path) with remote_password",
                 ));
             }
-        } else if raw.remote_password.is_empty() && raw.private_ssh_key.is_empty() {
+        } else if credentials.remote_password.is_unset() && credentials.private_ssh_key.is_unset() {
             problems.push(problem(
                 "remote_password",
                 format!(
@@ -367,7 +410,7 @@ pub fn validate(raw: &RawConfig, unit_name: &str) -> Result<CharmState, Vec<Prob
         }
     }
     if !raw.disable_encryption
-        && raw.encryption_passphrase.is_empty()
+        && credentials.encryption_passphrase.is_unset()
         && raw.gpg_public_key.trim().is_empty()
     {
         problems.push(problem(
@@ -375,10 +418,13 @@ pub fn validate(raw: &RawConfig, unit_name: &str) -> Result<CharmState, Vec<Prob
             "no encryption configured: set encryption_passphrase or gpg_public_key, or set disable_encryption=true",
         ));
     }
-    let ssh_key = (!raw.private_ssh_key.is_empty())
-        .then(|| validate::ssh_private_key(&raw.private_ssh_key))
+    let ssh_key = credentials
+        .ssh_key()
         .transpose()
-        .map_err(|why| problems.push(problem("private_ssh_key", format!("private_ssh_key {why}"))))
+        .map_err(|why| {
+            let option = credentials.ssh_key_option();
+            problems.push(problem(option, format!("{option} {why}")))
+        })
         .unwrap_or(None);
     let known_host = (!raw.known_host_key.trim().is_empty())
         .then(|| validate::known_hosts_line(&raw.known_host_key))
@@ -502,6 +548,39 @@ pub fn validate(raw: &RawConfig, unit_name: &str) -> Result<CharmState, Vec<Prob
         ssh_key,
         known_host,
         raw: raw.clone(),
+        credentials: credentials.clone(),
+    })
+}
+
+/// The configuration as a hook sees it: `config-get`, the secrets its secret options name, and the
+/// validation of both.
+pub struct Loaded {
+    pub raw: RawConfig,
+    pub credentials: Credentials,
+    /// The state, or every problem: those of the secrets first (an ungranted secret is usually the one
+    /// thing left to do after `juju config`), then the options'.
+    pub validated: Result<CharmState, Vec<Problem>>,
+}
+
+/// Reads and validates the configuration, secrets included. Errors are hook tool failures only.
+pub fn load(tools: &dyn HookTools, unit_name: &str) -> anyhow::Result<Loaded> {
+    use anyhow::Context;
+    let raw = RawConfig::from_json(&tools.config_get()?)
+        .context("config-get returned an option of an unexpected type")?;
+    let app = unit_name.split('/').next().unwrap_or(unit_name);
+    let (credentials, mut problems) = secrets::resolve(&raw, tools, app)?;
+    let validated = match validate_with(&raw, &credentials, unit_name) {
+        Ok(state) if problems.is_empty() => Ok(state),
+        Ok(_) => Err(problems),
+        Err(more) => {
+            problems.extend(more);
+            Err(problems)
+        }
+    };
+    Ok(Loaded {
+        raw,
+        credentials,
+        validated,
     })
 }
 

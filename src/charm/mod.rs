@@ -14,6 +14,7 @@ pub mod reconcile;
 pub mod runlock;
 pub mod schedule;
 pub mod scheduler;
+pub mod secrets;
 pub mod settings;
 pub mod state;
 pub mod system;
@@ -21,8 +22,10 @@ pub mod validate;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_secrets;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::juju::{Event, HookTools, JujuContext, LogLevel, RealHookTools, WorkloadStatus};
 use config::{Encryption, RawConfig};
@@ -97,16 +100,21 @@ fn reconcile_hook(
     sys: &dyn System,
     paths: &Paths,
 ) -> Result<()> {
-    let raw = RawConfig::from_json(&tools.config_get()?)
-        .context("config-get returned an option of an unexpected type")?;
+    let config::Loaded {
+        raw,
+        credentials,
+        validated,
+    } = config::load(tools, &ctx.unit_name)?;
     let files = UnitFiles::new(&ctx.unit_slug());
-    let validated = config::validate(&raw, &ctx.unit_name);
 
-    // Effects of single options apply whenever that option is valid, whatever the others say.
-    let mut changes = reconcile::ensure_ssh_key(
-        paths,
-        &intent(&raw.private_ssh_key, validate::ssh_private_key),
-    )?;
+    // Effects of single options apply whenever that option is valid, whatever the others say. The SSH
+    // key comes from private_ssh_key_secret or private_ssh_key; an unreadable secret keeps the last file.
+    let ssh_key = match (&credentials.private_ssh_key, credentials.ssh_key()) {
+        (secrets::Credential::Unavailable, _) => Intent::Leave,
+        (_, None) => Intent::Unset,
+        (_, Some(checked)) => checked.map_or(Intent::Leave, Intent::Set),
+    };
+    let mut changes = reconcile::ensure_ssh_key(paths, &ssh_key)?;
     changes.extend(reconcile::ensure_known_host(
         paths,
         &files,
@@ -216,10 +224,8 @@ pub fn active_message(state: &config::CharmState, paths: &Paths, files: &UnitFil
 
 /// Sets the unit status from the config and the record (actions use it after a backup or retention).
 pub fn set_status(ctx: &JujuContext, tools: &dyn HookTools, paths: &Paths) -> Result<()> {
-    let raw = RawConfig::from_json(&tools.config_get()?)
-        .context("config-get returned an option of an unexpected type")?;
     let files = UnitFiles::new(&ctx.unit_slug());
-    match config::validate(&raw, &ctx.unit_name) {
+    match config::load(tools, &ctx.unit_name)?.validated {
         Ok(state) => tools.status_set(
             WorkloadStatus::Active,
             &active_message(&state, paths, &files),

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{self, CharmState};
 use super::paths::{UnitFiles, KNOWN_HOSTS, SSH_KEY};
+use super::secrets;
 
 /// The version of the format written here. 1 kept secrets as environment variables and the
 /// encryption mode as a string.
@@ -68,6 +69,19 @@ pub struct Credentials {
     pub azure_connection_string: Option<Secret>,
 }
 
+impl Credentials {
+    /// The resolved credentials (from secret or plain options alike: the file does not say which).
+    fn new(c: &secrets::Credentials) -> Credentials {
+        let secret = |c: &secrets::Credential| c.value().and_then(Secret::from_option);
+        Credentials {
+            remote_password: secret(&c.remote_password),
+            aws_access_key_id: c.aws_access_key_id.value().and_then(nonempty),
+            aws_secret_access_key: secret(&c.aws_secret_access_key),
+            azure_connection_string: secret(&c.azure_connection_string),
+        }
+    }
+}
+
 /// The settings file's content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
@@ -113,7 +127,13 @@ impl Settings {
         let encryption = match &state.encryption {
             config::Encryption::None => EncryptionSettings::None,
             config::Encryption::Passphrase => EncryptionSettings::Passphrase {
-                passphrase: Secret::new(raw.encryption_passphrase.clone()),
+                passphrase: Secret::new(
+                    state
+                        .credentials
+                        .encryption_passphrase
+                        .value()
+                        .unwrap_or_default(),
+                ),
             },
             config::Encryption::PublicKey(k) => EncryptionSettings::PublicKey {
                 key_file: files.gpg_public_key.display().to_string(),
@@ -127,12 +147,7 @@ impl Settings {
             url: state.url.clone(),
             source: state.source_dir.display().to_string(),
             encryption,
-            credentials: Credentials {
-                remote_password: Secret::from_option(&raw.remote_password),
-                aws_access_key_id: nonempty(&raw.aws_access_key_id),
-                aws_secret_access_key: Secret::from_option(&raw.aws_secret_access_key),
-                azure_connection_string: Secret::from_option(&raw.azure_connection_string),
-            },
+            credentials: Credentials::new(&state.credentials),
             backup_schedule: state.backup_frequency.cron(),
             retention: state.retention.interval(),
             deletion_schedule: state.deletion_cron.clone(),

@@ -17,17 +17,38 @@ pub fn ssh_private_key(b64: &str) -> Result<String, String> {
         "does not decode to a private key file (the decoded bytes are not text): base64-encode the private key file"
             .to_string()
     })?;
+    private_key_text(
+        &text,
+        "does not decode to a private key",
+        "base64-encode the private key file",
+    )
+}
+
+/// `private_ssh_key_secret`'s `private-key`: the private key file's text itself. Returns it as
+/// [`ssh_private_key`] does.
+pub fn ssh_private_key_text(text: &str) -> Result<String, String> {
+    private_key_text(
+        text,
+        "is not a private key",
+        "store the private key file under private-key (`juju update-secret <id> private-key#file=<private key file>`)",
+    )
+}
+
+/// Checks a private key file's text; `not_key` and `fix` word the messages for where it came from.
+fn private_key_text(text: &str, not_key: &str, fix: &str) -> Result<String, String> {
     let trimmed = text.trim();
     let first = trimmed.lines().next().unwrap_or("");
     if trimmed.starts_with("ssh-") || trimmed.starts_with("ecdsa-") || first.contains("PUBLIC KEY")
     {
-        return Err("is a public key: base64-encode the private key file, not the .pub".into());
+        return Err(format!("is a public key: {fix}, not the .pub"));
     }
     if !(first.starts_with("-----BEGIN ")
         && first.ends_with("PRIVATE KEY-----")
         && trimmed.contains("-----END "))
     {
-        return Err("does not decode to a private key (no \"-----BEGIN ... PRIVATE KEY-----\" line): base64-encode the private key file".into());
+        return Err(format!(
+            "{not_key} (no \"-----BEGIN ... PRIVATE KEY-----\" line): {fix}"
+        ));
     }
     if first.contains("ENCRYPTED")
         || trimmed.contains("Proc-Type: 4,ENCRYPTED")

@@ -145,6 +145,11 @@ fn kind_of(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
         return Some(ErrorKind::Missing);
     }
     if let Some(e) = e.downcast_ref::<io::Error>() {
+        // A typed error carried through a `Read` (decryption) is inside the io::Error, where the chain
+        // does not go: io::Error's `source()` skips it.
+        if let Some(kind) = e.get_ref().and_then(|inner| kind_of(inner)) {
+            return Some(kind);
+        }
         // Only errors on the target's side say anything; a local one is a plain failure.
         if e.kind() == io::ErrorKind::InvalidData {
             return Some(ErrorKind::Corrupt);
@@ -214,5 +219,14 @@ mod tests {
         }
         .into();
         assert_eq!(e.kind(), ErrorKind::Missing);
+    }
+
+    #[test]
+    fn a_typed_error_carried_in_an_io_error_is_found() {
+        // As decryption reports a wrong passphrase through `Read` (a manifest read during a backup).
+        let io = io::Error::other(CryptoError::BadPassphrase);
+        let e: anyhow::Result<()> = Err(io.into());
+        let e = Error::classify(e.context("cannot read the manifest m").unwrap_err());
+        assert_eq!(e.kind(), ErrorKind::WrongKey);
     }
 }

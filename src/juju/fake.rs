@@ -33,6 +33,8 @@ pub struct FakeHookTools {
     /// Relation id → remote units.
     pub relations: BTreeMap<String, Vec<String>>,
     pub secrets: BTreeMap<String, BTreeMap<String, String>>,
+    /// Secrets in `secrets` not granted to this application: `secret-get` says `permission denied`.
+    pub denied: Vec<String>,
     /// Tool names that fail with exit code 1, to test the failure policy.
     pub failing: Vec<String>,
     record: RefCell<FakeRecord>,
@@ -218,7 +220,14 @@ impl HookTools for FakeHookTools {
     }
 
     fn secret_get(&self, id: &str) -> Result<BTreeMap<String, String>, HookToolError> {
-        self.call("secret-get", &[id, "--format=json"])?;
+        self.call("secret-get", &[id, "--refresh", "--format=json"])?;
+        if self.denied.iter().any(|d| d == id) {
+            return Err(HookToolError::Failed {
+                tool: "secret-get".into(),
+                code: 1,
+                stderr: "ERROR permission denied".into(),
+            });
+        }
         self.secrets
             .get(id)
             .cloned()

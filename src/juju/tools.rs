@@ -106,7 +106,9 @@ pub trait HookTools {
         relation_id: &str,
         data: &BTreeMap<String, String>,
     ) -> Result<(), HookToolError>;
-    /// `secret-get --format=json <id>`: the secret's content (never logged).
+    /// `secret-get <id> --refresh --format=json`: the secret's newest content (never logged). Always
+    /// `--refresh`: without it Juju answers the revision this unit first read, even after
+    /// `juju update-secret` (and `secret-changed`), and the charm wants the newest everywhere.
     fn secret_get(&self, id: &str) -> Result<BTreeMap<String, String>, HookToolError>;
 }
 
@@ -266,8 +268,13 @@ impl HookTools for RealHookTools {
     }
 
     fn secret_get(&self, id: &str) -> Result<BTreeMap<String, String>, HookToolError> {
+        let out = self.run("secret-get", &[id, "--refresh", "--format=json"], None)?;
+        // Not parse_json: its error quotes serde's, which may quote the content.
         let v: Option<BTreeMap<String, String>> =
-            self.run_json("secret-get", &[id, "--format=json"])?;
+            serde_json::from_slice(&out).map_err(|_| HookToolError::BadOutput {
+                tool: "secret-get".into(),
+                why: "not a JSON object of strings (the output is not shown: it is secret)".into(),
+            })?;
         Ok(v.unwrap_or_default())
     }
 }

@@ -218,12 +218,31 @@ def main():
         else:
             append("relation-set.jsonl", {"id": rid, "data": json.loads(stdin) if stdin else {}, "args": pos})
     elif TOOL == "secret-get":
+        # secrets.json holds each secret's newest revision; secret-denied.json the IDs not granted to us.
+        # Like Juju, the first read pins the revision it saw (secret-pinned.json) and later reads answer
+        # that one until --refresh pins the newest; --peek reads the newest once without pinning.
         if not pos:
             fail("require either a secret URI or label", 2)
+        extra(pos, 2)
+        if flags.get("--peek") and flags.get("--refresh"):
+            fail("specify one of --peek or --refresh but not both", 2)
+        if not pos[0].startswith("secret:"):
+            fail('secret URI "%s" not valid' % pos[0], 2)
+        if pos[0] in load("secret-denied.json", []):
+            fail("permission denied", 1)
         secrets = load("secrets.json", {})
         if pos[0] not in secrets:
-            fail('secret "%s" not found' % pos[0], 1)
-        out(flags, secrets[pos[0]])
+            fail('secret "%s" not found' % pos[0].split(":", 1)[1], 1)
+        pinned = load("secret-pinned.json", {})
+        content = secrets[pos[0]]
+        if not flags.get("--peek"):
+            if pos[0] in pinned and not flags.get("--refresh"):
+                content = pinned[pos[0]]
+            pinned[pos[0]] = content
+            save("secret-pinned.json", pinned)
+        if len(pos) > 1:
+            content = content.get(pos[1])
+        out(flags, content)
 
 
 main()

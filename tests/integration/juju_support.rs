@@ -501,3 +501,11 @@ pub fn known_host(host: &str) -> String {
 pub fn mode(p: &Path) -> u32 {
     fs::metadata(p).unwrap().permissions().mode() & 0o7777
 }
+
+impl FakeJuju {
+    /// Secrets that exist (in `set_secrets`) but are not granted to the application: `secret-get`
+    /// answers `ERROR permission denied`, as Juju does.
+    pub fn deny_secrets(&self, ids: &[&str]) {
+        self.write_json("secret-denied.json", &serde_json::json!(ids));
+    }
+}
