@@ -591,10 +591,7 @@ fn the_scheduler_unit_is_written_and_enabled_only_when_valid_and_disabled_when_b
         &format!("systemctl restart {svc}")
     );
     m.run("hooks/config-changed", valid());
-    assert!(!m
-        .sys_calls()
-        .iter()
-        .any(|c| c.contains("restart")));
+    assert!(!m.sys_calls().iter().any(|c| c.contains("restart")));
     m.run(
         "hooks/config-changed",
         with(valid(), &[("backup_frequency", json!("bad"))]),

@@ -17,6 +17,7 @@ mod charm_actions;
 mod charm_files;
 mod charm_remote;
 mod charm_scheduler;
+mod cli_compat;
 mod concurrency;
 mod corruption;
 mod demo;
