@@ -13,7 +13,9 @@ use crate::engine::commands::{backup, list, restore, status, verify};
 use crate::engine::crypto::Passphrase;
 use crate::engine::index::Index;
 use crate::engine::keys;
-use crate::engine::repository::{Encryption, Keys, RecipientSpec, Repository, RepositoryConfig};
+use crate::engine::repository::{
+    CryptoOptions, Encryption, Keys, RecipientSpec, Repository, RepositoryConfig,
+};
 use crate::engine::timestr;
 
 #[derive(Parser, Debug)]
@@ -151,6 +153,15 @@ struct Options {
         allow_hyphen_values = true
     )]
     rsync_options: Vec<String>,
+    /// gpg options as duplicity passes them to gpg. Honoured: --cipher-algo; accepted without effect:
+    /// --batch, --no-tty, --yes, --quiet, --verbose, --pinentry-mode, ...; anything else is refused.
+    #[arg(
+        long,
+        global = true,
+        value_name = "OPTIONS",
+        allow_hyphen_values = true
+    )]
+    gpg_options: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -303,6 +314,7 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
             public_keys: keys::load_all(&opts.keyring).context("--keyring")?,
             secret_keys: keys::load_all(&opts.secret_keyring).context("--secret-keyring")?,
             refuse_weak_keys: opts.refuse_weak_keys,
+            crypto: crypto_options(&opts.gpg_options)?,
         },
         archive_dir: opts.archive_dir.clone(),
         name: opts.name.clone(),
@@ -460,6 +472,80 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
     }
 }
 
+/// `--gpg-options` (repeatable; each split as a shell would) as the engine's [`CryptoOptions`].
+#[allow(deprecated)] // CAST5 and 3DES: gpg still writes them when told to, so we do too
+fn crypto_options(gpg_options: &[String]) -> Result<CryptoOptions> {
+    use sequoia_openpgp::types::SymmetricAlgorithm as S;
+    const HARMLESS: &[&str] = &[
+        "--batch",
+        "--no-tty",
+        "--yes",
+        "--quiet",
+        "-q",
+        "--verbose",
+        "-v",
+        "--no-verbose",
+        "--no-permission-warning",
+        "--ignore-mdc-error",
+        "--force-mdc",
+        "--no-greeting",
+        "--no-secmem-warning",
+        "--use-agent",
+        "--no-use-agent",
+        "--always-trust",
+        "--no-auto-key-locate",
+        "--lock-never",
+    ];
+    let mut out = CryptoOptions::default();
+    let mut words = Vec::new();
+    for s in gpg_options {
+        let mut o = backend::OpenOptions::new();
+        o.set_ssh_options(s); // the same shell-like split
+        words.extend(o.ssh_options);
+    }
+    let mut it = words.into_iter();
+    while let Some(w) = it.next() {
+        let (name, inline) = match w.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            _ => (w.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| anyhow!("--gpg-options: {name} needs a value"))
+        };
+        match name.as_str() {
+            "--cipher-algo" => {
+                let v = value(&name)?;
+                out.cipher = Some(match v.to_ascii_uppercase().as_str() {
+                    "AES" | "AES128" => S::AES128,
+                    "AES192" => S::AES192,
+                    "AES256" => S::AES256,
+                    "TWOFISH" => S::Twofish,
+                    "CAMELLIA128" => S::Camellia128,
+                    "CAMELLIA192" => S::Camellia192,
+                    "CAMELLIA256" => S::Camellia256,
+                    "CAST5" => S::CAST5,
+                    "3DES" => S::TripleDES,
+                    "BLOWFISH" => S::Blowfish,
+                    _ => bail!(
+                        "--gpg-options: --cipher-algo {v} is not a cipher this program writes: use AES256, AES192, AES, TWOFISH, CAMELLIA256/192/128, CAST5, 3DES or BLOWFISH"
+                    ),
+                });
+            }
+            "--pinentry-mode" | "--trust-model" => {
+                value(&name)?;
+            }
+            n if HARMLESS.contains(&n) => {}
+            n => bail!(
+                "--gpg-options: {n} is not supported (only --cipher-algo changes what is written; --batch, --no-tty, --yes, --quiet, --verbose, --pinentry-mode and the like are accepted): remove it"
+            ),
+        }
+    }
+    Ok(out)
+}
+
 /// True for a target URL as duplicity tells one from a local path: it starts with a scheme and `://`.
 fn is_url(arg: &std::ffi::OsStr) -> bool {
     let Some(s) = arg.to_str() else {
@@ -577,6 +663,28 @@ mod tests {
         assert_eq!(c.opts.time.as_deref(), Some("3D"));
         assert_eq!(c.opts.file_to_restore.as_deref(), Some("a/b"));
         assert!(Cli::try_parse_from(["d", "full", "src"]).is_err());
+    }
+
+    #[test]
+    fn gpg_options_cipher_honoured_harmless_accepted_others_refused() {
+        use sequoia_openpgp::types::SymmetricAlgorithm as S;
+        let c = crypto_options(&[
+            "--batch --cipher-algo=twofish".into(),
+            "--pinentry-mode loopback".into(),
+        ])
+        .unwrap();
+        assert_eq!(c.cipher, Some(S::Twofish));
+        assert_eq!(
+            crypto_options(&["--cipher-algo AES256".into()])
+                .unwrap()
+                .cipher,
+            Some(S::AES256)
+        );
+        let e = crypto_options(&["--rfc2440".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--rfc2440 is not supported"), "{e}");
+        assert!(crypto_options(&["--cipher-algo=IDEA2".into()]).is_err());
     }
 
     fn implicit(args: &[&str]) -> Result<Vec<String>> {

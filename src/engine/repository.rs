@@ -61,6 +61,16 @@ pub struct Keys {
     /// Backups refuse to encrypt to or sign with a weak key (gpg 1.x's DSA, ElGamal, RSA-1024, SHA-1
     /// self-signatures) instead of warning. Reading never refuses them.
     pub refuse_weak_keys: bool,
+    /// What gpg options change in what is written (`--gpg-options`).
+    pub crypto: CryptoOptions,
+}
+
+/// The `--gpg-options` that change what backups write. Reading needs none: every file says how it
+/// was written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CryptoOptions {
+    /// gpg's `--cipher-algo`: the cipher of every encrypted file (default AES256).
+    pub cipher: Option<sequoia_openpgp::types::SymmetricAlgorithm>,
 }
 
 impl std::fmt::Debug for Keys {
@@ -194,6 +204,7 @@ impl Repository {
         );
         let mut setup = KeySetup {
             secret_keys: k.secret_keys.clone(),
+            cipher: k.crypto.cipher,
             ..KeySetup::default()
         };
         let passphrase = match &k.encryption {

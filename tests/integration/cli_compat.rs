@@ -273,3 +273,70 @@ fn rsync_daemon_cron_line_through_a_socks_proxy() {
         r.output()
     );
 }
+
+#[test]
+fn gpg_options_cipher_algo_is_written_and_read_by_gpg_and_duplicity() {
+    let ws = Ws::new("gpgopt");
+    let src = ws.p("src");
+    build_sample(&src);
+    let url = ws.url("repo");
+    ws.run(
+        Tool::Ours,
+        Enc::Pass(PASS),
+        &[
+            "--gpg-options=--batch --cipher-algo TWOFISH",
+            src.to_str().unwrap(),
+            &url,
+        ],
+    )
+    .ok();
+    let vol = std::fs::read_dir(ws.p("repo"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains(".vol1.difftar.gpg"))
+        .expect("a volume");
+    let mut cmd = Command::new("gpg");
+    ws.env(&mut cmd);
+    cmd.args([
+        "--batch",
+        "--no-tty",
+        "--pinentry-mode",
+        "loopback",
+        "--passphrase",
+        PASS,
+        "-v",
+        "-o",
+    ])
+    .arg(ws.p("vol1.tar"))
+    .arg("--decrypt")
+    .arg(&vol);
+    let r = run_cmd(cmd, "gpg --decrypt").ok();
+    assert!(
+        r.output().contains("TWOFISH"),
+        "gpg names the cipher: {}",
+        r.output()
+    );
+    let dst = ws.p("restored");
+    ws.run(
+        Tool::Ours,
+        Enc::Pass(PASS),
+        &[url.as_str(), dst.to_str().unwrap()],
+    )
+    .ok();
+    assert_same_tree(&src, &dst, "ours");
+    let dst = ws.p("restored-dup");
+    ws.restore(Tool::Duplicity, Enc::Pass(PASS), "repo", &dst, None, &[]);
+    assert_same_tree(&src, &dst, "stock duplicity");
+    let r = ws
+        .run(
+            Tool::Ours,
+            Enc::Pass(PASS),
+            &["--gpg-options=--rfc2440", src.to_str().unwrap(), &url],
+        )
+        .fails();
+    assert!(
+        r.output().contains("--rfc2440 is not supported"),
+        "{}",
+        r.output()
+    );
+}

@@ -23,6 +23,8 @@ pub struct KeySetup {
     pub signer: Option<Arc<SigningKey>>,
     pub secret_keys: Vec<Cert>,
     pub check: Option<SignatureCheck>,
+    /// Backups: the cipher of the messages (gpg's `--cipher-algo`); AES256 when unset.
+    pub cipher: Option<sequoia_openpgp::types::SymmetricAlgorithm>,
 }
 
 impl std::fmt::Debug for KeySetup {
