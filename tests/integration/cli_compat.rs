@@ -340,3 +340,67 @@ fn gpg_options_cipher_algo_is_written_and_read_by_gpg_and_duplicity() {
         r.output()
     );
 }
+
+#[test]
+fn gpg_options_cipher_algo_with_a_public_key_and_implicit_commands() {
+    let ws = Ws::new("gpgopt-pk");
+    let key = ws.gen_key(
+        "enc",
+        "ed25519",
+        "sign,cert",
+        Some("cv25519"),
+        "never",
+        None,
+    );
+    let src = ws.p("src");
+    build_sample(&src);
+    let url = ws.url("repo");
+    ws.run(
+        Tool::Ours,
+        Enc::Keys,
+        &[
+            "--gpg-options=--cipher-algo=CAMELLIA256",
+            "--encrypt-key",
+            &key.fpr,
+            "--keyring",
+            key.pub_bin.to_str().unwrap(),
+            src.to_str().unwrap(),
+            &url,
+        ],
+    )
+    .ok();
+    let vol = std::fs::read_dir(ws.p("repo"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains(".vol1.difftar.gpg"))
+        .expect("a volume");
+    // gpg has the secret key in the workspace's GNUPGHOME (gen_key made it there).
+    let out = ws.p("vol1.tar");
+    let r = ws
+        .gpg(&[
+            "-v",
+            "-o",
+            out.to_str().unwrap(),
+            "--decrypt",
+            vol.to_str().unwrap(),
+        ])
+        .ok();
+    assert!(
+        r.output().contains("CAMELLIA256"),
+        "gpg names the cipher: {}",
+        r.output()
+    );
+    let dst = ws.p("restored");
+    ws.run_env(
+        Tool::Ours,
+        Enc::Keys,
+        &[
+            &format!("--secret-keyring={}", key.sec_bin.display()),
+            url.as_str(),
+            dst.to_str().unwrap(),
+        ],
+        &[("PASSPHRASE", KEY_PASS)],
+    )
+    .ok();
+    assert_same_tree(&src, &dst, "ours");
+}
