@@ -14,7 +14,9 @@ use crate::engine::crypto::Passphrase;
 use crate::engine::gnupg::GnupgHome;
 use crate::engine::index::Index;
 use crate::engine::keys;
-use crate::engine::repository::{Encryption, Keys, RecipientSpec, Repository, RepositoryConfig};
+use crate::engine::repository::{
+    CryptoOptions, Encryption, Keys, RecipientSpec, Repository, RepositoryConfig,
+};
 use crate::engine::timestr;
 
 #[derive(Parser, Debug)]
@@ -143,6 +145,24 @@ struct Options {
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(0..=7 * 24 * 3600))]
     lock_wait: u64,
+    /// rsync://: options handed to rsync as written, e.g. "--password-file=F --partial --compress".
+    /// Repeatable. RSYNC_CONNECT_PROG, RSYNC_PROXY and RSYNC_PASSWORD (environment) are honoured.
+    #[arg(
+        long,
+        global = true,
+        value_name = "OPTIONS",
+        allow_hyphen_values = true
+    )]
+    rsync_options: Vec<String>,
+    /// gpg options as duplicity passes them to gpg. Honoured: --cipher-algo; accepted without effect:
+    /// --batch, --no-tty, --yes, --quiet, --verbose, --pinentry-mode, ...; anything else is refused.
+    #[arg(
+        long,
+        global = true,
+        value_name = "OPTIONS",
+        allow_hyphen_values = true
+    )]
+    gpg_options: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -150,7 +170,7 @@ enum Command {
     /// Full backup of SRC to URL.
     Full { source: PathBuf, url: String },
     /// Incremental backup of SRC to URL (a full when URL has no chain yet).
-    #[command(alias = "inc")]
+    #[command(alias = "inc", alias = "backup")]
     Incremental { source: PathBuf, url: String },
     /// Restore the backup at URL into DST.
     Restore { url: String, target: PathBuf },
@@ -177,6 +197,13 @@ enum Command {
 pub fn main() -> i32 {
     // Kept for file selection, whose options count in the order typed (see cli_selection).
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let argv = match with_implicit_command(argv) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("duplicity-charm: error: {e:#}");
+            return 2;
+        }
+    };
     let cli = match Cli::try_parse_from(&argv) {
         Ok(c) => c,
         Err(e) => {
@@ -241,6 +268,9 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
     if let Some(s) = &opts.ssh_options {
         backend.set_ssh_options(s);
     }
+    for s in &opts.rsync_options {
+        backend.add_rsync_options(s)?;
+    }
     backend.s3_endpoint_url.clone_from(&opts.s3_endpoint_url);
     backend.s3_region_name.clone_from(&opts.s3_region_name);
     backend.s3_unencrypted_connection = opts.s3_unencrypted_connection;
@@ -300,6 +330,7 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
             secret_keys: keys::load_all(&opts.secret_keyring).context("--secret-keyring")?,
             refuse_weak_keys: opts.refuse_weak_keys,
             gnupg_home,
+            crypto: crypto_options(&opts.gpg_options)?,
         },
         archive_dir: opts.archive_dir.clone(),
         name: opts.name.clone(),
@@ -457,6 +488,165 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
     }
 }
 
+/// `--gpg-options` (repeatable; each split as a shell would) as the engine's [`CryptoOptions`].
+#[allow(deprecated)] // CAST5 and 3DES: gpg still writes them when told to, so we do too
+fn crypto_options(gpg_options: &[String]) -> Result<CryptoOptions> {
+    use sequoia_openpgp::types::SymmetricAlgorithm as S;
+    const HARMLESS: &[&str] = &[
+        "--batch",
+        "--no-tty",
+        "--yes",
+        "--quiet",
+        "-q",
+        "--verbose",
+        "-v",
+        "--no-verbose",
+        "--no-permission-warning",
+        "--ignore-mdc-error",
+        "--force-mdc",
+        "--no-greeting",
+        "--no-secmem-warning",
+        "--use-agent",
+        "--no-use-agent",
+        "--always-trust",
+        "--no-auto-key-locate",
+        "--lock-never",
+    ];
+    let mut out = CryptoOptions::default();
+    let mut words = Vec::new();
+    for s in gpg_options {
+        let mut o = backend::OpenOptions::new();
+        o.set_ssh_options(s); // the same shell-like split
+        words.extend(o.ssh_options);
+    }
+    let mut it = words.into_iter();
+    while let Some(w) = it.next() {
+        let (name, inline) = match w.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            _ => (w.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| anyhow!("--gpg-options: {name} needs a value"))
+        };
+        match name.as_str() {
+            "--cipher-algo" => {
+                let v = value(&name)?;
+                out.cipher = Some(match v.to_ascii_uppercase().as_str() {
+                    "AES" | "AES128" => S::AES128,
+                    "AES192" => S::AES192,
+                    "AES256" => S::AES256,
+                    "TWOFISH" => S::Twofish,
+                    "CAMELLIA128" => S::Camellia128,
+                    "CAMELLIA192" => S::Camellia192,
+                    "CAMELLIA256" => S::Camellia256,
+                    "CAST5" => S::CAST5,
+                    "3DES" => S::TripleDES,
+                    "BLOWFISH" => S::Blowfish,
+                    _ => bail!(
+                        "--gpg-options: --cipher-algo {v} is not a cipher this program writes: use AES256, AES192, AES, TWOFISH, CAMELLIA256/192/128, CAST5, 3DES or BLOWFISH"
+                    ),
+                });
+            }
+            "--pinentry-mode" | "--trust-model" => {
+                value(&name)?;
+            }
+            n if HARMLESS.contains(&n) => {}
+            n => bail!(
+                "--gpg-options: {n} is not supported (only --cipher-algo changes what is written; --batch, --no-tty, --yes, --quiet, --verbose, --pinentry-mode and the like are accepted): remove it"
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// True for a target URL as duplicity tells one from a local path: it starts with a scheme and `://`.
+fn is_url(arg: &std::ffi::OsStr) -> bool {
+    let Some(s) = arg.to_str() else {
+        return false;
+    };
+    s.split_once("://").is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
+}
+
+/// duplicity's implicit actions: without a command word, `SRC URL` is a backup (incremental, or a full
+/// when there is no chain or --full-if-older-than says so) and `URL DIR` a restore. Returns argv with
+/// the command word put in front of the first positional argument; argv with a command is unchanged.
+/// Options may come before, between or after the arguments, as with duplicity.
+fn with_implicit_command(argv: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsString>> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let takes_value = |word: &str| -> Option<bool> {
+        let arg = if let Some(long) = word.strip_prefix("--") {
+            if long.contains('=') {
+                return Some(false);
+            }
+            cmd.get_arguments().find(|a| {
+                a.get_long() == Some(long)
+                    || a.get_all_aliases().is_some_and(|al| al.contains(&long))
+            })?
+        } else {
+            let mut chars = word.strip_prefix('-')?.chars();
+            let c = chars.next()?;
+            let a = cmd.get_arguments().find(|a| a.get_short() == Some(c))?;
+            if chars.next().is_some() {
+                return Some(false); // -t3D: the value is attached
+            }
+            a
+        };
+        Some(arg.get_action().takes_values())
+    };
+    let mut positional: Vec<usize> = Vec::new();
+    let mut i = 1;
+    while i < argv.len() {
+        let w = argv[i].to_string_lossy();
+        if w == "--" {
+            positional.extend(i + 1..argv.len());
+            break;
+        }
+        if w.starts_with('-') && w.len() > 1 {
+            if takes_value(&w) == Some(true) {
+                i += 1;
+            }
+        } else {
+            positional.push(i);
+        }
+        i += 1;
+    }
+    let Some(&first) = positional.first() else {
+        return Ok(argv);
+    };
+    let word = argv[first].to_string_lossy();
+    let known = cmd
+        .get_subcommands()
+        .any(|s| s.get_name() == word || s.get_all_aliases().any(|a| a == word))
+        || word == "help";
+    if known || positional.len() != 2 {
+        return Ok(argv);
+    }
+    let (a, b) = (&argv[positional[0]], &argv[positional[1]]);
+    let command = match (is_url(a), is_url(b)) {
+        (false, true) => "incremental",
+        (true, false) => "restore",
+        (true, true) => bail!(
+            "two URLs given: one argument must be a local directory (SRC URL backs up, URL DIR restores)"
+        ),
+        (false, false) => bail!(
+            "neither argument is a URL (scheme://...): give SRC URL to back up or URL DIR to restore, \
+             e.g. file:///mnt/backup or rsync://user@host::module/path"
+        ),
+    };
+    let mut out = argv;
+    out.insert(first, command.into());
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -489,5 +679,89 @@ mod tests {
         assert_eq!(c.opts.time.as_deref(), Some("3D"));
         assert_eq!(c.opts.file_to_restore.as_deref(), Some("a/b"));
         assert!(Cli::try_parse_from(["d", "full", "src"]).is_err());
+    }
+
+    #[test]
+    fn gpg_options_cipher_honoured_harmless_accepted_others_refused() {
+        use sequoia_openpgp::types::SymmetricAlgorithm as S;
+        let c = crypto_options(&[
+            "--batch --cipher-algo=twofish".into(),
+            "--pinentry-mode loopback".into(),
+        ])
+        .unwrap();
+        assert_eq!(c.cipher, Some(S::Twofish));
+        assert_eq!(
+            crypto_options(&["--cipher-algo AES256".into()])
+                .unwrap()
+                .cipher,
+            Some(S::AES256)
+        );
+        let e = crypto_options(&["--rfc2440".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--rfc2440 is not supported"), "{e}");
+        assert!(crypto_options(&["--cipher-algo=IDEA2".into()]).is_err());
+    }
+
+    fn implicit(args: &[&str]) -> Result<Vec<String>> {
+        let argv = args.iter().map(std::ffi::OsString::from).collect();
+        Ok(with_implicit_command(argv)?
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect())
+    }
+
+    #[test]
+    fn implicit_backup_and_restore_as_duplicity() {
+        assert_eq!(
+            implicit(&[
+                "d",
+                "--full-if-older-than",
+                "2M",
+                "--gpg-x=1",
+                "/src",
+                "rsync://u@h::m/"
+            ])
+            .unwrap(),
+            [
+                "d",
+                "--full-if-older-than",
+                "2M",
+                "--gpg-x=1",
+                "incremental",
+                "/src",
+                "rsync://u@h::m/"
+            ]
+        );
+        assert_eq!(
+            implicit(&["d", "file:///b", "-t", "3D", "dst", "--force"]).unwrap(),
+            ["d", "restore", "file:///b", "-t", "3D", "dst", "--force"]
+        );
+        // A value of an option is not an argument, whatever it looks like.
+        assert_eq!(
+            implicit(&["d", "--archive-dir", "file:///x", "src", "file:///b"]).unwrap()[3],
+            "incremental"
+        );
+        // Commands stay as they are, `backup` too.
+        for a in [
+            &["d", "full", "s", "file:///b"][..],
+            &["d", "backup", "s", "file:///b"],
+            &["d", "remove-all-but-n-full", "12", "--force", "file:///b"],
+        ] {
+            assert_eq!(implicit(a).unwrap(), a);
+        }
+        assert!(implicit(&["d", "a", "b"])
+            .unwrap_err()
+            .to_string()
+            .contains("neither"));
+        assert!(implicit(&["d", "s3://a", "file:///b"]).is_err());
+        let c = Cli::try_parse_from(
+            implicit(&["d", "s", "file:///b", "--rsync-options", "--partial -z"]).unwrap(),
+        )
+        .unwrap();
+        assert!(matches!(c.command, Command::Incremental { .. }));
+        assert_eq!(c.opts.rsync_options, ["--partial -z"]);
+        let c = Cli::try_parse_from(["d", "backup", "s", "file:///b"]).unwrap();
+        assert!(matches!(c.command, Command::Incremental { .. }));
     }
 }

@@ -144,6 +144,13 @@ pub struct OpenOptions {
     pub attempts: u32,
     /// First pause between attempts; doubled after each.
     pub backoff: std::time::Duration,
+    /// `--rsync-options`, split into words, handed to every rsync run as written (see
+    /// `rsync::check_rsync_options` for the ones refused).
+    pub rsync_options: Vec<String>,
+    /// `RSYNC_CONNECT_PROG` and `RSYNC_PROXY`: how rsync reaches a daemon (a proxy command such as
+    /// `nc -x 127.0.0.1:9050 %H 873`, or an HTTP proxy). Handed to the rsync child only.
+    pub rsync_connect_prog: Option<String>,
+    pub rsync_proxy: Option<String>,
 }
 
 // Hand-written so a password never reaches a log through `{:?}`.
@@ -172,6 +179,12 @@ impl std::fmt::Debug for OpenOptions {
                 &self.azure_connection_string.as_ref().map(|_| "<hidden>"),
             )
             .field("home", &self.home)
+            .field("rsync_options", &self.rsync_options)
+            .field("rsync_connect_prog", &self.rsync_connect_prog)
+            .field(
+                "rsync_proxy",
+                &self.rsync_proxy.as_ref().map(|_| "<hidden>"),
+            )
             .finish()
     }
 }
@@ -185,6 +198,9 @@ pub const SECRET_ENV: &[&str] = &[
     "FTP_PASSWORD",
     "RSYNC_PASSWORD",
     "AZURE_CONNECTION_STRING",
+    // May carry proxy credentials; rsync gets it (and RSYNC_CONNECT_PROG) from OpenOptions.
+    "RSYNC_PROXY",
+    "RSYNC_CONNECT_PROG",
 ];
 
 /// Removes [`SECRET_ENV`] and every `AWS_*` variable from the environment `cmd` will get.
@@ -211,6 +227,8 @@ impl OpenOptions {
             aws_secret_access_key: var("AWS_SECRET_ACCESS_KEY"),
             azure_connection_string: var("AZURE_CONNECTION_STRING"),
             home: std::env::var_os("HOME").map(Into::into),
+            rsync_connect_prog: var("RSYNC_CONNECT_PROG"),
+            rsync_proxy: var("RSYNC_PROXY"),
             ..OpenOptions::new()
         }
     }
@@ -227,6 +245,15 @@ impl OpenOptions {
     /// `--ssh-options "-oA=b -oC=d"` as words (quotes group words, as a shell would).
     pub fn set_ssh_options(&mut self, s: &str) {
         self.ssh_options = split_words(s);
+    }
+
+    /// `--rsync-options "--password-file=F --partial"` (repeatable: words are appended), split as a
+    /// shell would; options that would break the backend are refused.
+    pub fn add_rsync_options(&mut self, s: &str) -> Result<(), UrlError> {
+        let words = split_words(s);
+        rsync::check_rsync_options(&words)?;
+        self.rsync_options.extend(words);
+        Ok(())
     }
 }
 

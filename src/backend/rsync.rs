@@ -24,6 +24,11 @@ pub struct RsyncBackend {
     /// `[user@]host` of SSH transfers, for the master connection.
     ssh_dest: String,
     master: Mutex<Master>,
+    /// `--rsync-options` words.
+    rsync_options: Vec<String>,
+    /// Daemon connections: `RSYNC_CONNECT_PROG` and `RSYNC_PROXY` for the child.
+    connect_prog: Option<String>,
+    proxy: Option<String>,
 }
 
 /// The shared SSH connection: not tried yet, running (its socket's directory), or not available (then
@@ -62,6 +67,9 @@ impl RsyncBackend {
                     .or_else(|| opts.ftp_password.clone()),
                 ssh_dest: String::new(),
                 master: Mutex::new(Master::Unavailable),
+                rsync_options: opts.rsync_options.clone(),
+                connect_prog: opts.rsync_connect_prog.clone(),
+                proxy: opts.rsync_proxy.clone(),
             });
         }
         let u = super::url::NetUrl::parse(url)?;
@@ -92,6 +100,9 @@ impl RsyncBackend {
             password: None,
             ssh_dest: format!("{user}{}", u.host),
             master: Mutex::new(Master::Untried),
+            rsync_options: opts.rsync_options.clone(),
+            connect_prog: None,
+            proxy: None,
         })
     }
 
@@ -149,6 +160,8 @@ impl RsyncBackend {
         // rsync and the ssh it runs get none of our secrets (PASSPHRASE, cloud keys, ...).
         super::scrub_secret_env(&mut cmd);
         cmd.arg("--timeout=120");
+        // The operator's --rsync-options, before ours so that ours (e.g. --inplace on get) stand.
+        cmd.args(&self.rsync_options);
         match &self.ssh {
             Some(ssh) => {
                 cmd.arg("-e").arg(self.ssh_command(ssh));
@@ -159,6 +172,12 @@ impl RsyncBackend {
                 // world-readable).
                 if let Some(pw) = &self.password {
                     cmd.env("RSYNC_PASSWORD", pw);
+                }
+                if let Some(prog) = &self.connect_prog {
+                    cmd.env("RSYNC_CONNECT_PROG", prog);
+                }
+                if let Some(proxy) = &self.proxy {
+                    cmd.env("RSYNC_PROXY", proxy);
                 }
             }
         }
@@ -229,6 +248,68 @@ impl Drop for RsyncBackend {
                 .status();
         }
     }
+}
+
+/// rsync options that would break the backend: deleting or not writing files, writing into the final
+/// name (a reader could see a partial file), or clashing with the `--inplace` of `get`.
+const REFUSED_RSYNC_OPTIONS: &[(&str, &str)] = &[
+    ("--delete", "it would delete other files of the target"),
+    ("--del", "it would delete other files of the target"),
+    (
+        "--remove-source-files",
+        "it would delete the local files it sends",
+    ),
+    (
+        "--dry-run",
+        "nothing would be stored; use duplicity-charm's own --dry-run",
+    ),
+    ("--list-only", "nothing would be stored"),
+    ("--inplace", "a reader could see a partly written file"),
+    ("--append", "a reader could see a partly written file"),
+    (
+        "--partial-dir",
+        "it clashes with the --inplace of downloads",
+    ),
+    ("--write-batch", "it changes what is transferred"),
+    ("--only-write-batch", "nothing would be stored"),
+    ("--read-batch", "it changes what is transferred"),
+    ("--files-from", "it changes which files are transferred"),
+    ("--backup", "it leaves extra files in the target"),
+    ("--mkpath", "it is already given"),
+];
+
+/// Refuses `--rsync-options` words that would break the backend (see [`REFUSED_RSYNC_OPTIONS`]),
+/// naming the option.
+pub fn check_rsync_options(words: &[String]) -> Result<(), UrlError> {
+    for w in words {
+        let name = w.split_once('=').map_or(w.as_str(), |(n, _)| n);
+        let refused = if let Some(long) = name.strip_prefix("--") {
+            REFUSED_RSYNC_OPTIONS.iter().find(|(o, _)| {
+                let o = &o[2..];
+                long == o || ((o == "delete" || o == "append") && long.starts_with(o))
+            })
+        } else if let Some(short) = name.strip_prefix('-') {
+            // Single-letter clusters: -n is --dry-run, -b --backup.
+            short
+                .chars()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .find_map(|c| match c {
+                    'n' => REFUSED_RSYNC_OPTIONS
+                        .iter()
+                        .find(|(o, _)| *o == "--dry-run"),
+                    'b' => REFUSED_RSYNC_OPTIONS.iter().find(|(o, _)| *o == "--backup"),
+                    _ => None,
+                })
+        } else {
+            None
+        };
+        if let Some((_, why)) = refused {
+            return Err(UrlError::Invalid(format!(
+                "--rsync-options: {name} cannot be used: {why}; remove it from --rsync-options"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn split_userinfo(netloc: &str) -> (Option<String>, Option<String>, &str) {
@@ -357,6 +438,52 @@ mod tests {
         assert_eq!(b.remote, "rsync://127.0.0.1/backup/");
         assert_eq!(b.password.as_deref(), Some("ftp"));
         assert!(RsyncBackend::from_url("rsync://127.0.0.1::", &o).is_err());
+    }
+
+    #[test]
+    fn rsync_options_are_handed_over_or_refused_by_name() {
+        let mut o = OpenOptions::new();
+        o.add_rsync_options("--password-file=/p --partial").unwrap();
+        o.add_rsync_options("--compress --bwlimit=100 -e 'ssh -p 2'")
+            .unwrap();
+        assert_eq!(
+            o.rsync_options,
+            [
+                "--password-file=/p",
+                "--partial",
+                "--compress",
+                "--bwlimit=100",
+                "-e",
+                "ssh -p 2"
+            ]
+        );
+        o.rsync_connect_prog = Some("nc -x 127.0.0.1:9050 %H 873".into());
+        let b = RsyncBackend::from_url("rsync://u@h.onion::backups/", &o).unwrap();
+        assert_eq!(b.remote, "rsync://u@h.onion/backups/");
+        assert_eq!(b.rsync_options.len(), 6);
+        assert_eq!(
+            b.connect_prog.as_deref(),
+            Some("nc -x 127.0.0.1:9050 %H 873")
+        );
+        let b2 = RsyncBackend::from_url("rsync://u@h.onion::/backups/", &o).unwrap();
+        assert_eq!(b2.remote, b.remote);
+        for bad in [
+            "--delete",
+            "--delete-after",
+            "--remove-source-files",
+            "-avn",
+            "--dry-run",
+            "--inplace",
+            "--partial-dir=.p",
+            "--append-verify",
+            "-b",
+        ] {
+            let e = OpenOptions::new()
+                .add_rsync_options(bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("cannot be used"), "{bad}: {e}");
+        }
     }
 
     #[test]

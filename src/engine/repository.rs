@@ -66,6 +66,16 @@ pub struct Keys {
     /// gpg's own keyring, when no keyring file was given: `public_keys` were read from it, secret keys
     /// a message or `sign_key` needs are taken from it on demand (see [`crate::engine::gnupg`]).
     pub gnupg_home: Option<GnupgHome>,
+    /// What gpg options change in what is written (`--gpg-options`).
+    pub crypto: CryptoOptions,
+}
+
+/// The `--gpg-options` that change what backups write. Reading needs none: every file says how it
+/// was written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CryptoOptions {
+    /// gpg's `--cipher-algo`: the cipher of every encrypted file (default AES256).
+    pub cipher: Option<sequoia_openpgp::types::SymmetricAlgorithm>,
 }
 
 impl std::fmt::Debug for Keys {
@@ -222,6 +232,7 @@ impl Repository {
         let mut setup = KeySetup {
             secret_keys: k.secret_keys.clone(),
             secret_source: self.secret_source(),
+            cipher: k.crypto.cipher,
             ..KeySetup::default()
         };
         let passphrase = match &k.encryption {

@@ -18,6 +18,7 @@ mod charm_files;
 mod charm_remote;
 mod charm_scheduler;
 mod charm_secrets;
+mod cli_compat;
 mod concurrency;
 mod corruption;
 mod demo;

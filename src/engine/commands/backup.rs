@@ -408,7 +408,11 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
             .map(Encryptor::symmetric)
             .transpose()?
     }
-    .map(|e| e.with_signer(ctx.keys.signer.clone()));
+    .map(|e| {
+        e.with_signer(ctx.keys.signer.clone())
+            .with_cipher(ctx.keys.cipher)
+    })
+    .transpose()?;
     let sealing = match &encryptor {
         Some(e) => Sealing::Gpg(e, Compression::Deflate(GPG_DEFLATE_LEVEL)),
         None => Sealing::Gzip(GZIP_LEVEL),

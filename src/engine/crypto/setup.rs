@@ -33,6 +33,8 @@ pub struct KeySetup {
     pub secret_keys: Vec<Cert>,
     pub secret_source: Option<Arc<dyn SecretKeySource>>,
     pub check: Option<SignatureCheck>,
+    /// Backups: the cipher of the messages (gpg's `--cipher-algo`); AES256 when unset.
+    pub cipher: Option<sequoia_openpgp::types::SymmetricAlgorithm>,
 }
 
 impl std::fmt::Debug for KeySetup {

@@ -76,14 +76,24 @@ impl SymmetricEncryptor {
     /// Writes the SKESK for this message and starts the SEIPD: what is written next is encrypted.
     pub(super) fn start<'a, W: Write + Send + Sync + 'a>(
         &self,
+        out: W,
+    ) -> Result<SeipdWriter<'a>, CryptoError> {
+        self.start_with(out, WRITE_CIPHER)
+    }
+
+    /// As `start`, the message encrypted with `cipher` (the SKESK's own key stays AES256: its
+    /// encrypted session key names the message's cipher, RFC 4880 5.3).
+    pub(super) fn start_with<'a, W: Write + Send + Sync + 'a>(
+        &self,
         mut out: W,
+        cipher: SymmetricAlgorithm,
     ) -> Result<SeipdWriter<'a>, CryptoError> {
         // A fresh session key for this message, encrypted under the run's derived key: ESK =
         // CFB(kek, IV 0)[cipher octet || session key] (RFC 4880 5.3).
-        let key_size = WRITE_CIPHER.key_size().map_err(encrypt_err)?;
+        let key_size = cipher.key_size().map_err(encrypt_err)?;
         let session_key = SessionKey::new(key_size).map_err(encrypt_err)?;
         let mut framed: SessionKey = vec![0u8; 1 + key_size].into();
-        framed[0] = WRITE_CIPHER.into();
+        framed[0] = cipher.into();
         framed[1..].copy_from_slice(&session_key);
         let mut esk = Vec::with_capacity(framed.len());
         let mut cfb = sym::Encryptor::new(
@@ -102,7 +112,7 @@ impl SymmetricEncryptor {
         Packet::from(skesk)
             .serialize(&mut out)
             .map_err(encrypt_err)?;
-        SeipdWriter::new(Box::new(out), WRITE_CIPHER, &session_key)
+        SeipdWriter::new(Box::new(out), cipher, &session_key)
     }
 }
 
@@ -264,6 +274,8 @@ enum Mode {
 /// Encrypts the messages of one run, to a passphrase or to public keys, optionally signing each.
 pub struct Encryptor {
     mode: Mode,
+    /// The cipher of the messages (gpg's `--cipher-algo`; AES256 unless set).
+    cipher: SymmetricAlgorithm,
     pub(super) signer: Option<Arc<SigningKey>>,
 }
 
@@ -282,6 +294,7 @@ impl From<SymmetricEncryptor> for Encryptor {
     fn from(s: SymmetricEncryptor) -> Self {
         Encryptor {
             mode: Mode::Symmetric(s),
+            cipher: WRITE_CIPHER,
             signer: None,
         }
     }
@@ -302,8 +315,22 @@ impl Encryptor {
         }
         Ok(Encryptor {
             mode: Mode::PublicKey(recipients),
+            cipher: WRITE_CIPHER,
             signer: None,
         })
+    }
+
+    /// Encrypts the messages with `cipher` (gpg's `--cipher-algo`) instead of AES256.
+    pub fn with_cipher(mut self, cipher: Option<SymmetricAlgorithm>) -> Result<Self, CryptoError> {
+        if let Some(c) = cipher {
+            if !c.is_supported() || c.key_size().is_err() || c.block_size().is_err() {
+                return Err(CryptoError::Encrypt(format!(
+                    "cipher {c} is not supported by this program: use AES256, AES192, AES128, TWOFISH or CAMELLIA256"
+                )));
+            }
+            self.cipher = c;
+        }
+        Ok(self)
     }
 
     /// Signs every message with `signer`.
@@ -344,16 +371,16 @@ impl Encryptor {
         mut out: W,
     ) -> Result<SeipdWriter<'a>, CryptoError> {
         match &self.mode {
-            Mode::Symmetric(s) => s.start(out),
+            Mode::Symmetric(s) => s.start_with(out, self.cipher),
             Mode::PublicKey(recipients) => {
                 // A fresh session key per message, encrypted to every recipient (RFC 4880 5.1).
-                let key_size = WRITE_CIPHER.key_size().map_err(encrypt_err)?;
+                let key_size = self.cipher.key_size().map_err(encrypt_err)?;
                 let session_key = SessionKey::new(key_size).map_err(encrypt_err)?;
                 for r in recipients {
                     let mut pkesk = if is_elgamal(r.key.pk_algo()) {
-                        elgamal_pkesk(r, &session_key)?
+                        elgamal_pkesk(r, &session_key, self.cipher)?
                     } else {
-                        PKESK3::for_recipient(WRITE_CIPHER, &session_key, &r.key).map_err(|e| {
+                        PKESK3::for_recipient(self.cipher, &session_key, &r.key).map_err(|e| {
                             CryptoError::Encrypt(format!(
                                 "cannot encrypt to key {}: {e:#}",
                                 r.key_fingerprint()
@@ -367,14 +394,18 @@ impl Encryptor {
                         .serialize(&mut out)
                         .map_err(encrypt_err)?;
                 }
-                SeipdWriter::new(Box::new(out), WRITE_CIPHER, &session_key)
+                SeipdWriter::new(Box::new(out), self.cipher, &session_key)
             }
         }
     }
 }
 
 /// A PKESK v3 to an ElGamal key (gpg 1.x's encryption subkeys), which sequoia's backend cannot make.
-fn elgamal_pkesk(r: &Recipient, session_key: &SessionKey) -> Result<PKESK3, CryptoError> {
+fn elgamal_pkesk(
+    r: &Recipient,
+    session_key: &SessionKey,
+    cipher: SymmetricAlgorithm,
+) -> Result<PKESK3, CryptoError> {
     use openpgp::crypto::mpi;
     let mpi::PublicKey::ElGamal { p, g, y } = r.key.mpis() else {
         return Err(CryptoError::Encrypt(format!(
@@ -382,7 +413,7 @@ fn elgamal_pkesk(r: &Recipient, session_key: &SessionKey) -> Result<PKESK3, Cryp
             r.key_fingerprint()
         )));
     };
-    let (c1, c2) = elgamal::encrypt(p.value(), g.value(), y.value(), WRITE_CIPHER, session_key)?;
+    let (c1, c2) = elgamal::encrypt(p.value(), g.value(), y.value(), cipher, session_key)?;
     let esk = mpi::Ciphertext::ElGamal {
         e: mpi::MPI::new(&c1),
         c: mpi::MPI::new(&c2),
