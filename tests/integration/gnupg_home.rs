@@ -98,7 +98,7 @@ fn imported_key_encrypts_signs_and_restores_both_ways() {
 
     // And a chain duplicity made with the key in its keyring is restored by us, signature checked.
     let url2 = ws.url("repo-dup");
-    ws.run(
+    ws.run_env(
         Tool::Duplicity,
         Enc::Pass(KEY_PASS),
         &[
@@ -112,6 +112,7 @@ fn imported_key_encrypts_signs_and_restores_both_ways() {
             s(&src),
             &url2,
         ],
+        &[("SIGN_PASSPHRASE", KEY_PASS)],
     )
     .ok();
     let from_dup = ws.p("restored-from-dup");

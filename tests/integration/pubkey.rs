@@ -759,5 +759,11 @@ fn wrong_secret_key_is_a_clear_error() {
     let r = ws
         .restore_try(Tool::Ours, Enc::Keys, "repo", &ws.p("out3"), None, &[])
         .fails();
-    assert!(r.stderr.contains("--secret-keyring"), "{}", r.output());
+    // No keyring file: the key is looked for in gpg's keyring (GNUPGHOME), where gpg made it; it is
+    // there, protected, and no passphrase was given.
+    assert!(
+        r.stderr.contains("gpg's keyring") && r.stderr.contains("PASSPHRASE"),
+        "{}",
+        r.output()
+    );
 }
