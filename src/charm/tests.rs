@@ -351,12 +351,17 @@ fn a_valid_config_is_active_with_backend_and_schedule_and_sets_the_version() {
         ],
     );
     let tools = m.run("hooks/config-changed", cfg);
+    let (status, msg) = tools.status().unwrap();
+    assert_eq!(status, WorkloadStatus::Active);
+    // Then when the next backup is due (midnight, local time: within a day).
+    let (ready, next) = msg.split_once("; next backup in ").unwrap();
     assert_eq!(
-        tools.status(),
-        Some((
-            WorkloadStatus::Active,
-            "Ready: file, backups daily, keep 30d (checked daily); no backup yet".into()
-        ))
+        ready,
+        "Ready: file, backups daily, keep 30d (checked daily); no backup yet"
+    );
+    assert!(
+        next.ends_with(['s', 'm', 'h']) && next[..next.len() - 1].parse::<u32>().is_ok(),
+        "{msg}"
     );
     assert_eq!(tools.record().app_version.as_deref(), Some(VERSION));
 }
