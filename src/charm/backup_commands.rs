@@ -90,7 +90,11 @@ enum Event {
 }
 
 /// Reads one of the child's pipes line by line into `tx`.
-fn forward(pipe: impl std::io::Read + Send + 'static, stream: &'static str, tx: mpsc::Sender<Event>) {
+fn forward(
+    pipe: impl std::io::Read + Send + 'static,
+    stream: &'static str,
+    tx: mpsc::Sender<Event>,
+) {
     std::thread::spawn(move || {
         let mut reader = std::io::BufReader::new(pipe);
         let mut buf = Vec::new();
@@ -349,8 +353,14 @@ mod tests {
     fn output_of_both_streams_is_logged_and_the_exit_status_named() {
         let (r, lines) = run_sh("echo out; echo err >&2; exit 3", 60);
         let e = r.unwrap_err();
-        assert_eq!(e.to_string(), "pre_backup_command failed with exit status 3");
-        assert!(lines.contains(&"pre_backup_command: out".to_string()), "{lines:?}");
+        assert_eq!(
+            e.to_string(),
+            "pre_backup_command failed with exit status 3"
+        );
+        assert!(
+            lines.contains(&"pre_backup_command: out".to_string()),
+            "{lines:?}"
+        );
         assert!(
             lines.contains(&"pre_backup_command (stderr): err".to_string()),
             "{lines:?}"
@@ -358,7 +368,10 @@ mod tests {
         assert!(lines.iter().all(|l| is_command_line(l)), "{lines:?}");
         let (r, lines) = run_sh("true", 60);
         assert!(r.is_ok());
-        assert!(lines.last().unwrap().starts_with("pre_backup_command: done in "));
+        assert!(lines
+            .last()
+            .unwrap()
+            .starts_with("pre_backup_command: done in "));
     }
 
     #[test]
@@ -399,13 +412,21 @@ mod tests {
         // Gone, or a zombie until init reaps it.
         let end = Instant::now() + Duration::from_secs(10);
         let gone = || {
-            std::fs::read_to_string(&stat)
-                .map_or(true, |s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+            std::fs::read_to_string(&stat).map_or(true, |s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
         };
         while !gone() && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(50));
         }
-        assert!(gone(), "the command's background process survived the timeout");
+        assert!(
+            gone(),
+            "the command's background process survived the timeout"
+        );
     }
 
     #[test]
@@ -414,7 +435,8 @@ mod tests {
         r.unwrap();
         assert!(lines.contains(&"pre_backup_command: 100".to_string()));
         assert!(!lines.contains(&"pre_backup_command: 101".to_string()));
-        assert!(lines.contains(&"pre_backup_command: ... 800 lines of output not shown ...".to_string()));
+        assert!(lines
+            .contains(&"pre_backup_command: ... 800 lines of output not shown ...".to_string()));
         assert!(lines.contains(&"pre_backup_command: 1000".to_string()));
     }
 }

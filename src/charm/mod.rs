@@ -232,7 +232,10 @@ fn next_run_summary(
         (None, None) => return String::new(),
     };
     match schedule.next_after(&now) {
-        Some(t) => format!("; next {kind} in {}", state::ago((t - now).num_seconds() + 1)),
+        Some(t) => format!(
+            "; next {kind} in {}",
+            state::ago((t - now).num_seconds() + 1)
+        ),
         None => String::new(),
     }
 }

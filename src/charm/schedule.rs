@@ -324,7 +324,10 @@ mod tests {
         assert_eq!(last(keywords::DAILY, t), "2024-05-15T00:00:00+00:00");
         assert_eq!(last(keywords::HOURLY, t), "2024-05-15T10:00:00+00:00");
         assert_eq!(last(keywords::WEEKLY, t), "2024-05-12T00:00:00+00:00");
-        assert_eq!(last(keywords::DELETION_DAILY, t), "2024-05-14T23:00:00+00:00");
+        assert_eq!(
+            last(keywords::DELETION_DAILY, t),
+            "2024-05-14T23:00:00+00:00"
+        );
         // A fire time equal to `t` has passed.
         assert_eq!(
             last(keywords::DAILY, "2024-05-15T00:00:00+00:00"),

@@ -158,7 +158,9 @@ fn catch_up(l: &Loaded) {
     let record = match state::State::load(&l.rt.state_file()) {
         Ok(r) => r,
         Err(e) => {
-            log(&format!("cannot read the record of runs, so no missed run is caught up: {e:#}"));
+            log(&format!(
+                "cannot read the record of runs, so no missed run is caught up: {e:#}"
+            ));
             return;
         }
     };

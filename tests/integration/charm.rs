@@ -60,7 +60,9 @@ fn charm_deploy_sequence_blocks_until_configured_then_goes_active() {
     let (status, msg) = j.last_status();
     assert_eq!(status, "active");
     assert!(
-        msg.starts_with("Ready: file, backups daily, retention manual; no backup yet; next backup in "),
+        msg.starts_with(
+            "Ready: file, backups daily, retention manual; no backup yet; next backup in "
+        ),
         "{msg}"
     );
     assert_eq!(j.version().as_deref(), Some(env!("CARGO_PKG_VERSION")));
