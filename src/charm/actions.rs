@@ -20,7 +20,7 @@ use crate::engine::commands::retention::RetentionCommand;
 use crate::engine::error::{Error as EngineError, ErrorKind};
 use crate::engine::index::Index;
 use crate::engine::timestr;
-use crate::juju::{HookTools, JujuContext};
+use crate::juju::{HookTools, JujuContext, LogLevel};
 
 use super::config;
 use super::jobs::{Outcome, RestoreSecret, Runtime};
@@ -308,6 +308,15 @@ fn run_locked(
 /// What to do about a failed run.
 /// What to do about a failed action: from the engine error's kind when it has one, else by action.
 fn hint(name: &str, e: &anyhow::Error) -> &'static str {
+    if let Some(c) = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<super::backup_commands::CommandError>())
+    {
+        return match c.option {
+            super::backup_commands::PRE => "Its output is in the action log and juju debug-log: fix the command (pre_backup_command), or raise backup_command_timeout if it needs longer, then run backup again",
+            _ => "Its output is in the action log and juju debug-log: fix the command (post_backup_command), or raise backup_command_timeout if it needs longer, then run backup again",
+        };
+    }
     let kind = e
         .chain()
         .find_map(|c| c.downcast_ref::<EngineError>())
@@ -359,6 +368,9 @@ fn with_progress<T: Send>(
         for line in rx {
             // Progress is best effort: a failing action-log must not fail the backup.
             let _ = tools.action_log(&line);
+            if super::backup_commands::is_command_line(&line) {
+                let _ = tools.juju_log(LogLevel::Info, &line);
+            }
         }
         match h.join() {
             Ok(v) => v,
@@ -417,6 +429,7 @@ fn job(
                 state::size(total),
                 rt.settings.url
             ));
+            let commands_log = log.clone();
             let tx = std::sync::Mutex::new(log);
             let progress = Arc::new(move |p: &VolumeProgress| {
                 let line = format!(
@@ -431,7 +444,9 @@ fn job(
                     let _ = tx.send(line);
                 }
             });
-            rt.backup(flag(params, "full"), Some(progress))?
+            rt.backup_with_commands(flag(params, "full"), Some(progress), &mut |line| {
+                let _ = commands_log.send(line);
+            })?
         }
         "restore" => return restore(rt, params, paths, log, time_param("time")),
         "verify" => rt.verify(flag(params, "compare-data"))?,

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::secrets::{self, Credentials};
 use super::validate::{self, BackupFrequency, PublicKey, Retention};
+use crate::engine::selection::{Selection, SelectionError, SelectionRule};
 use crate::juju::HookTools;
 
 /// The type of an option in config.yaml.
@@ -88,6 +89,22 @@ pub const OPTIONS: &[OptionSpec] = &[
         default: "0",
         secret: false,
     },
+    // What each backup run does beyond the target: file selection, commands around it, volume size.
+    s("exclude_patterns", "", false),
+    s("pre_backup_command", "", false),
+    s("post_backup_command", "", false),
+    OptionSpec {
+        name: "backup_command_timeout",
+        kind: OptionType::Int,
+        default: "3600",
+        secret: false,
+    },
+    OptionSpec {
+        name: "volume_size",
+        kind: OptionType::Int,
+        default: "200",
+        secret: false,
+    },
 ];
 
 /// The backends the Python charm accepted, in its order.
@@ -125,6 +142,11 @@ pub struct RawConfig {
     pub nagios_servicegroups: String,
     pub full_if_older_than: String,
     pub keep_full_backups: i64,
+    pub exclude_patterns: String,
+    pub pre_backup_command: String,
+    pub post_backup_command: String,
+    pub backup_command_timeout: i64,
+    pub volume_size: i64,
 }
 
 impl Default for RawConfig {
@@ -157,6 +179,11 @@ impl Default for RawConfig {
             nagios_servicegroups: String::new(),
             full_if_older_than: String::new(),
             keep_full_backups: 0,
+            exclude_patterns: String::new(),
+            pre_backup_command: String::new(),
+            post_backup_command: String::new(),
+            backup_command_timeout: 3600,
+            volume_size: 200,
         }
     }
 }
@@ -254,6 +281,8 @@ pub struct CharmState {
     /// The credentials, each from its secret option when set, else its plain option (never
     /// [`Credential::Unavailable`](super::secrets::Credential) here: that keeps the unit blocked).
     pub credentials: Credentials,
+    /// `exclude_patterns`, `pre_backup_command`/`post_backup_command` and `volume_size`.
+    pub job: JobOptions,
 }
 
 impl CharmState {
@@ -518,6 +547,7 @@ pub fn validate_with(
             .ok(),
         false => None,
     };
+    let job = validate_job_options(raw, aux.starts_with('/').then_some(aux), &mut problems);
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -549,6 +579,7 @@ pub fn validate_with(
         known_host,
         raw: raw.clone(),
         credentials: credentials.clone(),
+        job,
     })
 }
 
@@ -582,6 +613,127 @@ pub fn load(tools: &dyn HookTools, unit_name: &str) -> anyhow::Result<Loaded> {
         credentials,
         validated,
     })
+}
+
+/// One line of `exclude_patterns`: a duplicity shell pattern that includes or excludes what it matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SelectionLine {
+    Include(String),
+    Exclude(String),
+}
+
+impl SelectionLine {
+    /// The engine's rule: `--include PATTERN` or `--exclude PATTERN`.
+    pub fn rule(&self) -> SelectionRule {
+        match self {
+            SelectionLine::Include(p) => SelectionRule::Include(p.into()),
+            SelectionLine::Exclude(p) => SelectionRule::Exclude(p.into()),
+        }
+    }
+}
+
+/// The commands run around each backup, as `/bin/sh -c COMMAND`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupCommands {
+    /// Runs before the backup; a failure skips the backup and fails the run.
+    pub pre: Option<String>,
+    /// Runs after every backup attempt (also when the backup or `pre` failed).
+    pub post: Option<String>,
+    /// How long each may run before it is killed, in seconds.
+    pub timeout_seconds: u32,
+}
+
+impl Default for BackupCommands {
+    fn default() -> Self {
+        BackupCommands {
+            pre: None,
+            post: None,
+            timeout_seconds: 3600,
+        }
+    }
+}
+
+/// What each backup run does beyond the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobOptions {
+    /// `exclude_patterns`, in order (first match wins); empty: everything.
+    pub selection: Vec<SelectionLine>,
+    pub commands: BackupCommands,
+    /// `volume_size`, in MiB.
+    pub volume_size_mib: u32,
+}
+
+/// The largest `volume_size`, as the CLI's `--volsize` allows.
+pub const MAX_VOLUME_SIZE_MIB: i64 = 1_000_000;
+
+/// `exclude_patterns`, the backup commands, their timeout and `volume_size`. The patterns are compiled
+/// by the engine's selection code against `aux_backup_directory` (when that is valid), so a pattern
+/// the engine would refuse at backup time blocks the unit now, named.
+fn validate_job_options(
+    raw: &RawConfig,
+    source: Option<&str>,
+    problems: &mut Vec<Problem>,
+) -> JobOptions {
+    let rules = crate::engine::selection::filelist_rules(&raw.exclude_patterns, false);
+    if let Some(source) = source.filter(|_| !rules.is_empty()) {
+        if let Err(e) = Selection::new(std::path::Path::new(source), &rules, false) {
+            problems.push(problem("exclude_patterns", selection_problem(&e, source)));
+        }
+    }
+    let selection = rules
+        .into_iter()
+        .filter_map(|r| match r {
+            SelectionRule::Include(p) => Some(SelectionLine::Include(p.to_string_lossy().into())),
+            SelectionRule::Exclude(p) => Some(SelectionLine::Exclude(p.to_string_lossy().into())),
+            _ => None,
+        })
+        .collect();
+    let timeout = match u32::try_from(raw.backup_command_timeout) {
+        Ok(n) if n >= 1 => n,
+        _ => {
+            problems.push(problem(
+                "backup_command_timeout",
+                format!(
+                    "backup_command_timeout {} is invalid: use how many seconds pre_backup_command and post_backup_command may each run (at least 1; default 3600)",
+                    raw.backup_command_timeout
+                ),
+            ));
+            3600
+        }
+    };
+    let volume_size_mib = match raw.volume_size {
+        n @ 1..=MAX_VOLUME_SIZE_MIB => n as u32,
+        n => {
+            problems.push(problem(
+                "volume_size",
+                format!("volume_size {n} is invalid: use the size of each backup volume in MiB, from 1 to {MAX_VOLUME_SIZE_MIB} (default 200, as duplicity's --volsize)"),
+            ));
+            200
+        }
+    };
+    let command = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+    JobOptions {
+        selection,
+        commands: BackupCommands {
+            pre: command(&raw.pre_backup_command),
+            post: command(&raw.post_backup_command),
+            timeout_seconds: timeout,
+        },
+        volume_size_mib,
+    }
+}
+
+/// The blocked message for patterns the engine refuses: the option, the pattern, and the fix.
+fn selection_problem(e: &SelectionError, source: &str) -> String {
+    let dir = source.trim_end_matches('/');
+    match e {
+        SelectionError::OutsideSource { pattern, .. } => format!(
+            "exclude_patterns: the pattern \"{pattern}\" cannot match anything under aux_backup_directory {source}: patterns are full paths, so begin it with {dir}/ (e.g. {dir}/cache) or with **/ (e.g. **/*.tmp)"
+        ),
+        SelectionError::RedundantInclude { .. } => "exclude_patterns ends with a \"+ \" line, which has no effect (what no line excludes is backed up anyway): put each \"+ \" line before the exclude it makes an exception to, or remove it".to_string(),
+        other => format!("exclude_patterns: {other}: fix or remove that line"),
+    }
 }
 
 #[cfg(test)]

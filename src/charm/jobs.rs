@@ -18,6 +18,7 @@ use crate::engine::crypto::Passphrase;
 use crate::engine::index::Index;
 use crate::engine::keys;
 use crate::engine::repository::{Encryption, Keys, RecipientSpec, Repository, RepositoryConfig};
+use crate::engine::selection::Selection;
 use crate::engine::timestr::{self, format_timestamp};
 
 use super::paths::{Paths, ARCHIVE_DIR, LOCK_FILE, STATE_FILE};
@@ -160,9 +161,17 @@ impl Runtime {
             keys,
             archive_dir: Some(self.dir.join(ARCHIVE_DIR)),
             name: None,
-            volsize: 200 * 1024 * 1024,
+            volsize: u64::from(s.volume_size_mib) * 1024 * 1024,
             lock_wait: engine_lock_wait(),
         })
+    }
+
+    /// `exclude_patterns` as the engine's selection, matched against the source as the settings name it
+    /// (the real path, also under `DUPLICITY_CHARM_ROOT`, where the walk reads [`Runtime::source`]).
+    fn selection(&self) -> Result<Selection> {
+        let rules: Vec<_> = self.settings.selection.iter().map(|l| l.rule()).collect();
+        Selection::new(Path::new(&self.settings.source), &rules, false)
+            .context("exclude_patterns cannot be used: run a hook (`juju config`) to see why")
     }
 
     fn open(&self) -> Result<Repository> {
@@ -191,7 +200,7 @@ impl Runtime {
             allow_source_mismatch: false,
             dry_run: false,
             progress,
-            selection: Default::default(),
+            selection: self.selection()?,
         })?;
         let s = &report.stats;
         let kind = if report.full { "full" } else { "incremental" };
@@ -274,7 +283,7 @@ impl Runtime {
             time: chrono::Utc::now().timestamp(),
             compare_data,
             scratch_in: None,
-            selection: Default::default(),
+            selection: self.selection()?,
         })?;
         let mut out = Outcome::default();
         let n = report.differences.len() as u64;

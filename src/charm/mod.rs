@@ -6,6 +6,7 @@
 //! so Juju retries it) only on a bug or an I/O failure, after `juju-log` of the cause.
 
 pub mod actions;
+pub mod backup_commands;
 pub mod config;
 pub mod jobs;
 pub mod nrpe;
@@ -213,12 +214,37 @@ pub fn active_message(state: &config::CharmState, paths: &Paths, files: &UnitFil
         now,
         false,
     );
-    let summary = format!("{ready}; {}", state::last_backup_summary(&record, now));
+    let summary = format!(
+        "{ready}; {}{}",
+        state::last_backup_summary(&record, now),
+        next_run_summary(backup.as_ref(), retention.as_ref())
+    );
     if findings.is_empty() {
         summary
     } else {
         let texts: Vec<String> = findings.into_iter().map(|f| f.text).collect();
         format!("WARNING: {} | {summary}", texts.join("; "))
+    }
+}
+
+/// The `; next backup in 5h` part of the status message: when the next scheduled backup is due (or,
+/// with manual backups, the next retention run); empty when nothing is scheduled.
+fn next_run_summary(
+    backup: Option<&schedule::Schedule>,
+    retention: Option<&schedule::Schedule>,
+) -> String {
+    let now = chrono::Local::now();
+    let (kind, schedule) = match (backup, retention) {
+        (Some(b), _) => ("backup", b),
+        (None, Some(r)) => ("retention", r),
+        (None, None) => return String::new(),
+    };
+    match schedule.next_after(&now) {
+        Some(t) => format!(
+            "; next {kind} in {}",
+            state::ago((t - now).num_seconds() + 1)
+        ),
+        None => String::new(),
     }
 }
 

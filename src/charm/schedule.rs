@@ -222,6 +222,19 @@ impl Schedule {
             .min()
     }
 
+    /// The last fire time at or before `t` (None when the expression never fired before it): what a
+    /// scheduler that was not running at `t` has missed, at most.
+    pub fn last_at_or_before<Z: TimeZone>(&self, t: &DateTime<Z>) -> Option<DateTime<Z>> {
+        use chrono::Timelike;
+        // The crate steps back from strictly before its start: start at the next whole second.
+        let whole = t.clone().with_nanosecond(0)?;
+        let from = whole + chrono::Duration::seconds(1);
+        self.schedules
+            .iter()
+            .filter_map(|s| s.after(&from).next_back())
+            .max()
+    }
+
     /// The gap between the first two fire times after `t`, in seconds: the schedule's period there
     /// (what "overdue" is measured against).
     pub fn period_after<Z: TimeZone>(&self, t: &DateTime<Z>) -> Option<i64> {
@@ -295,6 +308,39 @@ mod tests {
         assert_eq!(
             next(keywords::HOURLY, "2024-05-15T11:00:00+00:00"),
             "2024-05-15T12:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn last_fire_time_at_or_before() {
+        let last = |expr: &str, t: &str| {
+            Schedule::parse(expr)
+                .unwrap()
+                .last_at_or_before(&at(t))
+                .unwrap()
+                .to_rfc3339()
+        };
+        let t = "2024-05-15T10:20:30+00:00";
+        assert_eq!(last(keywords::DAILY, t), "2024-05-15T00:00:00+00:00");
+        assert_eq!(last(keywords::HOURLY, t), "2024-05-15T10:00:00+00:00");
+        assert_eq!(last(keywords::WEEKLY, t), "2024-05-12T00:00:00+00:00");
+        assert_eq!(
+            last(keywords::DELETION_DAILY, t),
+            "2024-05-14T23:00:00+00:00"
+        );
+        // A fire time equal to `t` has passed.
+        assert_eq!(
+            last(keywords::DAILY, "2024-05-15T00:00:00+00:00"),
+            "2024-05-15T00:00:00+00:00"
+        );
+        // Either day field, as next_after.
+        assert_eq!(last("0 0 20 * 5", t), "2024-05-10T00:00:00+00:00");
+        // Sub-second parts of `t` never make a later fire time count.
+        let s = Schedule::parse_with_seconds("* * * * * *").unwrap();
+        let t = at("2024-05-15T10:20:30.700+00:00");
+        assert_eq!(
+            s.last_at_or_before(&t).unwrap().to_rfc3339(),
+            "2024-05-15T10:20:30+00:00"
         );
     }
 

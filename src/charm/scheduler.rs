@@ -4,7 +4,12 @@
 //! every run in the state file. A run takes the run lock, so it never overlaps an action; it waits up to
 //! [`runlock::SCHEDULER_WAIT`] for one, then records the run as failed (busy).
 //!
-//! Missed fire times are not caught up: after a run (or a wait) the next time is computed from now.
+//! Missed runs: when the scheduler starts, a backup or retention whose last fire time passed since the
+//! last scheduled run of that kind (or, before any, since the scheduler's first start) runs once, at
+//! once: it was due while the unit was down or the scheduler stopped (systemd's `Persistent=true`).
+//! However many fire times were missed, that is one run; without any record (a new unit) nothing is
+//! caught up. While running, after a run (or a wait) the next time is computed from now, so a run that
+//! outlasts a fire time does not make another one.
 //! Test only (cargo feature `test-hooks`): with `DUPLICITY_CHARM_TEST_SECOND_SCHEDULES=1`, schedules are
 //! 6-field expressions with seconds first and the settings are polled every 100 ms.
 
@@ -93,6 +98,7 @@ pub fn run(settings_file: &Path) -> Result<()> {
     let settings_file: PathBuf = settings_file.to_path_buf();
     let mut loaded = load(&settings_file, &paths)?;
     announce(&loaded);
+    catch_up(&loaded);
     let mut next_backup = next(&loaded.backup);
     let mut next_retention = next(&loaded.retention);
     loop {
@@ -119,7 +125,7 @@ pub fn run(settings_file: &Path) -> Result<()> {
         }
         let now = Local::now();
         if next_backup.is_some_and(|t| t <= now) {
-            fire(&loaded.rt, state::BACKUP, |rt| rt.backup(false, None));
+            fire(&loaded.rt, state::BACKUP, scheduled_backup);
             next_backup = next(&loaded.backup);
         }
         let now = Local::now();
@@ -127,6 +133,60 @@ pub fn run(settings_file: &Path) -> Result<()> {
             fire(&loaded.rt, state::RETENTION, Runtime::scheduled_retention);
             next_retention = next(&loaded.retention);
         }
+    }
+}
+
+/// The scheduled backup: with the operator's commands around it, their output to the journal.
+fn scheduled_backup(rt: &Runtime) -> Result<Outcome> {
+    rt.backup_with_commands(false, None, &mut |line| log(&line))
+}
+
+/// The fire time a scheduler that starts at `now` has missed: the last one at or before `now`, when it
+/// is later than `since` (the last scheduled run's start, or the scheduler's first start). None without
+/// a schedule or a reference.
+pub fn missed(
+    schedule: Option<&Schedule>,
+    since: Option<i64>,
+    now: &DateTime<Local>,
+) -> Option<DateTime<Local>> {
+    let due = schedule?.last_at_or_before(now)?;
+    (due.timestamp() > since?).then_some(due)
+}
+
+/// At start: runs once each kind whose fire time was missed (see the module's doc).
+fn catch_up(l: &Loaded) {
+    let record = match state::State::load(&l.rt.state_file()) {
+        Ok(r) => r,
+        Err(e) => {
+            log(&format!(
+                "cannot read the record of runs, so no missed run is caught up: {e:#}"
+            ));
+            return;
+        }
+    };
+    let mut missed_any = false;
+    for (kind, schedule) in [(state::BACKUP, &l.backup), (state::RETENTION, &l.retention)] {
+        let since = record
+            .last_scheduled
+            .get(kind)
+            .map(|r| r.started)
+            .or(record.scheduler_started);
+        let Some(due) = missed(schedule.as_ref(), since, &Local::now()) else {
+            continue;
+        };
+        missed_any = true;
+        log(&format!(
+            "missed run: the {kind} due at {} did not run (the unit was down or the scheduler stopped): running it now",
+            due.to_rfc3339()
+        ));
+        if kind == state::BACKUP {
+            fire(&l.rt, kind, scheduled_backup);
+        } else {
+            fire(&l.rt, kind, Runtime::scheduled_retention);
+        }
+    }
+    if !missed_any {
+        log("missed runs: none");
     }
 }
 
@@ -235,6 +295,28 @@ mod tests {
             "0 23 * * *"
         );
         assert!(parse_schedule("often").is_err());
+    }
+
+    #[test]
+    fn a_missed_fire_time_is_found_once_and_only_with_a_reference() {
+        use chrono::TimeZone;
+        let daily = Schedule::parse("0 3 * * *").unwrap();
+        let now = Local.with_ymd_and_hms(2024, 5, 15, 10, 0, 0).unwrap();
+        let due = Local.with_ymd_and_hms(2024, 5, 15, 3, 0, 0).unwrap();
+        let epoch = |d: u32, h: u32| {
+            Local
+                .with_ymd_and_hms(2024, 5, d, h, 0, 0)
+                .unwrap()
+                .timestamp()
+        };
+        // Down for three days: the last of the missed times, once.
+        assert_eq!(missed(Some(&daily), Some(epoch(12, 3)), &now), Some(due));
+        // Today's run happened (started at or after its time): nothing.
+        assert_eq!(missed(Some(&daily), Some(due.timestamp()), &now), None);
+        assert_eq!(missed(Some(&daily), Some(epoch(15, 4)), &now), None);
+        // No record at all (a new unit), or manual: nothing.
+        assert_eq!(missed(Some(&daily), None, &now), None);
+        assert_eq!(missed(None, Some(epoch(1, 0)), &now), None);
     }
 }
 

@@ -119,6 +119,21 @@ pub struct Settings {
     pub s3_region_name: Option<String>,
     pub nagios_context: String,
     pub nagios_servicegroups: String,
+    /// `exclude_patterns`, in order (the first line that matches a file decides); empty: everything.
+    /// Absent in files written before the option existed, which back up everything.
+    #[serde(default)]
+    pub selection: Vec<config::SelectionLine>,
+    /// `pre_backup_command`, `post_backup_command`, `backup_command_timeout`.
+    #[serde(default)]
+    pub backup_commands: config::BackupCommands,
+    /// `volume_size`: each volume's size in MiB (duplicity's `--volsize`).
+    #[serde(default = "default_volume_size")]
+    pub volume_size_mib: u32,
+}
+
+/// duplicity's default `--volsize`, for files written before `volume_size` existed.
+fn default_volume_size() -> u32 {
+    200
 }
 
 impl Settings {
@@ -163,6 +178,9 @@ impl Settings {
             s3_region_name: nonempty(&raw.s3_region_name),
             nagios_context: raw.nagios_context.clone(),
             nagios_servicegroups: raw.nagios_servicegroups.clone(),
+            selection: state.job.selection.clone(),
+            backup_commands: state.job.commands.clone(),
+            volume_size_mib: state.job.volume_size_mib,
         }
     }
 

@@ -351,12 +351,17 @@ fn a_valid_config_is_active_with_backend_and_schedule_and_sets_the_version() {
         ],
     );
     let tools = m.run("hooks/config-changed", cfg);
+    let (status, msg) = tools.status().unwrap();
+    assert_eq!(status, WorkloadStatus::Active);
+    // Then when the next backup is due (midnight, local time: within a day).
+    let (ready, next) = msg.split_once("; next backup in ").unwrap();
     assert_eq!(
-        tools.status(),
-        Some((
-            WorkloadStatus::Active,
-            "Ready: file, backups daily, keep 30d (checked daily); no backup yet".into()
-        ))
+        ready,
+        "Ready: file, backups daily, keep 30d (checked daily); no backup yet"
+    );
+    assert!(
+        next.ends_with(['s', 'm', 'h']) && next[..next.len() - 1].parse::<u32>().is_ok(),
+        "{msg}"
     );
     assert_eq!(tools.record().app_version.as_deref(), Some(VERSION));
 }
@@ -944,4 +949,70 @@ fn no_secret_reaches_a_tool_call_log_or_status() {
         );
     }
     assert!(calls.iter().any(|c| c.starts_with("status-set active")));
+}
+
+#[test]
+fn backup_options_are_validated_and_reach_the_settings_file() {
+    let m = Machine::new();
+    let bad =
+        |pairs: &[(&str, Value)]| blocked(&m.run("hooks/config-changed", with(valid(), pairs)));
+    let msg = bad(&[("exclude_patterns", json!("/tmp/duplicity/ok\n/etc/passwd"))]);
+    assert!(
+        msg.starts_with("exclude_patterns: the pattern \"/etc/passwd\" cannot match anything under aux_backup_directory /tmp/duplicity: patterns are full paths, so begin it with /tmp/duplicity/"),
+        "{msg}"
+    );
+    let msg = bad(&[(
+        "exclude_patterns",
+        json!("- /tmp/duplicity/a\n+ /tmp/duplicity/b"),
+    )]);
+    assert!(
+        msg.starts_with("exclude_patterns ends with a \"+ \" line"),
+        "{msg}"
+    );
+    let msg = bad(&[("exclude_patterns", json!("/tmp/duplicity/[z-a]"))]);
+    assert!(
+        msg.contains("reversed") && msg.ends_with("fix or remove that line"),
+        "{msg}"
+    );
+    let msg = bad(&[("backup_command_timeout", json!(0))]);
+    assert!(
+        msg.starts_with("backup_command_timeout 0 is invalid: use how many seconds"),
+        "{msg}"
+    );
+    let msg = bad(&[("volume_size", json!(0))]);
+    assert!(
+        msg.starts_with("volume_size 0 is invalid: use the size of each backup volume in MiB"),
+        "{msg}"
+    );
+
+    let tools = m.run(
+        "hooks/config-changed",
+        with(
+            valid(),
+            &[
+                (
+                    "exclude_patterns",
+                    json!("+ /tmp/duplicity/cache/keep\n/tmp/duplicity/cache\n**/*.tmp"),
+                ),
+                ("pre_backup_command", json!("  pg_dump db > db.sql\n")),
+                ("post_backup_command", json!("systemctl start app")),
+                ("backup_command_timeout", json!(60)),
+                ("volume_size", json!(25)),
+            ],
+        ),
+    );
+    assert_eq!(tools.status().unwrap().0, WorkloadStatus::Active);
+    let s: Value = serde_json::from_slice(
+        &fs::read(m.p("/var/lib/duplicity-charm/duplicity-0/settings.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        s["selection"],
+        json!([{"include": "/tmp/duplicity/cache/keep"}, {"exclude": "/tmp/duplicity/cache"}, {"exclude": "**/*.tmp"}])
+    );
+    assert_eq!(
+        s["backup_commands"],
+        json!({"pre": "pg_dump db > db.sql", "post": "systemctl start app", "timeout_seconds": 60})
+    );
+    assert_eq!(s["volume_size_mib"], 25);
 }

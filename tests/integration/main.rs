@@ -15,6 +15,7 @@ mod chains;
 mod charm;
 mod charm_actions;
 mod charm_files;
+mod charm_options;
 mod charm_remote;
 mod charm_scheduler;
 mod charm_secrets;

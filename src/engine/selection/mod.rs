@@ -679,6 +679,24 @@ fn filelist_line(line: &str, include_default: bool) -> Option<(String, bool)> {
     Some((line.to_owned(), include))
 }
 
+/// The `--include`/`--exclude` rules of a filelist given as text (the charm's `exclude_patterns`
+/// option), read line by line as duplicity reads a filelist file: blank lines and `#` comments skipped,
+/// a `+ ` or `- ` prefix overriding `include_default`, one pair of quotes removed. In list order.
+pub fn filelist_rules(text: &str, include_default: bool) -> Vec<SelectionRule> {
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    text.split('\n')
+        .filter_map(|line| filelist_line(line, include_default))
+        .map(|(pattern, include)| {
+            let pattern = OsString::from(pattern);
+            if include {
+                SelectionRule::Include(pattern)
+            } else {
+                SelectionRule::Exclude(pattern)
+            }
+        })
+        .collect()
+}
+
 /// Builds the rules' `OsString` from bytes (for tests and callers holding raw bytes).
 pub fn os(bytes: &[u8]) -> OsString {
     OsString::from_vec(bytes.to_vec())
