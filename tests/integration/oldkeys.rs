@@ -17,13 +17,14 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// Where the shared keys are made; never removed (a static), but its gpg-agent is stopped.
+/// Where the shared keys are made; a static, so never removed: it lives in cargo's target tmp dir rather
+/// than /tmp so that runs do not pile up there. Its gpg-agent is stopped.
 fn key_home() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let d = tempfile::Builder::new()
             .prefix("dc-oldkeys-keys-")
-            .tempdir()
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
             .unwrap();
         fs::create_dir_all(d.path().join("gnupg")).unwrap();
         use std::os::unix::fs::PermissionsExt;
