@@ -9,7 +9,7 @@ test:            ## install what the tests need, then fmt, clippy and every test
 demo:            ## a real encrypted backup + restore of a sample directory to a local file:// target
 	bash scripts/demo.sh
 
-bench:           ## duplicity 0.8.22 vs ours on a ~1 GiB dataset (release build; see bench/README.md)
+bench:           ## ours vs duplicity 0.8.22, restic, borg: file, SFTP, S3 (release build; README "Benchmark")
 	bash bench/run.sh $(BENCH_ARGS)
 
 fuzz:            ## every cargo-fuzz target (fuzz/) for FUZZ_SECONDS each, one after the other (nightly; README "Fuzzing")
