@@ -126,6 +126,7 @@ fn reconcile_hook(
         changes.extend(reconcile::ensure_aux_dir(paths, aux.as_ref())?);
     }
     changes.extend(reconcile::remove_old_cron(paths)?);
+    changes.extend(reconcile::remove_python_charm_leftovers(paths)?);
 
     match &validated {
         Ok(state) => {

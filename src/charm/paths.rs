@@ -12,6 +12,20 @@ pub const OLD_CRON_FILES: &[&str] = &[
     "/etc/cron.d/periodic_backup",
     "/etc/cron.d/periodic_deletion",
 ];
+/// The Python charm's NRPE check (`check_backups`, charm-helpers' layout) and the plugins it copied: the
+/// plugins report on files only its cron jobs wrote, so they would say OK for ever once the jobs are gone.
+pub const OLD_NRPE_CFG: &str = "/etc/nagios/nrpe.d/check_backups.cfg";
+pub const OLD_NRPE_COMMAND: &str = "check_backups";
+pub const OLD_NRPE_PLUGIN: &str = "/usr/local/lib/nagios/plugins/check_backup_status.py";
+pub const OLD_NRPE_PLUGINS: &[&str] = &[
+    OLD_NRPE_PLUGIN,
+    "/usr/local/lib/nagios/plugins/check_deletion_status.py",
+];
+/// The status files the Python charm's cron scripts wrote (read only by its NRPE plugins).
+pub const OLD_RUN_FILES: &[&str] = &[
+    "/var/run/periodic_backup.error",
+    "/var/run/periodic_deletion.error",
+];
 /// Parent of every unit's state directory.
 pub const STATE_ROOT: &str = "/var/lib/duplicity-charm";
 pub const SYSTEMD_DIR: &str = "/etc/systemd/system";

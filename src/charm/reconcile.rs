@@ -10,7 +10,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::paths::{
-    Paths, UnitFiles, KNOWN_HOSTS, OLD_CRON_FILES, SSH_DIR, SSH_KEY, STATE_DIR_MODE,
+    Paths, UnitFiles, KNOWN_HOSTS, NAGIOS_EXPORT_DIR, OLD_CRON_FILES, OLD_NRPE_CFG,
+    OLD_NRPE_COMMAND, OLD_NRPE_PLUGIN, OLD_NRPE_PLUGINS, OLD_RUN_FILES, SSH_DIR, SSH_KEY,
+    STATE_DIR_MODE,
 };
 use super::settings::Settings;
 use super::system::System;
@@ -217,6 +219,40 @@ pub fn remove_old_cron(paths: &Paths) -> Result<Vec<String>> {
     Ok(changes)
 }
 
+/// The rest of the Python charm on the machine: its NRPE check `check_backups` (only when the nrpe.d file
+/// runs its plugin, so a check of that name from another charm stays), the exported Nagios service of
+/// that check, its plugins and the error files they read. Our own check replaces it. Its SSH key and
+/// known_hosts stay: our charm uses the same paths.
+pub fn remove_python_charm_leftovers(paths: &Paths) -> Result<Vec<String>> {
+    let mut changes = Vec::new();
+    let cfg = paths.resolve(OLD_NRPE_CFG);
+    let ours_before = read_optional(&cfg)?.is_some_and(|c| c.contains(OLD_NRPE_PLUGIN));
+    if ours_before && remove_file(&cfg)? {
+        changes.push(format!(
+            "removed the Python charm's NRPE check {OLD_NRPE_CFG}"
+        ));
+        let export = paths.resolve(NAGIOS_EXPORT_DIR);
+        let suffix = format!("_{OLD_NRPE_COMMAND}.cfg");
+        for entry in fs::read_dir(&export).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("service__")
+                && name.ends_with(&suffix)
+                && remove_file(&entry.path())?
+            {
+                changes.push(format!(
+                    "removed the Python charm's Nagios service {NAGIOS_EXPORT_DIR}/{name}"
+                ));
+            }
+        }
+    }
+    for f in OLD_NRPE_PLUGINS.iter().chain(OLD_RUN_FILES) {
+        if remove_file(&paths.resolve(f))? {
+            changes.push(format!("removed the Python charm's {f}"));
+        }
+    }
+    Ok(changes)
+}
+
 /// The programs a backend runs: rsync needs rsync and ssh, scp/sftp need ssh. Installs what is missing.
 pub fn ensure_packages(sys: &dyn System, backend: &str) -> Result<Vec<String>> {
     let needs: &[(&str, &str)] = match backend {
@@ -388,5 +424,6 @@ pub fn teardown(paths: &Paths, sys: &dyn System, files: &UnitFiles) -> Result<Ve
         changes.push(format!("removed {}", files.state_dir.display()));
     }
     changes.extend(remove_old_cron(paths)?);
+    changes.extend(remove_python_charm_leftovers(paths)?);
     Ok(changes)
 }

@@ -1016,3 +1016,30 @@ fn backup_options_are_validated_and_reach_the_settings_file() {
     );
     assert_eq!(s["volume_size_mib"], 25);
 }
+
+#[test]
+fn the_python_charms_nrpe_check_goes_but_a_check_backups_of_another_charm_stays() {
+    let m = Machine::new();
+    let cfg = m.p("/etc/nagios/nrpe.d/check_backups.cfg");
+    let export = m.p("/var/lib/nagios/export/service__juju-duplicity-0_check_backups.cfg");
+    for p in [&cfg, &export] {
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+    }
+    fs::write(&cfg, "command[check_backups]=/opt/other/check_my_backups\n").unwrap();
+    fs::write(&export, "define service {\n}\n").unwrap();
+    m.run("hooks/upgrade-charm", valid());
+    assert!(
+        cfg.exists() && export.exists(),
+        "another charm's check_backups stays"
+    );
+    fs::write(
+        &cfg,
+        "command[check_backups]=/usr/local/lib/nagios/plugins/check_backup_status.py\n",
+    )
+    .unwrap();
+    m.run("hooks/upgrade-charm", valid());
+    assert!(
+        !cfg.exists() && !export.exists(),
+        "the Python charm's check goes"
+    );
+}

@@ -19,6 +19,7 @@ mod charm_options;
 mod charm_remote;
 mod charm_scheduler;
 mod charm_secrets;
+mod charm_upgrade_python;
 mod cli_compat;
 mod concurrency;
 mod corruption;
