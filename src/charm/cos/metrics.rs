@@ -281,6 +281,23 @@ pub fn render(
         "When the last successful retention run finished.",
         &one(retention_ok.map(|r| r.finished as f64)),
     );
+    // Sets in the current chain, from this unit's record: the last full backup and the incrementals
+    // after it. Unknown (absent) when that full is no longer in the history's window.
+    let ok_backups: Vec<&RunRecord> = state
+        .history
+        .iter()
+        .filter(|r| r.kind == state::BACKUP && r.ok)
+        .collect();
+    let chain_sets = ok_backups
+        .iter()
+        .rposition(|r| r.detail.as_deref() == Some("full"))
+        .map(|i| ok_backups.len() - i);
+    gauge(
+        &mut out,
+        "duplicity_chain_sets",
+        "Backup sets (the full and its incrementals) in the current chain, as this unit's last 50 runs tell.",
+        &one(chain_sets.map(|v| v as f64)),
+    );
     // Set by the jobs that list the target (status, retention); absent until one ran.
     let chains = state
         .history
@@ -419,6 +436,7 @@ mod tests {
         s.record(run(Trigger::Scheduled, 1000, true, Some("full")));
         s.record(run(Trigger::Action, 2000, true, Some("incremental")));
         s.record(run(Trigger::Scheduled, 3000, false, None));
+        s.record(run(Trigger::Scheduled, 4000, true, Some("incremental")));
         let view = SchedulerView {
             started: 500,
             backup: Some(Schedule::parse("0 3 * * *").unwrap()),
@@ -428,11 +446,13 @@ mod tests {
         for line in [
             "duplicity_scheduler_up 1",
             "duplicity_backup_interval_seconds 86400",
-            "duplicity_backup_last_result{kind=\"any\"} 0",
-            "duplicity_backup_last_result{kind=\"scheduled\"} 0",
+            "duplicity_backup_last_result{kind=\"any\"} 1",
+            "duplicity_backup_last_result{kind=\"scheduled\"} 1",
+            "duplicity_chain_sets 3",
             "duplicity_backup_last_result{kind=\"action\"} 1",
             "duplicity_backup_last_result{kind=\"full\"} 1",
-            "duplicity_backup_last_success_timestamp_seconds{kind=\"any\"} 2000",
+            "duplicity_backup_last_success_timestamp_seconds{kind=\"any\"} 4000",
+            "duplicity_backup_last_success_timestamp_seconds{kind=\"action\"} 2000",
             "duplicity_backup_last_success_timestamp_seconds{kind=\"full\"} 1000",
             "duplicity_backup_last_duration_seconds{kind=\"incremental\"} 30",
             "duplicity_backup_last_source_bytes{kind=\"any\"} 3400",
@@ -444,6 +464,23 @@ mod tests {
         assert!(text.contains("duplicity_next_run_timestamp_seconds{kind=\"backup\"} "));
         // No retention ran: absent, not 0.
         assert!(!text.contains("duplicity_retention_last_result"));
+        // A failed scheduled backup: `any` and `scheduled` say so, the successes stay.
+        s.record(run(Trigger::Scheduled, 5000, false, None));
+        let text = render(Ok(&s), &view, &Local::now());
+        for line in [
+            "duplicity_backup_last_result{kind=\"any\"} 0",
+            "duplicity_backup_last_result{kind=\"scheduled\"} 0",
+            "duplicity_backup_last_result{kind=\"action\"} 1",
+            "duplicity_backup_last_run_timestamp_seconds{kind=\"any\"} 5000",
+            "duplicity_backup_last_success_timestamp_seconds{kind=\"any\"} 4000",
+            "duplicity_chain_sets 3",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
+        }
+        // A new full starts a new chain.
+        s.record(run(Trigger::Scheduled, 6000, true, Some("full")));
+        let text = render(Ok(&s), &view, &Local::now());
+        assert!(text.contains("\nduplicity_chain_sets 1\n"), "{text}");
     }
 
     #[test]
