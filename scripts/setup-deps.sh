@@ -10,9 +10,12 @@
 #   python3-paramiko                       duplicity 0.8's sftp:// backend, for the sftp interop tests
 #   lftp                                   duplicity 0.8's ftp:// backend, for the ftp interop tests
 #   python3-boto3                          duplicity 0.8's boto3+s3:// backend, for the S3 interop tests
+#   prometheus                             promtool and prometheus for the COS tests (tests/integration/charm_cos.rs);
+#                                          the package enables and starts a system prometheus on :9090, which we
+#                                          stop and disable (the tests run their own on a free port)
 set -euo pipefail
 
-PKGS=(cmake libclang1-14 libclang-common-14-dev duplicity rdiff gnupg librsync-dev time python3-paramiko lftp python3-boto3)
+PKGS=(cmake libclang1-14 libclang-common-14-dev duplicity rdiff gnupg librsync-dev time python3-paramiko lftp python3-boto3 prometheus)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -50,8 +53,16 @@ else
     fi
 fi
 
+# The Debian package starts a prometheus service on :9090 where systemd runs (in containers policy-rc.d
+# usually stops it from starting): the tests need only the binaries.
+if [ -d /run/systemd/system ] && systemctl is-enabled --quiet prometheus 2>/dev/null; then
+    stop=(systemctl disable --now prometheus)
+    [ "$(id -u)" -eq 0 ] || stop=(sudo "${stop[@]}")
+    "${stop[@]}" || echo "setup-deps: could not stop the prometheus service" >&2
+fi
+
 # Fail loudly if anything the tests rely on does not run.
-for c in duplicity rdiff gpg python3 /usr/bin/time lftp cargo; do
+for c in duplicity rdiff gpg python3 /usr/bin/time lftp cargo promtool prometheus; do
     command -v "$c" >/dev/null || { echo "setup-deps: '$c' not found after install" >&2; exit 1; }
 done
 ver=$(duplicity --version 2>&1) || { echo "setup-deps: 'duplicity --version' failed: $ver" >&2; exit 1; }

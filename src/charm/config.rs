@@ -105,6 +105,12 @@ pub const OPTIONS: &[OptionSpec] = &[
         default: "200",
         secret: false,
     },
+    OptionSpec {
+        name: "metrics_port",
+        kind: OptionType::Int,
+        default: "9781",
+        secret: false,
+    },
 ];
 
 /// The backends the Python charm accepted, in its order.
@@ -147,6 +153,7 @@ pub struct RawConfig {
     pub post_backup_command: String,
     pub backup_command_timeout: i64,
     pub volume_size: i64,
+    pub metrics_port: i64,
 }
 
 impl Default for RawConfig {
@@ -184,6 +191,7 @@ impl Default for RawConfig {
             post_backup_command: String::new(),
             backup_command_timeout: 3600,
             volume_size: 200,
+            metrics_port: super::cos::DEFAULT_METRICS_PORT as i64,
         }
     }
 }
@@ -662,6 +670,8 @@ pub struct JobOptions {
     pub commands: BackupCommands,
     /// `volume_size`, in MiB.
     pub volume_size_mib: u32,
+    /// `metrics_port`: the scheduler's Prometheus endpoint on 127.0.0.1; 0 = off.
+    pub metrics_port: u16,
 }
 
 /// The largest `volume_size`, as the CLI's `--volsize` allows.
@@ -721,6 +731,25 @@ fn validate_job_options(
             timeout_seconds: timeout,
         },
         volume_size_mib,
+        metrics_port: validate_metrics_port(raw.metrics_port, problems),
+    }
+}
+
+/// `metrics_port`: 0 (off) or a TCP port. Ports below 1024 are refused: the scheduler binds as root, and
+/// a low port is almost always a clash with a real service.
+fn validate_metrics_port(port: i64, problems: &mut Vec<Problem>) -> u16 {
+    match port {
+        0 | 1024..=65535 => port as u16,
+        n => {
+            problems.push(problem(
+                "metrics_port",
+                format!(
+                    "metrics_port {n} is invalid: use a free TCP port from 1024 to 65535 for the Prometheus endpoint on 127.0.0.1, or 0 to turn it off (default {})",
+                    super::cos::DEFAULT_METRICS_PORT
+                ),
+            ));
+            0
+        }
     }
 }
 

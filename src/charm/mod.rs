@@ -8,6 +8,7 @@
 pub mod actions;
 pub mod backup_commands;
 pub mod config;
+pub mod cos;
 pub mod jobs;
 pub mod nrpe;
 pub mod paths;
@@ -23,6 +24,8 @@ pub mod validate;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cos;
 #[cfg(test)]
 mod tests_secrets;
 
@@ -163,6 +166,11 @@ fn reconcile_hook(
         &files,
         &ctx.charm_dir.join(BINARY_IN_CHARM),
         check.as_ref(),
+    )?);
+    changes.extend(cos::relation::ensure(
+        ctx,
+        tools,
+        validated.as_ref().ok().map(|s| s.job.metrics_port),
     )?);
     for change in &changes {
         tools.juju_log(LogLevel::Info, change)?;

@@ -14,11 +14,13 @@
 //! 6-field expressions with seconds first and the settings are polled every 100 ms.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Local};
 
+use super::cos::metrics;
 use super::schedule::Schedule;
 
 use super::jobs::{Outcome, Runtime};
@@ -97,6 +99,12 @@ pub fn run(settings_file: &Path) -> Result<()> {
     };
     let settings_file: PathBuf = settings_file.to_path_buf();
     let mut loaded = load(&settings_file, &paths)?;
+    let started = chrono::Utc::now().timestamp();
+    let metrics_view = Arc::new(Mutex::new(view_of(&loaded, started)));
+    {
+        let view = Arc::clone(&metrics_view);
+        std::thread::spawn(move || metrics::serve(view, log));
+    }
     announce(&loaded);
     catch_up(&loaded);
     let mut next_backup = next(&loaded.backup);
@@ -108,6 +116,9 @@ pub fn run(settings_file: &Path) -> Result<()> {
             Ok(b) if b != loaded.bytes => match load(&settings_file, &paths) {
                 Ok(l) => {
                     loaded = l;
+                    if let Ok(mut v) = metrics_view.lock() {
+                        *v = view_of(&loaded, started);
+                    }
                     log("settings changed: reloaded");
                     announce(&loaded);
                     next_backup = next(&loaded.backup);
@@ -133,6 +144,17 @@ pub fn run(settings_file: &Path) -> Result<()> {
             fire(&loaded.rt, state::RETENTION, Runtime::scheduled_retention);
             next_retention = next(&loaded.retention);
         }
+    }
+}
+
+/// What the metrics endpoint shows of the scheduler.
+fn view_of(l: &Loaded, started: i64) -> metrics::SchedulerView {
+    metrics::SchedulerView {
+        state_file: l.rt.state_file(),
+        port: l.rt.settings.metrics_port,
+        backup: l.backup.clone(),
+        retention: l.retention.clone(),
+        started,
     }
 }
 

@@ -129,6 +129,10 @@ pub struct Settings {
     /// `volume_size`: each volume's size in MiB (duplicity's `--volsize`).
     #[serde(default = "default_volume_size")]
     pub volume_size_mib: u32,
+    /// `metrics_port`: the scheduler serves Prometheus metrics on 127.0.0.1 at this port; 0 (and files
+    /// written before the option existed) = no endpoint.
+    #[serde(default)]
+    pub metrics_port: u16,
 }
 
 /// duplicity's default `--volsize`, for files written before `volume_size` existed.
@@ -181,6 +185,7 @@ impl Settings {
             selection: state.job.selection.clone(),
             backup_commands: state.job.commands.clone(),
             volume_size_mib: state.job.volume_size_mib,
+            metrics_port: state.job.metrics_port,
         }
     }
 

@@ -14,6 +14,7 @@ mod backups;
 mod chains;
 mod charm;
 mod charm_actions;
+mod charm_cos;
 mod charm_files;
 mod charm_options;
 mod charm_remote;
