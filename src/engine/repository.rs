@@ -76,6 +76,9 @@ pub struct Keys {
 pub struct CryptoOptions {
     /// gpg's `--cipher-algo`: the cipher of every encrypted file (default AES256).
     pub cipher: Option<sequoia_openpgp::types::SymmetricAlgorithm>,
+    /// gpg's `--compress-algo`/`-z`: how the data inside each encrypted file is compressed (default
+    /// ZIP at level 2, as duplicity's gpg does by default).
+    pub compression: Option<crate::engine::crypto::Compression>,
 }
 
 impl std::fmt::Debug for Keys {
@@ -233,6 +236,7 @@ impl Repository {
             secret_keys: k.secret_keys.clone(),
             secret_source: self.secret_source(),
             cipher: k.crypto.cipher,
+            compression: k.crypto.compression,
             ..KeySetup::default()
         };
         let passphrase = match &k.encryption {

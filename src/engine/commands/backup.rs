@@ -414,7 +414,12 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
     })
     .transpose()?;
     let sealing = match &encryptor {
-        Some(e) => Sealing::Gpg(e, Compression::Deflate(GPG_DEFLATE_LEVEL)),
+        Some(e) => Sealing::Gpg(
+            e,
+            ctx.keys
+                .compression
+                .unwrap_or(Compression::Deflate(GPG_DEFLATE_LEVEL)),
+        ),
         None => Sealing::Gzip(GZIP_LEVEL),
     };
 

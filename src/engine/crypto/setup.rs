@@ -35,6 +35,9 @@ pub struct KeySetup {
     pub check: Option<SignatureCheck>,
     /// Backups: the cipher of the messages (gpg's `--cipher-algo`); AES256 when unset.
     pub cipher: Option<sequoia_openpgp::types::SymmetricAlgorithm>,
+    /// Backups: the compression inside encrypted files (gpg's `--compress-algo`/`-z`); ZIP level 2
+    /// when unset.
+    pub compression: Option<super::Compression>,
 }
 
 impl std::fmt::Debug for KeySetup {
