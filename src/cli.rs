@@ -275,6 +275,7 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
     backend.s3_region_name.clone_from(&opts.s3_region_name);
     backend.s3_unencrypted_connection = opts.s3_unencrypted_connection;
 
+    let gpg = parse_gpg_options(&opts.gpg_options)?;
     let recipients: Vec<RecipientSpec> = opts
         .encrypt_key
         .iter()
@@ -287,6 +288,10 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
             key: k.clone(),
             hidden: true,
         }))
+        .map(|r| RecipientSpec {
+            hidden: r.hidden || gpg.throw_keyids,
+            ..r
+        })
         .collect();
     let passphrase = Passphrase::from_env("PASSPHRASE");
     let encryption = if opts.no_encryption {
@@ -306,7 +311,6 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
     };
     // As duplicity (which runs gpg): with no keyring file, keys are where `gpg --import` put them.
     let sign_key = sign_key_id(opts)?;
-    let gpg = parse_gpg_options(&opts.gpg_options)?;
     if access == Access::Write {
         if gpg.rfc2440 {
             bail!(
@@ -527,6 +531,8 @@ struct GpgOptions {
     secret_keyrings: Vec<PathBuf>,
     /// `--rfc2440`: asks for a format older than what we write (refused when writing).
     rfc2440: bool,
+    /// `--throw-keyids`: every recipient hidden (wildcard key id), as --hidden-encrypt-key.
+    throw_keyids: bool,
 }
 
 /// gpg options that change nothing we write or read: accepted and ignored.
@@ -553,22 +559,41 @@ const HARMLESS_GPG_OPTIONS: &[&str] = &[
     "--openpgp",
 ];
 
-/// gpg options that would change what is written and that this program does not honour yet: refused
-/// rather than ignored, so a backup never silently differs from what the operator asked for.
-const NOT_YET_GPG_OPTIONS: &[&str] = &[
-    "--digest-algo",
-    "--s2k-cipher-algo",
-    "--s2k-digest-algo",
-    "--s2k-mode",
-    "--s2k-count",
-    "--throw-keyids",
-];
-
 /// `--gpg-options` (repeatable; each split as a shell would; `--opt=value` or `--opt value`).
 #[allow(deprecated)] // CAST5 and 3DES: gpg still writes them when told to, so we do too
 fn parse_gpg_options(gpg_options: &[String]) -> Result<GpgOptions> {
     use crate::engine::crypto::Compression;
     use sequoia_openpgp::types::SymmetricAlgorithm as S;
+    let cipher = |name: &str, v: &str| {
+        Ok(match v.to_ascii_uppercase().as_str() {
+            "AES" | "AES128" => S::AES128,
+            "AES192" => S::AES192,
+            "AES256" => S::AES256,
+            "TWOFISH" => S::Twofish,
+            "CAMELLIA128" => S::Camellia128,
+            "CAMELLIA192" => S::Camellia192,
+            "CAMELLIA256" => S::Camellia256,
+            "CAST5" => S::CAST5,
+            "3DES" => S::TripleDES,
+            "BLOWFISH" => S::Blowfish,
+            _ => bail!(
+                "--gpg-options: {name} {v} is not a cipher this program writes: use AES256, AES192, AES, TWOFISH, CAMELLIA256/192/128, CAST5, 3DES or BLOWFISH"
+            ),
+        })
+    };
+    let digest = |name: &str, v: &str| {
+        use sequoia_openpgp::types::HashAlgorithm as H;
+        Ok(match v.to_ascii_uppercase().as_str() {
+            "SHA1" => H::SHA1,
+            "SHA224" => H::SHA224,
+            "SHA256" => H::SHA256,
+            "SHA384" => H::SHA384,
+            "SHA512" => H::SHA512,
+            _ => bail!(
+                "--gpg-options: {name} {v} is not a digest this program writes: use SHA256, SHA384, SHA512, SHA224 or SHA1"
+            ),
+        })
+    };
     let mut out = GpgOptions::default();
     let mut words = Vec::new();
     for s in gpg_options {
@@ -594,24 +619,26 @@ fn parse_gpg_options(gpg_options: &[String]) -> Result<GpgOptions> {
                 .ok_or_else(|| anyhow!("--gpg-options: {name} needs a value"))
         };
         match name.as_str() {
-            "--cipher-algo" => {
+            "--cipher-algo" => out.crypto.cipher = Some(cipher(&name, &value(&name)?)?),
+            "--s2k-cipher-algo" => out.crypto.s2k.cipher = Some(cipher(&name, &value(&name)?)?),
+            "--digest-algo" => out.crypto.digest = Some(digest(&name, &value(&name)?)?),
+            "--s2k-digest-algo" => out.crypto.s2k.hash = Some(digest(&name, &value(&name)?)?),
+            "--s2k-mode" => {
                 let v = value(&name)?;
-                out.crypto.cipher = Some(match v.to_ascii_uppercase().as_str() {
-                    "AES" | "AES128" => S::AES128,
-                    "AES192" => S::AES192,
-                    "AES256" => S::AES256,
-                    "TWOFISH" => S::Twofish,
-                    "CAMELLIA128" => S::Camellia128,
-                    "CAMELLIA192" => S::Camellia192,
-                    "CAMELLIA256" => S::Camellia256,
-                    "CAST5" => S::CAST5,
-                    "3DES" => S::TripleDES,
-                    "BLOWFISH" => S::Blowfish,
-                    _ => bail!(
-                        "--gpg-options: --cipher-algo {v} is not a cipher this program writes: use AES256, AES192, AES, TWOFISH, CAMELLIA256/192/128, CAST5, 3DES or BLOWFISH"
-                    ),
-                });
+                match v.parse::<u8>() {
+                    Ok(m @ (0 | 1 | 3)) => out.crypto.s2k.mode = Some(m),
+                    _ => bail!("--gpg-options: --s2k-mode {v}: use 0 (simple), 1 (salted) or 3 (iterated and salted)"),
+                }
             }
+            "--s2k-count" => {
+                let v = value(&name)?;
+                match v.parse::<u32>() {
+                    Ok(n @ 1024..=65_011_712) => out.crypto.s2k.count = Some(n),
+                    _ => bail!("--gpg-options: --s2k-count {v}: give a count from 1024 to 65011712"),
+                }
+            }
+            "--throw-keyids" => out.throw_keyids = true,
+            "--no-throw-keyids" => out.throw_keyids = false,
             "--compress-algo" => {
                 let v = value(&name)?;
                 match v.to_ascii_lowercase().as_str() {
@@ -638,11 +665,8 @@ fn parse_gpg_options(gpg_options: &[String]) -> Result<GpgOptions> {
                 value(&name)?;
             }
             n if HARMLESS_GPG_OPTIONS.contains(&n) => {}
-            n if NOT_YET_GPG_OPTIONS.contains(&n) => bail!(
-                "--gpg-options: {n} is not honoured by this program yet, and would change what is written: remove it"
-            ),
             n => bail!(
-                "--gpg-options: {n} is not supported (honoured: --cipher-algo, --compress-algo, -z/--compress-level, --homedir, --keyring, --secret-keyring; --batch, --no-tty, --yes, --quiet, --verbose, --pinentry-mode, --trust-model and the like are accepted): remove it"
+                "--gpg-options: {n} is not supported (honoured: --cipher-algo, --compress-algo, -z/--compress-level, --digest-algo, --s2k-cipher-algo, --s2k-digest-algo, --s2k-mode, --s2k-count, --throw-keyids, --homedir, --keyring, --secret-keyring; --batch, --no-tty, --yes, --quiet, --verbose, --pinentry-mode, --trust-model and the like are accepted): remove it"
             ),
         }
     }
@@ -852,11 +876,27 @@ mod tests {
         assert_eq!(g.secret_keyrings, [PathBuf::from("/s")]);
         assert!(g.rfc2440);
 
-        for n in NOT_YET_GPG_OPTIONS {
-            let e = parse_gpg_options(&[format!("{n} x")])
-                .unwrap_err()
-                .to_string();
-            assert!(e.contains(&format!("{n} is not honoured")), "{e}");
+        let g = parse_gpg_options(&[
+            "--s2k-mode 1 --s2k-cipher-algo=twofish --s2k-digest-algo sha512".into(),
+            "--s2k-count=1024 --digest-algo SHA384 --throw-keyids".into(),
+        ])
+        .unwrap();
+        use sequoia_openpgp::types::{HashAlgorithm as H, SymmetricAlgorithm as S};
+        assert_eq!(g.crypto.s2k.mode, Some(1));
+        assert_eq!(g.crypto.s2k.cipher, Some(S::Twofish));
+        assert_eq!(g.crypto.s2k.hash, Some(H::SHA512));
+        assert_eq!(g.crypto.s2k.count, Some(1024));
+        assert_eq!(g.crypto.digest, Some(H::SHA384));
+        assert!(g.throw_keyids);
+        for (bad, named) in [
+            ("--s2k-mode 2", "--s2k-mode 2"),
+            ("--s2k-count 10", "--s2k-count 10"),
+            ("--digest-algo MD5", "--digest-algo MD5"),
+            ("--s2k-digest-algo=MD5", "--s2k-digest-algo MD5"),
+            ("--s2k-cipher-algo IDEA", "--s2k-cipher-algo IDEA"),
+        ] {
+            let e = parse_gpg_options(&[bad.into()]).unwrap_err().to_string();
+            assert!(e.contains(named), "{e}");
         }
     }
 

@@ -193,11 +193,10 @@ fn gpg_options_refusals_name_the_option_and_weak_ciphers_warn() {
     build_sample(&src);
     let url = ws.url("repo");
     for (opts, named) in [
-        ("--gpg-options=--throw-keyids", "--throw-keyids"),
-        ("--gpg-options=--s2k-mode 3", "--s2k-mode"),
+        ("--gpg-options=--s2k-mode 2", "--s2k-mode 2"),
         (
-            "--gpg-options=--batch --digest-algo=SHA512",
-            "--digest-algo",
+            "--gpg-options=--batch --digest-algo=MD5",
+            "--digest-algo MD5",
         ),
         (
             "--gpg-options=--compress-algo bzip2",
@@ -245,4 +244,181 @@ fn gpg_options_refusals_name_the_option_and_weak_ciphers_warn() {
     )
     .ok();
     assert_same_tree(&src, &dst, "ours");
+}
+
+#[test]
+fn gpg_options_s2k_choices_read_by_gpg_ours_and_duplicity() {
+    let ws = Ws::new("gpgopt-s2k");
+    let src = ws.p("src");
+    build_sample(&src);
+    for (repo, opts, shown) in [
+        (
+            "salted",
+            "--gpg-options=--s2k-mode 1 --s2k-cipher-algo=AES128 --s2k-digest-algo SHA512",
+            // AES128 is cipher 7, SHA512 hash 10.
+            &["cipher 7", "s2k 1", "hash 10"][..],
+        ),
+        (
+            "count",
+            "--gpg-options=--s2k-count=1024 --s2k-mode=3",
+            &["s2k 3", "count 1024"][..],
+        ),
+    ] {
+        let url = ws.url(repo);
+        ws.run(
+            Tool::Ours,
+            Enc::Pass(PASS),
+            &[opts, src.to_str().unwrap(), &url],
+        )
+        .ok();
+        let packets = list_packets(&ws, &first_volume(&ws, repo), PASS);
+        // The SKESK line and the line after it (gpg prints the salt and count there).
+        let mut lines = packets
+            .lines()
+            .skip_while(|l| !l.contains("symkey enc packet"));
+        let skesk = format!(
+            "{} {}",
+            lines.next().unwrap_or_default(),
+            lines.next().unwrap_or_default()
+        );
+        for s in shown {
+            assert!(skesk.contains(s), "{repo}: {s} in {packets}");
+        }
+        let dst = ws.p(&format!("{repo}-ours"));
+        ws.run(
+            Tool::Ours,
+            Enc::Pass(PASS),
+            &[url.as_str(), dst.to_str().unwrap()],
+        )
+        .ok();
+        assert_same_tree(&src, &dst, "ours");
+        let dst = ws.p(&format!("{repo}-dup"));
+        ws.restore(Tool::Duplicity, Enc::Pass(PASS), repo, &dst, None, &[]);
+        assert_same_tree(&src, &dst, "stock duplicity");
+    }
+}
+
+#[test]
+fn gpg_options_digest_algo_signs_with_it() {
+    let ws = Ws::new("gpgopt-digest");
+    let sig = ws.gen_key("signer", "rsa3072", "default", None, "never", None);
+    let src = ws.p("src");
+    build_sample(&src);
+    let url = ws.url("repo");
+    ws.run_env(
+        Tool::Ours,
+        Enc::Pass(PASS),
+        &[
+            "--gpg-options=--digest-algo SHA512",
+            "--sign-key",
+            &sig.fpr,
+            "--secret-keyring",
+            sig.sec_asc.to_str().unwrap(),
+            src.to_str().unwrap(),
+            &url,
+        ],
+        &[("SIGN_PASSPHRASE", KEY_PASS)],
+    )
+    .ok();
+    let vol = first_volume(&ws, "repo");
+    let packets = list_packets(&ws, &vol, PASS);
+    // SHA512 is digest algorithm 10 (the one-pass signature packet names it).
+    assert!(packets.contains("digest 10,"), "{packets}");
+    let mut cmd = std::process::Command::new("gpg");
+    ws.env(&mut cmd);
+    cmd.args([
+        "--batch",
+        "--no-tty",
+        "--pinentry-mode",
+        "loopback",
+        "--passphrase",
+        PASS,
+        "-o",
+        "/dev/null",
+        "--decrypt",
+    ])
+    .arg(&vol);
+    let r = run_cmd(cmd, "gpg --decrypt").ok();
+    assert!(r.output().contains("Good signature"), "{}", r.output());
+    let dst = ws.p("restored-dup");
+    ws.restore(
+        Tool::Duplicity,
+        Enc::Pass(PASS),
+        "repo",
+        &dst,
+        None,
+        &["--sign-key", sig.long_id()],
+    );
+    assert_same_tree(&src, &dst, "stock duplicity --sign-key");
+}
+
+#[test]
+fn gpg_options_throw_keyids_writes_wildcard_ids_that_every_reader_decrypts() {
+    let ws = Ws::new("gpgopt-throw");
+    let key = ws.gen_key(
+        "enc",
+        "ed25519",
+        "sign,cert",
+        Some("cv25519"),
+        "never",
+        None,
+    );
+    // A second secret key the readers also hold, tried before the right one.
+    let other = ws.gen_key(
+        "other",
+        "ed25519",
+        "sign,cert",
+        Some("cv25519"),
+        "never",
+        None,
+    );
+    let src = ws.p("src");
+    build_sample(&src);
+    let url = ws.url("repo");
+    ws.run(
+        Tool::Ours,
+        Enc::Keys,
+        &[
+            "--gpg-options=--throw-keyids",
+            "--encrypt-key",
+            &key.fpr,
+            "--keyring",
+            key.pub_bin.to_str().unwrap(),
+            src.to_str().unwrap(),
+            &url,
+        ],
+    )
+    .ok();
+    let packets = list_packets(&ws, &first_volume(&ws, "repo"), KEY_PASS);
+    assert!(
+        packets.contains("pubkey enc packet") && packets.contains("keyid 0000000000000000"),
+        "{packets}"
+    );
+    let dst = ws.p("restored");
+    ws.run_env(
+        Tool::Ours,
+        Enc::Keys,
+        &[
+            "restore",
+            "--secret-keyring",
+            other.sec_bin.to_str().unwrap(),
+            "--secret-keyring",
+            key.sec_bin.to_str().unwrap(),
+            url.as_str(),
+            dst.to_str().unwrap(),
+        ],
+        &[("PASSPHRASE", KEY_PASS)],
+    )
+    .ok();
+    assert_same_tree(&src, &dst, "ours");
+    let dst = ws.p("restored-dup");
+    ws.restore(
+        Tool::Duplicity,
+        Enc::Pass(KEY_PASS),
+        "repo",
+        &dst,
+        None,
+        &[],
+    );
+    assert_same_tree(&src, &dst, "stock duplicity");
 }

@@ -405,12 +405,13 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
     } else {
         ctx.passphrase
             .as_ref()
-            .map(Encryptor::symmetric)
+            .map(|p| Encryptor::symmetric_with(p, &ctx.keys.s2k))
             .transpose()?
     }
     .map(|e| {
         e.with_signer(ctx.keys.signer.clone())
-            .with_cipher(ctx.keys.cipher)
+            .with_cipher(ctx.keys.cipher)?
+            .with_digest(ctx.keys.digest)
     })
     .transpose()?;
     let sealing = match &encryptor {
