@@ -33,6 +33,30 @@ fn list_packets(ws: &Ws, file: &Path, pass: &str) -> String {
     run_cmd(cmd, "gpg --list-packets").ok().output()
 }
 
+/// Stock duplicity 3.2.1 (scripts/duplicity3.sh installs it on first use) restores `repo` into `dst`,
+/// with `pass` as PASSPHRASE and the workspace's GNUPGHOME.
+fn restore_with_duplicity3(ws: &Ws, repo: &str, dst: &Path, pass: &str) {
+    let out = std::process::Command::new("bash")
+        .arg(repo_root().join("scripts/duplicity3.sh"))
+        .output()
+        .expect("run scripts/duplicity3.sh");
+    assert!(
+        out.status.success(),
+        "scripts/duplicity3.sh failed (run scripts/setup-deps.sh first):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exe = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let mut cmd = std::process::Command::new(&exe);
+    ws.env(&mut cmd);
+    cmd.env("PASSPHRASE", pass)
+        .arg("restore")
+        .arg("--archive-dir")
+        .arg(ws.p("cache-dup3"))
+        .arg(ws.url(repo))
+        .arg(dst);
+    run_cmd(cmd, "duplicity 3.2.1 restore").ok();
+}
+
 #[test]
 fn gpg_options_no_compression_symmetric_read_by_gpg_ours_and_duplicity() {
     let ws = Ws::new("gpgopt-z0");
@@ -295,6 +319,9 @@ fn gpg_options_s2k_choices_read_by_gpg_ours_and_duplicity() {
         let dst = ws.p(&format!("{repo}-dup"));
         ws.restore(Tool::Duplicity, Enc::Pass(PASS), repo, &dst, None, &[]);
         assert_same_tree(&src, &dst, "stock duplicity");
+        let dst = ws.p(&format!("{repo}-dup3"));
+        restore_with_duplicity3(&ws, repo, &dst, PASS);
+        assert_same_tree(&src, &dst, "stock duplicity 3.2.1");
     }
 }
 
@@ -421,4 +448,7 @@ fn gpg_options_throw_keyids_writes_wildcard_ids_that_every_reader_decrypts() {
         &[],
     );
     assert_same_tree(&src, &dst, "stock duplicity");
+    let dst = ws.p("restored-dup3");
+    restore_with_duplicity3(&ws, "repo", &dst, KEY_PASS);
+    assert_same_tree(&src, &dst, "stock duplicity 3.2.1");
 }
