@@ -275,6 +275,7 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
     backend.s3_region_name.clone_from(&opts.s3_region_name);
     backend.s3_unencrypted_connection = opts.s3_unencrypted_connection;
 
+    let gpg = parse_gpg_options(&opts.gpg_options)?;
     let recipients: Vec<RecipientSpec> = opts
         .encrypt_key
         .iter()
@@ -287,6 +288,10 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
             key: k.clone(),
             hidden: true,
         }))
+        .map(|r| RecipientSpec {
+            hidden: r.hidden || gpg.throw_keyids,
+            ..r
+        })
         .collect();
     let passphrase = Passphrase::from_env("PASSPHRASE");
     let encryption = if opts.no_encryption {
@@ -306,17 +311,43 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
     };
     // As duplicity (which runs gpg): with no keyring file, keys are where `gpg --import` put them.
     let sign_key = sign_key_id(opts)?;
-    let gnupg_home = if opts.keyring.is_empty() && opts.secret_keyring.is_empty() {
-        GnupgHome::from_env()
-    } else {
+    if access == Access::Write {
+        if gpg.rfc2440 {
+            bail!(
+                "--gpg-options: --rfc2440 asks for the older message format, which this program does not write: remove it (restores accept it)"
+            );
+        }
+        if let Some(w) = weak_cipher_warning(&gpg.crypto) {
+            eprintln!("duplicity-charm: warning: {w}");
+        }
+    }
+    // gpg's --keyring/--secret-keyring inside --gpg-options are our options of the same names.
+    let keyring: Vec<PathBuf> = opts.keyring.iter().chain(&gpg.keyrings).cloned().collect();
+    let secret_keyring: Vec<PathBuf> = opts
+        .secret_keyring
+        .iter()
+        .chain(&gpg.secret_keyrings)
+        .cloned()
+        .collect();
+    let gnupg_home = if !keyring.is_empty() || !secret_keyring.is_empty() {
         None
+    } else if let Some(dir) = &gpg.homedir {
+        if !dir.is_dir() {
+            bail!(
+                "--gpg-options: --homedir {}: no such directory; give gpg's home directory (where gpg --import put the keys)",
+                dir.display()
+            );
+        }
+        Some(GnupgHome::at(dir))
+    } else {
+        GnupgHome::from_env()
     };
     let public_keys = match &gnupg_home {
         // Read only when a key is named: a passphrase-only run never opens gpg's files.
         Some(home) if !matches!(encryption, Encryption::Passphrase) || sign_key.is_some() => {
             home.public_certs().with_context(|| home.describe())?
         }
-        _ => keys::load_all(&opts.keyring).context("--keyring")?,
+        _ => keys::load_all(&keyring).context("--keyring")?,
     };
     Ok(RepositoryConfig {
         url: url.to_string(),
@@ -327,10 +358,10 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
             sign_key,
             sign_passphrase: Passphrase::from_env("SIGN_PASSPHRASE"),
             public_keys,
-            secret_keys: keys::load_all(&opts.secret_keyring).context("--secret-keyring")?,
+            secret_keys: keys::load_all(&secret_keyring).context("--secret-keyring")?,
             refuse_weak_keys: opts.refuse_weak_keys,
             gnupg_home,
-            crypto: crypto_options(&opts.gpg_options)?,
+            crypto: gpg.crypto,
         },
         archive_dir: opts.archive_dir.clone(),
         name: opts.name.clone(),
@@ -488,41 +519,97 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
     }
 }
 
-/// `--gpg-options` (repeatable; each split as a shell would) as the engine's [`CryptoOptions`].
+/// What `--gpg-options` asks for: the engine's [`CryptoOptions`] and where keys are.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct GpgOptions {
+    crypto: CryptoOptions,
+    /// `--homedir`: gpg's own keyring directory instead of GNUPGHOME / ~/.gnupg.
+    homedir: Option<PathBuf>,
+    /// `--keyring`: as our --keyring.
+    keyrings: Vec<PathBuf>,
+    /// `--secret-keyring`: as our --secret-keyring.
+    secret_keyrings: Vec<PathBuf>,
+    /// `--rfc2440`: asks for a format older than what we write (refused when writing).
+    rfc2440: bool,
+    /// `--throw-keyids`: every recipient hidden (wildcard key id), as --hidden-encrypt-key.
+    throw_keyids: bool,
+}
+
+/// gpg options that change nothing we write or read: accepted and ignored.
+const HARMLESS_GPG_OPTIONS: &[&str] = &[
+    "--batch",
+    "--no-tty",
+    "--yes",
+    "--quiet",
+    "-q",
+    "--verbose",
+    "-v",
+    "--no-verbose",
+    "--no-permission-warning",
+    "--ignore-mdc-error",
+    "--force-mdc",
+    "--no-greeting",
+    "--no-secmem-warning",
+    "--use-agent",
+    "--no-use-agent",
+    "--always-trust",
+    "--no-auto-key-locate",
+    "--lock-never",
+    // We write RFC 4880 messages anyway.
+    "--openpgp",
+];
+
+/// `--gpg-options` (repeatable; each split as a shell would; `--opt=value` or `--opt value`).
 #[allow(deprecated)] // CAST5 and 3DES: gpg still writes them when told to, so we do too
-fn crypto_options(gpg_options: &[String]) -> Result<CryptoOptions> {
+fn parse_gpg_options(gpg_options: &[String]) -> Result<GpgOptions> {
+    use crate::engine::crypto::Compression;
     use sequoia_openpgp::types::SymmetricAlgorithm as S;
-    const HARMLESS: &[&str] = &[
-        "--batch",
-        "--no-tty",
-        "--yes",
-        "--quiet",
-        "-q",
-        "--verbose",
-        "-v",
-        "--no-verbose",
-        "--no-permission-warning",
-        "--ignore-mdc-error",
-        "--force-mdc",
-        "--no-greeting",
-        "--no-secmem-warning",
-        "--use-agent",
-        "--no-use-agent",
-        "--always-trust",
-        "--no-auto-key-locate",
-        "--lock-never",
-    ];
-    let mut out = CryptoOptions::default();
+    let cipher = |name: &str, v: &str| {
+        Ok(match v.to_ascii_uppercase().as_str() {
+            "AES" | "AES128" => S::AES128,
+            "AES192" => S::AES192,
+            "AES256" => S::AES256,
+            "TWOFISH" => S::Twofish,
+            "CAMELLIA128" => S::Camellia128,
+            "CAMELLIA192" => S::Camellia192,
+            "CAMELLIA256" => S::Camellia256,
+            "CAST5" => S::CAST5,
+            "3DES" => S::TripleDES,
+            "BLOWFISH" => S::Blowfish,
+            _ => bail!(
+                "--gpg-options: {name} {v} is not a cipher this program writes: use AES256, AES192, AES, TWOFISH, CAMELLIA256/192/128, CAST5, 3DES or BLOWFISH"
+            ),
+        })
+    };
+    let digest = |name: &str, v: &str| {
+        use sequoia_openpgp::types::HashAlgorithm as H;
+        Ok(match v.to_ascii_uppercase().as_str() {
+            "SHA1" => H::SHA1,
+            "SHA224" => H::SHA224,
+            "SHA256" => H::SHA256,
+            "SHA384" => H::SHA384,
+            "SHA512" => H::SHA512,
+            _ => bail!(
+                "--gpg-options: {name} {v} is not a digest this program writes: use SHA256, SHA384, SHA512, SHA224 or SHA1"
+            ),
+        })
+    };
+    let mut out = GpgOptions::default();
     let mut words = Vec::new();
     for s in gpg_options {
         let mut o = backend::OpenOptions::new();
         o.set_ssh_options(s); // the same shell-like split
         words.extend(o.ssh_options);
     }
+    // -z and --compress-algo combine whatever their order: none/-z 0 store, else ZIP at the level.
+    let mut level: Option<u32> = None;
+    let mut uncompressed = false;
     let mut it = words.into_iter();
     while let Some(w) = it.next() {
         let (name, inline) = match w.split_once('=') {
             Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            // gpg's -zN (the level glued to the letter).
+            _ if w.len() > 2 && w.starts_with("-z") => ("-z".to_string(), Some(w[2..].to_string())),
             _ => (w.clone(), None),
         };
         let mut value = |name: &str| {
@@ -532,34 +619,75 @@ fn crypto_options(gpg_options: &[String]) -> Result<CryptoOptions> {
                 .ok_or_else(|| anyhow!("--gpg-options: {name} needs a value"))
         };
         match name.as_str() {
-            "--cipher-algo" => {
+            "--cipher-algo" => out.crypto.cipher = Some(cipher(&name, &value(&name)?)?),
+            "--s2k-cipher-algo" => out.crypto.s2k.cipher = Some(cipher(&name, &value(&name)?)?),
+            "--digest-algo" => out.crypto.digest = Some(digest(&name, &value(&name)?)?),
+            "--s2k-digest-algo" => out.crypto.s2k.hash = Some(digest(&name, &value(&name)?)?),
+            "--s2k-mode" => {
                 let v = value(&name)?;
-                out.cipher = Some(match v.to_ascii_uppercase().as_str() {
-                    "AES" | "AES128" => S::AES128,
-                    "AES192" => S::AES192,
-                    "AES256" => S::AES256,
-                    "TWOFISH" => S::Twofish,
-                    "CAMELLIA128" => S::Camellia128,
-                    "CAMELLIA192" => S::Camellia192,
-                    "CAMELLIA256" => S::Camellia256,
-                    "CAST5" => S::CAST5,
-                    "3DES" => S::TripleDES,
-                    "BLOWFISH" => S::Blowfish,
-                    _ => bail!(
-                        "--gpg-options: --cipher-algo {v} is not a cipher this program writes: use AES256, AES192, AES, TWOFISH, CAMELLIA256/192/128, CAST5, 3DES or BLOWFISH"
-                    ),
-                });
+                match v.parse::<u8>() {
+                    Ok(m @ (0 | 1 | 3)) => out.crypto.s2k.mode = Some(m),
+                    _ => bail!("--gpg-options: --s2k-mode {v}: use 0 (simple), 1 (salted) or 3 (iterated and salted)"),
+                }
             }
+            "--s2k-count" => {
+                let v = value(&name)?;
+                match v.parse::<u32>() {
+                    Ok(n @ 1024..=65_011_712) => out.crypto.s2k.count = Some(n),
+                    _ => bail!("--gpg-options: --s2k-count {v}: give a count from 1024 to 65011712"),
+                }
+            }
+            "--throw-keyids" => out.throw_keyids = true,
+            "--no-throw-keyids" => out.throw_keyids = false,
+            "--compress-algo" => {
+                let v = value(&name)?;
+                match v.to_ascii_lowercase().as_str() {
+                    "zip" | "1" => uncompressed = false,
+                    "none" | "uncompressed" | "0" => uncompressed = true,
+                    _ => bail!(
+                        "--gpg-options: --compress-algo {v} is not one this program writes: use zip or none"
+                    ),
+                }
+            }
+            "--compress-level" | "-z" => {
+                let v = value(&name)?;
+                match v.parse::<u32>() {
+                    Ok(n @ 0..=9) => level = Some(n),
+                    _ => bail!("--gpg-options: {name} {v}: give a level from 0 (no compression) to 9"),
+                }
+            }
+            "--homedir" => out.homedir = Some(PathBuf::from(value(&name)?)),
+            "--keyring" => out.keyrings.push(PathBuf::from(value(&name)?)),
+            "--secret-keyring" => out.secret_keyrings.push(PathBuf::from(value(&name)?)),
+            "--rfc2440" => out.rfc2440 = true,
+            // No trust database here: a key is used because the command line names it.
             "--pinentry-mode" | "--trust-model" => {
                 value(&name)?;
             }
-            n if HARMLESS.contains(&n) => {}
+            n if HARMLESS_GPG_OPTIONS.contains(&n) => {}
             n => bail!(
-                "--gpg-options: {n} is not supported (only --cipher-algo changes what is written; --batch, --no-tty, --yes, --quiet, --verbose, --pinentry-mode and the like are accepted): remove it"
+                "--gpg-options: {n} is not supported (honoured: --cipher-algo, --compress-algo, -z/--compress-level, --digest-algo, --s2k-cipher-algo, --s2k-digest-algo, --s2k-mode, --s2k-count, --throw-keyids, --homedir, --keyring, --secret-keyring; --batch, --no-tty, --yes, --quiet, --verbose, --pinentry-mode, --trust-model and the like are accepted): remove it"
             ),
         }
     }
+    out.crypto.compression = match (uncompressed, level) {
+        (true, _) | (false, Some(0)) => Some(Compression::None),
+        (false, Some(n)) => Some(Compression::Deflate(n)),
+        (false, None) => None,
+    };
     Ok(out)
+}
+
+/// A one-line warning when `--cipher-algo` chose a 64-bit-block cipher for writing.
+#[allow(deprecated)]
+fn weak_cipher_warning(crypto: &CryptoOptions) -> Option<String> {
+    use sequoia_openpgp::types::SymmetricAlgorithm as S;
+    match crypto.cipher? {
+        c @ (S::CAST5 | S::TripleDES | S::Blowfish | S::IDEA) => Some(format!(
+            "--gpg-options: --cipher-algo {c} is an old 64-bit-block cipher; prefer AES256"
+        )),
+        _ => None,
+    }
 }
 
 /// True for a target URL as duplicity tells one from a local path: it starts with a scheme and `://`.
@@ -684,23 +812,130 @@ mod tests {
     #[test]
     fn gpg_options_cipher_honoured_harmless_accepted_others_refused() {
         use sequoia_openpgp::types::SymmetricAlgorithm as S;
-        let c = crypto_options(&[
+        let c = parse_gpg_options(&[
             "--batch --cipher-algo=twofish".into(),
             "--pinentry-mode loopback".into(),
         ])
-        .unwrap();
+        .unwrap()
+        .crypto;
         assert_eq!(c.cipher, Some(S::Twofish));
         assert_eq!(
-            crypto_options(&["--cipher-algo AES256".into()])
+            parse_gpg_options(&["--cipher-algo AES256".into()])
                 .unwrap()
+                .crypto
                 .cipher,
             Some(S::AES256)
         );
-        let e = crypto_options(&["--rfc2440".into()])
+        assert!(parse_gpg_options(&["--cipher-algo=IDEA2".into()]).is_err());
+        let e = parse_gpg_options(&["--batch --export-options x".into()])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("--rfc2440 is not supported"), "{e}");
-        assert!(crypto_options(&["--cipher-algo=IDEA2".into()]).is_err());
+        assert!(e.contains("--export-options is not supported"), "{e}");
+    }
+
+    #[test]
+    fn gpg_options_compression_keyrings_homedir_and_accepted_ones() {
+        use crate::engine::crypto::Compression;
+        let c = |s: &[&str]| {
+            parse_gpg_options(&s.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .map(|g| g.crypto.compression)
+        };
+        assert_eq!(c(&[]).unwrap(), None);
+        assert_eq!(c(&["-z 0"]).unwrap(), Some(Compression::None));
+        assert_eq!(c(&["-z9"]).unwrap(), Some(Compression::Deflate(9)));
+        assert_eq!(
+            c(&["--compress-level=5", "--compress-algo zip"]).unwrap(),
+            Some(Compression::Deflate(5))
+        );
+        assert_eq!(
+            c(&["--compress-algo=none -z 6"]).unwrap(),
+            Some(Compression::None)
+        );
+        assert_eq!(
+            c(&["--compress-algo Uncompressed"]).unwrap(),
+            Some(Compression::None)
+        );
+        for bad in [
+            "--compress-algo zlib",
+            "--compress-algo=bzip2",
+            "-z 10",
+            "-z",
+        ] {
+            assert!(c(&[bad]).is_err(), "{bad}");
+        }
+        let e = c(&["--compress-algo bzip2"]).unwrap_err().to_string();
+        assert!(e.contains("--compress-algo bzip2"), "{e}");
+
+        let g = parse_gpg_options(&[
+            "--homedir /g --keyring=/k1 --secret-keyring /s --trust-model always".into(),
+            "--keyring /k2 --rfc2440 --openpgp --no-tty --yes --quiet".into(),
+        ])
+        .unwrap();
+        assert_eq!(g.homedir, Some(PathBuf::from("/g")));
+        assert_eq!(g.keyrings, [PathBuf::from("/k1"), PathBuf::from("/k2")]);
+        assert_eq!(g.secret_keyrings, [PathBuf::from("/s")]);
+        assert!(g.rfc2440);
+
+        let g = parse_gpg_options(&[
+            "--s2k-mode 1 --s2k-cipher-algo=twofish --s2k-digest-algo sha512".into(),
+            "--s2k-count=1024 --digest-algo SHA384 --throw-keyids".into(),
+        ])
+        .unwrap();
+        use sequoia_openpgp::types::{HashAlgorithm as H, SymmetricAlgorithm as S};
+        assert_eq!(g.crypto.s2k.mode, Some(1));
+        assert_eq!(g.crypto.s2k.cipher, Some(S::Twofish));
+        assert_eq!(g.crypto.s2k.hash, Some(H::SHA512));
+        assert_eq!(g.crypto.s2k.count, Some(1024));
+        assert_eq!(g.crypto.digest, Some(H::SHA384));
+        assert!(g.throw_keyids);
+        for (bad, named) in [
+            ("--s2k-mode 2", "--s2k-mode 2"),
+            ("--s2k-count 10", "--s2k-count 10"),
+            ("--digest-algo MD5", "--digest-algo MD5"),
+            ("--s2k-digest-algo=MD5", "--s2k-digest-algo MD5"),
+            ("--s2k-cipher-algo IDEA", "--s2k-cipher-algo IDEA"),
+        ] {
+            let e = parse_gpg_options(&[bad.into()]).unwrap_err().to_string();
+            assert!(e.contains(named), "{e}");
+        }
+    }
+
+    #[test]
+    fn gpg_options_weak_cipher_warned() {
+        let w = |s: &str| weak_cipher_warning(&parse_gpg_options(&[s.into()]).unwrap().crypto);
+        assert!(w("--cipher-algo CAST5").unwrap().contains("CAST5"));
+        assert!(w("--cipher-algo=3des").is_some());
+        assert!(w("--cipher-algo blowfish").is_some());
+        assert!(w("--cipher-algo AES256").is_none());
+        assert!(w("--batch").is_none());
+    }
+
+    #[test]
+    fn gpg_options_rfc2440_refused_for_backups_only() {
+        let cli = |a: &[&str]| Cli::try_parse_from(a).unwrap();
+        let c = cli(&[
+            "d",
+            "--gpg-options",
+            "--rfc2440",
+            "--no-encryption",
+            "full",
+            "/s",
+            "file:///t",
+        ]);
+        let e = repository_config(&c.opts, "file:///t", Access::Write)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--rfc2440"), "{e}");
+        // A restore (no --no-encryption: a passphrase backup, so gpg's keyring is not opened).
+        let c = cli(&[
+            "d",
+            "--gpg-options",
+            "--rfc2440",
+            "restore",
+            "file:///t",
+            "/r",
+        ]);
+        repository_config(&c.opts, "file:///t", Access::Read).unwrap();
     }
 
     fn implicit(args: &[&str]) -> Result<Vec<String>> {

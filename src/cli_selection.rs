@@ -177,8 +177,10 @@ where
     Ok(Selection::new(source_as_typed, &rules, null_separator)?)
 }
 
-/// duplicity 3.2.1 filters a restore by the selection options (matched against paths inside the backup);
-/// ours does not yet, so a restore given them fails instead of restoring everything.
+/// duplicity 3.2.1 filters a restore by the selection options: patterns relative to the backup's root (as
+/// list-current-files prints them; absolute ones and `.`/`..` are an error), not combinable with
+/// --path-to-restore, and --exclude-if-present/--exclude-other-filesystems/--files-from refused. Ours
+/// does not filter yet, so a restore given them fails instead of restoring everything.
 pub fn refuse_for_restore<I, T>(argv: I) -> Result<()>
 where
     I: IntoIterator<Item = T>,
@@ -187,7 +189,7 @@ where
     let (rules, _) = rules_from_args(argv, 0)?;
     if let Some(rule) = rules.first() {
         anyhow::bail!(
-            "{} is not supported with restore yet: restore everything, or one path with --path-to-restore",
+            "{} is not supported with restore yet (duplicity 3.2.1 restores only the selected paths; this program restores everything or one path): restore everything, or one path with --path-to-restore",
             rule.option()
         );
     }

@@ -72,6 +72,14 @@ impl RsyncBackend {
                 proxy: opts.rsync_proxy.clone(),
             });
         }
+        // Over SSH our own -e carries the port, --ssh-options, batch mode and the shared master
+        // connection; a second -e would replace all of that (rsync keeps the last), so it is refused
+        // and the ssh options go where they are honoured.
+        if let Some(e) = opts.rsync_options.iter().find(|w| is_rsh_option(w)) {
+            return Err(UrlError::Invalid(format!(
+                "--rsync-options: {e} cannot be used with an rsync-over-SSH URL ({shown}): this program runs ssh itself; give ssh's options with --ssh-options instead"
+            )));
+        }
         let u = super::url::NetUrl::parse(url)?;
         let mut ssh = String::from("ssh -oBatchMode=yes -oStrictHostKeyChecking=yes");
         if let Some(p) = u.port {
@@ -278,6 +286,21 @@ const REFUSED_RSYNC_OPTIONS: &[(&str, &str)] = &[
     ("--mkpath", "it is already given"),
 ];
 
+/// True for rsync's `-e`/`--rsh` (also `--rsh=CMD`, `-eCMD` and a short cluster ending in `e`, e.g. `-ze`).
+fn is_rsh_option(word: &str) -> bool {
+    if word == "--rsh" || word.starts_with("--rsh=") {
+        return true;
+    }
+    match word.strip_prefix('-') {
+        // In a cluster, a letter that takes a value (-B, -f, -T, -M) swallows the rest.
+        Some(short) if !short.starts_with('-') => short
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() && !"BfTM".contains(*c))
+            .any(|c| c == 'e'),
+        _ => false,
+    }
+}
+
 /// Refuses `--rsync-options` words that would break the backend (see [`REFUSED_RSYNC_OPTIONS`]),
 /// naming the option.
 pub fn check_rsync_options(words: &[String]) -> Result<(), UrlError> {
@@ -467,6 +490,24 @@ mod tests {
         );
         let b2 = RsyncBackend::from_url("rsync://u@h.onion::/backups/", &o).unwrap();
         assert_eq!(b2.remote, b.remote);
+        // Over SSH a user -e would replace ours: refused, naming it.
+        let e = RsyncBackend::from_url("rsync://u@h/p", &o)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("-e cannot be used") && e.contains("--ssh-options"),
+            "{e}"
+        );
+        for w in ["--rsh=ssh", "--rsh", "-ze", "-essh", "-avze"] {
+            assert!(is_rsh_option(w), "{w}");
+        }
+        for w in ["-z", "--compress", "-fe", "--password-file=/e", "ssh -e"] {
+            assert!(!is_rsh_option(w), "{w}");
+        }
+        let mut plain = OpenOptions::new();
+        plain.add_rsync_options("--partial -z").unwrap();
+        RsyncBackend::from_url("rsync://u@h/p", &plain).unwrap();
         for bad in [
             "--delete",
             "--delete-after",

@@ -76,6 +76,13 @@ pub struct Keys {
 pub struct CryptoOptions {
     /// gpg's `--cipher-algo`: the cipher of every encrypted file (default AES256).
     pub cipher: Option<sequoia_openpgp::types::SymmetricAlgorithm>,
+    /// gpg's `--compress-algo`/`-z`: how the data inside each encrypted file is compressed (default
+    /// ZIP at level 2, as duplicity's gpg does by default).
+    pub compression: Option<crate::engine::crypto::Compression>,
+    /// gpg's `--s2k-*`: how a passphrase protects each file's session key.
+    pub s2k: crate::engine::crypto::S2kOptions,
+    /// gpg's `--digest-algo`: the hash of the signatures (`--sign-key`; default SHA256).
+    pub digest: Option<sequoia_openpgp::types::HashAlgorithm>,
 }
 
 impl std::fmt::Debug for Keys {
@@ -233,6 +240,9 @@ impl Repository {
             secret_keys: k.secret_keys.clone(),
             secret_source: self.secret_source(),
             cipher: k.crypto.cipher,
+            compression: k.crypto.compression,
+            s2k: k.crypto.s2k,
+            digest: k.crypto.digest,
             ..KeySetup::default()
         };
         let passphrase = match &k.encryption {

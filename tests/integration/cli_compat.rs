@@ -335,7 +335,8 @@ fn gpg_options_cipher_algo_is_written_and_read_by_gpg_and_duplicity() {
         )
         .fails();
     assert!(
-        r.output().contains("--rfc2440 is not supported"),
+        r.output()
+            .contains("--rfc2440 asks for the older message format"),
         "{}",
         r.output()
     );

@@ -26,6 +26,7 @@ mod concurrency;
 mod corruption;
 mod demo;
 mod gnupg_home;
+mod gpg_options;
 mod harness;
 mod hostile;
 mod interop_remote;

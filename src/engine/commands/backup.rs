@@ -405,16 +405,22 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
     } else {
         ctx.passphrase
             .as_ref()
-            .map(Encryptor::symmetric)
+            .map(|p| Encryptor::symmetric_with(p, &ctx.keys.s2k))
             .transpose()?
     }
     .map(|e| {
         e.with_signer(ctx.keys.signer.clone())
-            .with_cipher(ctx.keys.cipher)
+            .with_cipher(ctx.keys.cipher)?
+            .with_digest(ctx.keys.digest)
     })
     .transpose()?;
     let sealing = match &encryptor {
-        Some(e) => Sealing::Gpg(e, Compression::Deflate(GPG_DEFLATE_LEVEL)),
+        Some(e) => Sealing::Gpg(
+            e,
+            ctx.keys
+                .compression
+                .unwrap_or(Compression::Deflate(GPG_DEFLATE_LEVEL)),
+        ),
         None => Sealing::Gzip(GZIP_LEVEL),
     };
 

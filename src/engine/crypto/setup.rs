@@ -35,6 +35,13 @@ pub struct KeySetup {
     pub check: Option<SignatureCheck>,
     /// Backups: the cipher of the messages (gpg's `--cipher-algo`); AES256 when unset.
     pub cipher: Option<sequoia_openpgp::types::SymmetricAlgorithm>,
+    /// Backups: the compression inside encrypted files (gpg's `--compress-algo`/`-z`); ZIP level 2
+    /// when unset.
+    pub compression: Option<super::Compression>,
+    /// Backups with a passphrase: gpg's `--s2k-*`.
+    pub s2k: super::S2kOptions,
+    /// Backups that sign: the signatures' hash (gpg's `--digest-algo`); SHA256 when unset.
+    pub digest: Option<sequoia_openpgp::types::HashAlgorithm>,
 }
 
 impl std::fmt::Debug for KeySetup {

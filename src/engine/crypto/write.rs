@@ -12,8 +12,24 @@ pub enum Compression {
     Deflate(u32),
 }
 
+/// gpg's `--s2k-*` options: how the passphrase becomes the key that encrypts each message's session
+/// key. Unset fields keep our defaults (AES256, SHA256, iterated and salted with gpg's largest count).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct S2kOptions {
+    /// `--s2k-cipher-algo`: the cipher of the encrypted session key.
+    pub cipher: Option<SymmetricAlgorithm>,
+    /// `--s2k-digest-algo`.
+    pub hash: Option<HashAlgorithm>,
+    /// `--s2k-mode`: 0 simple, 1 salted, 3 iterated and salted.
+    pub mode: Option<u8>,
+    /// `--s2k-count`: octets hashed in mode 3 (rounded up to what OpenPGP can encode).
+    pub count: Option<u32>,
+}
+
 /// Encrypts many messages in one run with one passphrase; see the module documentation.
 pub struct SymmetricEncryptor {
+    /// The cipher of the encrypted session keys (`--s2k-cipher-algo`).
+    pub(super) kek_cipher: SymmetricAlgorithm,
     pub(super) s2k: S2K,
     /// The key derived from the passphrase by `s2k`; it encrypts each message's session key.
     pub(super) kek: SessionKey,
@@ -31,14 +47,43 @@ impl fmt::Debug for SymmetricEncryptor {
 impl SymmetricEncryptor {
     /// Derives the passphrase key once (this takes a fraction of a second) with a fresh random salt.
     pub fn new(passphrase: &Passphrase) -> Result<Self, CryptoError> {
-        let s2k = S2K::new_iterated(WRITE_S2K_HASH, WRITE_S2K_COUNT).map_err(encrypt_err)?;
+        Self::with_s2k(passphrase, &S2kOptions::default())
+    }
+
+    /// As [`SymmetricEncryptor::new`], with gpg's `--s2k-*` choices.
+    #[allow(deprecated)] // simple and salted S2K: gpg still writes them when told to
+    pub fn with_s2k(passphrase: &Passphrase, o: &S2kOptions) -> Result<Self, CryptoError> {
+        let hash = o.hash.unwrap_or(WRITE_S2K_HASH);
+        let kek_cipher = o.cipher.unwrap_or(WRITE_CIPHER);
+        if !hash.is_supported() {
+            return Err(CryptoError::Encrypt(format!(
+                "S2K digest {hash} is not supported by this program: use SHA256, SHA384, SHA512 or SHA1"
+            )));
+        }
+        supported_cipher(kek_cipher)?;
+        let s2k = match o.mode.unwrap_or(3) {
+            0 => S2K::Simple { hash },
+            1 => {
+                let mut salt = [0u8; 8];
+                sequoia_openpgp::crypto::random(&mut salt).map_err(encrypt_err)?;
+                S2K::Salted { hash, salt }
+            }
+            3 => S2K::new_iterated(hash, o.count.unwrap_or(WRITE_S2K_COUNT))
+                .map_err(encrypt_err)?,
+            m => {
+                return Err(CryptoError::Encrypt(format!(
+                    "S2K mode {m} does not exist: use 0 (simple), 1 (salted) or 3 (iterated and salted)"
+                )))
+            }
+        };
         let kek = s2k
             .derive_key(
                 passphrase.password(),
-                WRITE_CIPHER.key_size().map_err(encrypt_err)?,
+                kek_cipher.key_size().map_err(encrypt_err)?,
             )
             .map_err(encrypt_err)?;
         Ok(SymmetricEncryptor {
+            kek_cipher,
             s2k,
             kek,
             derivations: AtomicUsize::new(1),
@@ -97,7 +142,7 @@ impl SymmetricEncryptor {
         framed[1..].copy_from_slice(&session_key);
         let mut esk = Vec::with_capacity(framed.len());
         let mut cfb = sym::Encryptor::new(
-            WRITE_CIPHER,
+            self.kek_cipher,
             BlockCipherMode::CFB,
             PaddingMode::None,
             &self.kek,
@@ -107,13 +152,27 @@ impl SymmetricEncryptor {
         .map_err(encrypt_err)?;
         cfb.write_all(&framed)?;
         cfb.finalize().map_err(encrypt_err)?;
-        let skesk = SKESK4::new(WRITE_CIPHER, self.s2k.clone(), Some(esk.into_boxed_slice()))
-            .map_err(encrypt_err)?;
+        let skesk = SKESK4::new(
+            self.kek_cipher,
+            self.s2k.clone(),
+            Some(esk.into_boxed_slice()),
+        )
+        .map_err(encrypt_err)?;
         Packet::from(skesk)
             .serialize(&mut out)
             .map_err(encrypt_err)?;
         SeipdWriter::new(Box::new(out), cipher, &session_key)
     }
+}
+
+/// Refuses a cipher this program cannot encrypt with.
+fn supported_cipher(c: SymmetricAlgorithm) -> Result<(), CryptoError> {
+    if !c.is_supported() || c.key_size().is_err() || c.block_size().is_err() {
+        return Err(CryptoError::Encrypt(format!(
+            "cipher {c} is not supported by this program: use AES256, AES192, AES128, TWOFISH or CAMELLIA256"
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses a deflate level zlib does not have.
@@ -227,18 +286,20 @@ pub struct MessageSigner {
 
 impl MessageSigner {
     pub fn new(key: Arc<SigningKey>) -> Result<Self, CryptoError> {
+        Self::with_hash(key, SIGN_HASH)
+    }
+
+    /// As [`MessageSigner::new`], hashing with `algo` (gpg's `--digest-algo`).
+    pub fn with_hash(key: Arc<SigningKey>, algo: HashAlgorithm) -> Result<Self, CryptoError> {
         let version = key.keypair.public().version();
-        let hash = SIGN_HASH
-            .context()
-            .map_err(encrypt_err)?
-            .for_signature(version);
+        let hash = algo.context().map_err(encrypt_err)?.for_signature(version);
         Ok(MessageSigner { key, hash })
     }
 
     /// The one-pass signature packet that goes before the literal packet.
     pub fn one_pass_packet(&self) -> Result<Vec<u8>, CryptoError> {
         let mut ops = OnePassSig3::new(SignatureType::Binary);
-        ops.set_hash_algo(SIGN_HASH);
+        ops.set_hash_algo(self.hash.algo());
         ops.set_pk_algo(self.key.keypair.public().pk_algo());
         ops.set_issuer(KeyID::from(&self.key.fingerprint));
         ops.set_last(true);
@@ -276,6 +337,8 @@ pub struct Encryptor {
     mode: Mode,
     /// The cipher of the messages (gpg's `--cipher-algo`; AES256 unless set).
     cipher: SymmetricAlgorithm,
+    /// The hash of the signatures (gpg's `--digest-algo`; SHA256 unless set).
+    digest: HashAlgorithm,
     pub(super) signer: Option<Arc<SigningKey>>,
 }
 
@@ -295,6 +358,7 @@ impl From<SymmetricEncryptor> for Encryptor {
         Encryptor {
             mode: Mode::Symmetric(s),
             cipher: WRITE_CIPHER,
+            digest: SIGN_HASH,
             signer: None,
         }
     }
@@ -304,6 +368,11 @@ impl Encryptor {
     /// Passphrase encryption (derives the passphrase key once).
     pub fn symmetric(passphrase: &Passphrase) -> Result<Self, CryptoError> {
         Ok(SymmetricEncryptor::new(passphrase)?.into())
+    }
+
+    /// Passphrase encryption with gpg's `--s2k-*` choices.
+    pub fn symmetric_with(passphrase: &Passphrase, s2k: &S2kOptions) -> Result<Self, CryptoError> {
+        Ok(SymmetricEncryptor::with_s2k(passphrase, s2k)?.into())
     }
 
     /// Public-key encryption to every recipient.
@@ -316,6 +385,7 @@ impl Encryptor {
         Ok(Encryptor {
             mode: Mode::PublicKey(recipients),
             cipher: WRITE_CIPHER,
+            digest: SIGN_HASH,
             signer: None,
         })
     }
@@ -323,12 +393,21 @@ impl Encryptor {
     /// Encrypts the messages with `cipher` (gpg's `--cipher-algo`) instead of AES256.
     pub fn with_cipher(mut self, cipher: Option<SymmetricAlgorithm>) -> Result<Self, CryptoError> {
         if let Some(c) = cipher {
-            if !c.is_supported() || c.key_size().is_err() || c.block_size().is_err() {
+            supported_cipher(c)?;
+            self.cipher = c;
+        }
+        Ok(self)
+    }
+
+    /// Signs with `digest` (gpg's `--digest-algo`) instead of SHA256.
+    pub fn with_digest(mut self, digest: Option<HashAlgorithm>) -> Result<Self, CryptoError> {
+        if let Some(d) = digest {
+            if !d.is_supported() {
                 return Err(CryptoError::Encrypt(format!(
-                    "cipher {c} is not supported by this program: use AES256, AES192, AES128, TWOFISH or CAMELLIA256"
+                    "digest {d} is not supported by this program: use SHA256, SHA384, SHA512 or SHA1"
                 )));
             }
-            self.cipher = c;
+            self.digest = d;
         }
         Ok(self)
     }
@@ -341,7 +420,11 @@ impl Encryptor {
 
     /// A signer for one message, if this encryptor signs.
     pub fn message_signer(&self) -> Result<Option<MessageSigner>, CryptoError> {
-        self.signer.clone().map(MessageSigner::new).transpose()
+        let digest = self.digest;
+        self.signer
+            .clone()
+            .map(|k| MessageSigner::with_hash(k, digest))
+            .transpose()
     }
 
     /// As [`SymmetricEncryptor::writer`], signed if this encryptor signs.
