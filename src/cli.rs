@@ -197,6 +197,16 @@ enum Command {
 pub fn main() -> i32 {
     // Kept for file selection, whose options count in the order typed (see cli_selection).
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // duplicity's parser takes prefixes of long options: full names from here on (see cli_ops).
+    let argv =
+        match crate::cli_ops::expand_long_prefixes(&<Cli as clap::CommandFactory>::command(), argv)
+        {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("duplicity-charm: error: {e}");
+                return 2;
+            }
+        };
     let argv = match with_implicit_command(argv) {
         Ok(a) => a,
         Err(e) => {

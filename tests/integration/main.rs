@@ -20,6 +20,7 @@ mod charm_remote;
 mod charm_scheduler;
 mod charm_secrets;
 mod cli_compat;
+mod cli_options;
 mod concurrency;
 mod corruption;
 mod demo;
