@@ -163,6 +163,9 @@ struct Options {
         allow_hyphen_values = true
     )]
     gpg_options: Vec<String>,
+    // Operations options (retries, timeout, tempdir, logging, statistics, ...): see cli_ops.
+    #[command(flatten)]
+    ops: crate::cli_ops::OperationArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -225,8 +228,10 @@ pub fn main() -> i32 {
     match run(cli, &argv) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("duplicity-charm: error: {}", one_line(&e));
-            1
+            // duplicity's exit code for the failure; the message also goes to --log-file.
+            let code = crate::cli_ops::exit_code(&e);
+            crate::logging::error(code as u32, &one_line(&e));
+            code
         }
     }
 }
@@ -284,6 +289,7 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
     backend.s3_endpoint_url.clone_from(&opts.s3_endpoint_url);
     backend.s3_region_name.clone_from(&opts.s3_region_name);
     backend.s3_unencrypted_connection = opts.s3_unencrypted_connection;
+    opts.ops.apply_backend(&mut backend);
 
     let recipients: Vec<RecipientSpec> = opts
         .encrypt_key
@@ -357,7 +363,7 @@ fn open(opts: &Options, url: &str, access: Access) -> Result<Repository> {
 fn time_option(opts: &Options) -> Result<i64> {
     let n = now(opts);
     match &opts.time {
-        Some(t) => Ok(timestr::parse_time(t, n).context("-t/--time")?),
+        Some(t) => Ok(timestr::parse_time(&opts.ops.time_text(t), n).context("-t/--time")?),
         None => Ok(n),
     }
 }
@@ -365,6 +371,7 @@ fn time_option(opts: &Options) -> Result<i64> {
 /// Runs a command; Ok carries the exit code (verify exits 1 on differences, as duplicity).
 fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
     let opts = &cli.opts;
+    opts.ops.start()?;
     let mut out = std::io::stdout().lock();
     match &cli.command {
         Command::Full { source, url } | Command::Incremental { source, url } => {
@@ -389,9 +396,10 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                 dry_run: opts.dry_run,
                 progress: None,
                 selection: crate::cli_selection::selection_from_args(argv, source, now(opts))?,
+                full_if_n_inc: opts.ops.full_if_n_inc,
             })?;
             for p in &report.problems {
-                eprintln!("duplicity-charm: warning: {p}");
+                crate::logging::warn(p);
             }
             if opts.json {
                 write!(out, "{}", report.render_json())?;
@@ -407,7 +415,9 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                     writeln!(out, "    {f}")?;
                 }
             }
-            write!(out, "{}", report.stats.render())?;
+            if opts.ops.print_statistics() {
+                crate::cli_ops::print_statistics(&mut out, &report.stats.render())?;
+            }
             Ok(0)
         }
         Command::Restore { url, target } => {
@@ -430,7 +440,7 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                 progress: None,
             })?;
             for n in &report.notes {
-                eprintln!("duplicity-charm: note: {n}");
+                crate::logging::notice(n);
             }
             Ok(0)
         }
@@ -457,7 +467,7 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                 selection: crate::cli_selection::selection_from_args(argv, source, now(opts))?,
             })?;
             for n in &report.notes {
-                eprintln!("duplicity-charm: note: {n}");
+                crate::logging::notice(n);
             }
             let text = if opts.json {
                 report.render_json()
@@ -473,7 +483,7 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
         | Command::Cleanup { url } => {
             let command = match &cli.command {
                 Command::RemoveOlderThan { time, .. } => RetentionCommand::RemoveOlderThan {
-                    time: timestr::parse_time(time, now(opts))
+                    time: timestr::parse_time(&opts.ops.time_text(time), now(opts))
                         .with_context(|| format!("remove-older-than {time:?}"))?,
                 },
                 Command::RemoveAllButNFull { n, .. } => {

@@ -3,6 +3,7 @@
 //! option name — and the options that change how a run goes rather than what it stores.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 /// A long option prefix that fits several options; argparse refuses it the same way.
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +82,7 @@ pub fn expand_long_prefixes(
                         candidates.sort();
                         candidates.dedup();
                         return Err(AmbiguousOption {
-                            given: format!("--{name}"),
+                            given: text.to_string(),
                             candidates,
                         });
                     }
@@ -116,6 +117,230 @@ pub fn expand_long_prefixes(
         out.push(word);
     }
     Ok(out)
+}
+
+/// duplicity's operations options: how a run goes (retries, timeouts, temporary files, logging,
+/// statistics, time strings), not what it stores. Flattened into the CLI's options; each takes effect
+/// through [`OperationArgs::start`] (process-wide: logging, temp dir), [`OperationArgs::apply_backend`]
+/// (the repository's backend options) or the command's options.
+#[derive(clap::Args, Debug, Default, Clone)]
+#[command(next_help_heading = "Operations (as duplicity's)")]
+pub struct OperationArgs {
+    /// Attempts of each backend operation (upload, download, listing, deletion) before giving up
+    /// (default 5).
+    #[arg(long, global = true, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub num_retries: Option<u32>,
+    /// Seconds to wait between two attempts (default: 2, doubled after each failed attempt).
+    #[arg(long, global = true, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub backend_retry_delay: Option<u64>,
+    /// Network timeout in seconds: connecting and waiting for data (sftp/scp, rsync, ftp's control
+    /// connection, s3, azure).
+    #[arg(long, global = true, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: Option<u64>,
+    /// Directory for temporary files (default: TMPDIR, else /tmp).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub tempdir: Option<PathBuf>,
+    /// Also write the messages to FILE (appended), in duplicity's machine-readable form.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+    /// Also write the messages to this inherited file descriptor, in duplicity's machine-readable form.
+    #[arg(long, global = true, value_name = "FD",
+          value_parser = clap::value_parser!(u32).range(3..))]
+    pub log_fd: Option<u32>,
+    /// Start each message on stderr with the time and its level.
+    #[arg(long, global = true)]
+    pub log_timestamp: bool,
+    /// Which messages to show: 0-9, or e, w, n, i, d (error, warning, notice (default), info, debug).
+    #[arg(short = 'v', long, global = true, value_name = "LEVEL",
+          value_parser = crate::logging::parse_verbosity)]
+    pub verbosity: Option<u8>,
+    /// Print the backup statistics (the default).
+    #[arg(long, global = true, overrides_with = "no_print_statistics")]
+    pub print_statistics: bool,
+    /// Do not print the backup statistics.
+    #[arg(long, global = true, overrides_with = "print_statistics")]
+    pub no_print_statistics: bool,
+    /// The character used in place of ':' in the time strings given (-t, remove-older-than, ...),
+    /// e.g. 2024-01-02T03_04_05 with '_'.
+    #[arg(long, global = true, value_name = "CHAR")]
+    pub time_separator: Option<char>,
+    /// Make a full backup when the newest chain already has N or more incrementals.
+    #[arg(long, global = true, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub full_if_n_inc: Option<u64>,
+}
+
+impl OperationArgs {
+    /// Applies the process-wide options: logging (verbosity, timestamps, the machine-readable copies)
+    /// and the temporary directory. Called once, before any work starts.
+    pub fn start(&self) -> anyhow::Result<()> {
+        use anyhow::Context;
+        let mut machine: Vec<Box<dyn std::io::Write + Send>> = Vec::new();
+        if let Some(path) = &self.log_file {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| {
+                    format!("--log-file {}: cannot open it for writing", path.display())
+                })?;
+            machine.push(Box::new(f));
+        }
+        if let Some(fd) = self.log_fd {
+            // Reopened through /proc: no unsafe code to adopt a raw descriptor.
+            let f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(format!("/proc/self/fd/{fd}"))
+                .with_context(|| {
+                    format!("--log-fd {fd}: not an open file descriptor this program can write to")
+                })?;
+            machine.push(Box::new(f));
+        }
+        crate::logging::configure(
+            self.verbosity.unwrap_or(crate::logging::NOTICE),
+            self.log_timestamp,
+            machine,
+        );
+        if let Some(dir) = &self.tempdir {
+            // Checked now, so a bad one is named before the run rather than deep inside it.
+            tempfile::tempfile_in(dir).with_context(|| {
+                format!(
+                    "--tempdir {}: cannot create files there: give an existing writable directory",
+                    dir.display()
+                )
+            })?;
+            // Process-wide, as duplicity's: every temporary file (and the programs run) use it. Set
+            // here, on the main thread before any other starts.
+            std::env::set_var("TMPDIR", dir);
+        }
+        Ok(())
+    }
+
+    /// The backend options these change: attempts, the pause between them, the network timeout.
+    pub fn apply_backend(&self, backend: &mut crate::backend::OpenOptions) {
+        if let Some(n) = self.num_retries {
+            backend.attempts = n;
+        }
+        if let Some(s) = self.backend_retry_delay {
+            backend.backoff = std::time::Duration::from_secs(s);
+            backend.retry_fixed_delay = true;
+        }
+        if let Some(s) = self.timeout {
+            backend.timeout = Some(std::time::Duration::from_secs(s));
+        }
+    }
+
+    /// Whether backups print their statistics (duplicity's default: yes).
+    pub fn print_statistics(&self) -> bool {
+        !self.no_print_statistics
+    }
+
+    /// A time string as typed, with `--time-separator` put back to ':' (see [`with_time_separator`]).
+    pub fn time_text(&self, text: &str) -> String {
+        match self.time_separator {
+            Some(sep) => with_time_separator(text, sep),
+            None => text.to_string(),
+        }
+    }
+}
+
+/// duplicity's exit codes (its log.py `ErrorCode`), for scripts that tell failures apart. Usage errors
+/// (2) are clap's; verify's differences (1) are not errors.
+pub mod exit {
+    /// A failure with nothing more specific (duplicity's `generic`).
+    pub const GENERIC: i32 = 1;
+    /// A wrong command line: unknown or ambiguous option, missing argument.
+    pub const COMMAND_LINE: i32 = 2;
+    /// restore: the target exists and is not empty, without --force.
+    pub const RESTORE_PATH_EXISTS: i32 = 11;
+    /// restore --path-to-restore: that path is not in the backup.
+    pub const RESTORE_PATH_NOT_FOUND: i32 = 19;
+    /// A stored file's hash or content does not match: damaged or tampered with.
+    pub const MISMATCHED_HASH: i32 = 21;
+    /// A wrong request: a bad option value, URL, key, time; another run holds the lock.
+    pub const USER_ERROR: i32 = 23;
+    /// What duplicity exits with when the target has no backup to read (its CollectionsError,
+    /// which it does not catch).
+    pub const NO_BACKUP: i32 = 30;
+    /// Decryption failed: wrong passphrase or no secret key (duplicity's `gpg_failed`).
+    pub const GPG_FAILED: i32 = 31;
+    /// The target failed: unreachable, credentials refused, a file missing, an error from the server.
+    pub const BACKEND_ERROR: i32 = 50;
+}
+
+/// The exit code for a failed run, as duplicity's for the same failure (see [`exit`]): read from the
+/// typed errors in the chain, never from the message.
+pub fn exit_code(e: &anyhow::Error) -> i32 {
+    use crate::engine::error::{Error, ErrorKind};
+    let find = |f: &dyn Fn(&(dyn std::error::Error + 'static)) -> bool| e.chain().any(f);
+    if let Some(r) = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<crate::engine::commands::restore::RestoreError>())
+    {
+        return match r {
+            crate::engine::commands::restore::RestoreError::TargetExists { .. } => {
+                exit::RESTORE_PATH_EXISTS
+            }
+            crate::engine::commands::restore::RestoreError::NotInBackup(_) => {
+                exit::RESTORE_PATH_NOT_FOUND
+            }
+        };
+    }
+    let Some(kind) = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<Error>())
+        .map(Error::kind)
+    else {
+        // Errors of the command line's own checks (a bad option value, no PASSPHRASE, ...).
+        return exit::USER_ERROR;
+    };
+    match kind {
+        ErrorKind::WrongKey => exit::GPG_FAILED,
+        ErrorKind::Corrupt => exit::MISMATCHED_HASH,
+        ErrorKind::BadInput | ErrorKind::Busy => exit::USER_ERROR,
+        // Whatever the kind, a failure of the target itself is a backend error to duplicity.
+        _ if find(&|c| c.is::<crate::backend::BackendError>()) => exit::BACKEND_ERROR,
+        ErrorKind::Unreachable | ErrorKind::AuthRefused => exit::BACKEND_ERROR,
+        ErrorKind::Missing if find(&|c| c.is::<crate::engine::collection::CollectionError>()) => {
+            exit::NO_BACKUP
+        }
+        ErrorKind::Missing | ErrorKind::Failed => exit::GENERIC,
+    }
+}
+
+/// Prints the backup statistics block on stdout and copies it to the machine-readable log as a
+/// NOTICE, whatever the verbosity, as duplicity does.
+pub fn print_statistics(out: &mut impl std::io::Write, block: &str) -> std::io::Result<()> {
+    out.write_all(block.as_bytes())?;
+    crate::logging::record(crate::logging::NOTICE, 1, block, None, true);
+    Ok(())
+}
+
+/// duplicity's `--time-separator`: in a w3 datetime (`2002-08-06T04_22_00-07_00` with `_`), the
+/// separator stands where ':' does, between hours, minutes and seconds and in the zone. Only those
+/// places are changed back, so a separator such as '-' does not touch the date or the zone's sign.
+pub fn with_time_separator(text: &str, sep: char) -> String {
+    let Some((date, rest)) = text.split_once(['T', 't']) else {
+        return text.to_string();
+    };
+    let mut c: Vec<char> = rest.chars().collect();
+    if c.len() >= 8 && c[2] == sep && c[5] == sep {
+        c[2] = ':';
+        c[5] = ':';
+        let zone = &mut c[8..];
+        if zone.len() == 6 && matches!(zone[0], '+' | '-') && zone[3] == sep {
+            zone[3] = ':';
+        }
+    }
+    let t = if text.as_bytes()[date.len()] == b't' {
+        't'
+    } else {
+        'T'
+    };
+    format!("{date}{t}{}", c.into_iter().collect::<String>())
 }
 
 #[cfg(test)]
@@ -191,7 +416,7 @@ mod tests {
         assert_eq!(e.candidates, ["--num-retries", "--numeric-owner"]);
         let msg = e.to_string();
         assert!(
-            msg.starts_with("ambiguous option: --num could match --num-retries, --numeric-owner"),
+            msg.starts_with("ambiguous option: --num=2 could match --num-retries, --numeric-owner"),
             "{msg}"
         );
         assert!(expand(&["d", "--ti", "1"]).is_err());

@@ -11,3 +11,4 @@ pub mod cli_ops;
 pub mod cli_selection;
 pub mod engine;
 pub mod juju;
+pub mod logging;

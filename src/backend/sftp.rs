@@ -32,6 +32,8 @@ pub struct SftpBackend {
     /// The remote directory as SFTP paths take it ("" = the login dir).
     dir: String,
     conn: Mutex<Option<Conn>>,
+    /// `--timeout`, for connecting and for each SSH operation.
+    timeout: Option<Duration>,
 }
 
 struct Conn {
@@ -94,6 +96,7 @@ impl SftpBackend {
             dir: u.path.trim_end_matches('/').to_string(),
             url: u,
             conn: Mutex::new(None),
+            timeout: opts.timeout,
         })
     }
 
@@ -163,11 +166,12 @@ impl SftpBackend {
             .map_err(|e| transient(format!("cannot resolve {host}: {e}")))?
             .next()
             .ok_or_else(|| transient(format!("{host} has no address")))?;
-        let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(30))
-            .map_err(|e| transient(format!("cannot connect to {host}:{port}: {e}")))?;
+        let tcp =
+            TcpStream::connect_timeout(&addr, self.timeout.unwrap_or(Duration::from_secs(30)))
+                .map_err(|e| transient(format!("cannot connect to {host}:{port}: {e}")))?;
         let mut sess = Session::new().map_err(|e| self.err("", e))?;
         sess.set_tcp_stream(tcp);
-        sess.set_timeout(IO_TIMEOUT.as_millis() as u32);
+        sess.set_timeout(self.timeout.unwrap_or(IO_TIMEOUT).as_millis() as u32);
         sess.handshake()
             .map_err(|e| transient(format!("SSH handshake with {host}:{port} failed: {e}")))?;
         self.check_host_key(&sess)?;
