@@ -274,19 +274,21 @@ pub mod exit {
 /// The exit code for a failed run, as duplicity's for the same failure (see [`exit`]): read from the
 /// typed errors in the chain, never from the message.
 pub fn exit_code(e: &anyhow::Error) -> i32 {
+    use crate::engine::commands::restore::RestoreError;
     use crate::engine::error::{Error, ErrorKind};
-    let find = |f: &dyn Fn(&(dyn std::error::Error + 'static)) -> bool| e.chain().any(f);
-    if let Some(r) = e
-        .chain()
-        .find_map(|c| c.downcast_ref::<crate::engine::commands::restore::RestoreError>())
-    {
+    // Every error in the chain; the engine's error hides the first of its own from `source()`.
+    let mut all: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
+    for c in e.chain() {
+        all.push(c);
+        if let Some(inner) = c.downcast_ref::<Error>() {
+            all.extend(inner.chain());
+        }
+    }
+    let find = |f: &dyn Fn(&(dyn std::error::Error + 'static)) -> bool| all.iter().any(|c| f(*c));
+    if let Some(r) = all.iter().find_map(|c| c.downcast_ref::<RestoreError>()) {
         return match r {
-            crate::engine::commands::restore::RestoreError::TargetExists { .. } => {
-                exit::RESTORE_PATH_EXISTS
-            }
-            crate::engine::commands::restore::RestoreError::NotInBackup(_) => {
-                exit::RESTORE_PATH_NOT_FOUND
-            }
+            RestoreError::TargetExists { .. } => exit::RESTORE_PATH_EXISTS,
+            RestoreError::NotInBackup(_) => exit::RESTORE_PATH_NOT_FOUND,
         };
     }
     let Some(kind) = e
@@ -442,5 +444,81 @@ mod tests {
             expand(&["d", "--bogus", "x"]).unwrap(),
             ["d", "--bogus", "x"]
         );
+    }
+
+    #[test]
+    fn exit_codes_as_duplicity() {
+        use crate::backend::BackendError;
+        use crate::engine::collection::CollectionError;
+        use crate::engine::commands::restore::RestoreError;
+        use crate::engine::crypto::CryptoError;
+        use crate::engine::error::Error;
+        let engine =
+            |e: anyhow::Error| anyhow::Error::new(Error::classify(e)).context("restore failed");
+        assert_eq!(exit_code(&engine(CryptoError::BadPassphrase.into())), 31);
+        assert_eq!(
+            exit_code(&engine(CryptoError::Tampered("mdc".into()).into())),
+            21
+        );
+        let unreachable = BackendError::Transient {
+            backend: "sftp://h".into(),
+            name: "x".into(),
+            message: "refused".into(),
+        };
+        assert_eq!(exit_code(&engine(unreachable.into())), 50);
+        let gone = BackendError::NotFound {
+            backend: "b".into(),
+            name: "v".into(),
+        };
+        assert_eq!(exit_code(&engine(gone.into())), 50);
+        assert_eq!(exit_code(&engine(CollectionError::NoChains.into())), 30);
+        assert_eq!(
+            exit_code(&engine(RestoreError::NotInBackup("a/b".into()).into())),
+            19
+        );
+        let exists = RestoreError::TargetExists {
+            target: "/t".into(),
+            non_empty_dir: true,
+        };
+        assert_eq!(exit_code(&engine(exists.into())), 11);
+        assert_eq!(exit_code(&anyhow::anyhow!("-t/--time: bad time")), 23);
+        assert_eq!(exit_code(&engine(anyhow::anyhow!("disk full"))), 1);
+    }
+
+    #[test]
+    fn time_separator_only_where_colons_stand() {
+        assert_eq!(
+            with_time_separator("2002-08-06T04_22_00-07_00", '_'),
+            "2002-08-06T04:22:00-07:00"
+        );
+        assert_eq!(
+            with_time_separator("2002-08-06T04-22-00-07-00", '-'),
+            "2002-08-06T04:22:00-07:00"
+        );
+        assert_eq!(
+            with_time_separator("2002-08-06T04.22.00Z", '.'),
+            "2002-08-06T04:22:00Z"
+        );
+        assert_eq!(with_time_separator("3D", '_'), "3D");
+    }
+
+    #[test]
+    fn backend_options_take_retries_delay_and_timeout() {
+        let ops = OperationArgs {
+            num_retries: Some(2),
+            backend_retry_delay: Some(3),
+            timeout: Some(7),
+            ..Default::default()
+        };
+        let mut o = crate::backend::OpenOptions::new();
+        assert_eq!(
+            (o.attempts, o.retry_fixed_delay, o.timeout),
+            (5, false, None)
+        );
+        ops.apply_backend(&mut o);
+        assert_eq!(o.attempts, 2);
+        assert_eq!(o.backoff, std::time::Duration::from_secs(3));
+        assert!(o.retry_fixed_delay);
+        assert_eq!(o.timeout, Some(std::time::Duration::from_secs(7)));
     }
 }

@@ -70,6 +70,11 @@ impl Error {
         self.kind
     }
 
+    /// Every error in the chain, the first (what failed) included: `source()` starts below it.
+    pub fn chain(&self) -> anyhow::Chain<'_> {
+        self.inner.chain()
+    }
+
     /// The chain as `anyhow` holds it, for faces that add context.
     pub fn into_anyhow(self) -> anyhow::Error {
         self.inner
