@@ -163,6 +163,9 @@ struct Options {
         allow_hyphen_values = true
     )]
     gpg_options: Vec<String>,
+    // Operations options (retries, timeout, tempdir, logging, statistics, ...): see cli_ops.
+    #[command(flatten)]
+    ops: crate::cli_ops::OperationArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -197,6 +200,16 @@ enum Command {
 pub fn main() -> i32 {
     // Kept for file selection, whose options count in the order typed (see cli_selection).
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // duplicity's parser takes prefixes of long options: full names from here on (see cli_ops).
+    let argv =
+        match crate::cli_ops::expand_long_prefixes(&<Cli as clap::CommandFactory>::command(), argv)
+        {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("duplicity-charm: error: {e}");
+                return 2;
+            }
+        };
     let argv = match with_implicit_command(argv) {
         Ok(a) => a,
         Err(e) => {
@@ -215,8 +228,10 @@ pub fn main() -> i32 {
     match run(cli, &argv) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("duplicity-charm: error: {}", one_line(&e));
-            1
+            // duplicity's exit code for the failure; the message also goes to --log-file.
+            let code = crate::cli_ops::exit_code(&e);
+            crate::logging::error(code as u32, &one_line(&e));
+            code
         }
     }
 }
@@ -274,6 +289,7 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
     backend.s3_endpoint_url.clone_from(&opts.s3_endpoint_url);
     backend.s3_region_name.clone_from(&opts.s3_region_name);
     backend.s3_unencrypted_connection = opts.s3_unencrypted_connection;
+    opts.ops.apply_backend(&mut backend);
 
     let gpg = parse_gpg_options(&opts.gpg_options)?;
     let recipients: Vec<RecipientSpec> = opts
@@ -378,7 +394,7 @@ fn open(opts: &Options, url: &str, access: Access) -> Result<Repository> {
 fn time_option(opts: &Options) -> Result<i64> {
     let n = now(opts);
     match &opts.time {
-        Some(t) => Ok(timestr::parse_time(t, n).context("-t/--time")?),
+        Some(t) => Ok(timestr::parse_time(&opts.ops.time_text(t), n).context("-t/--time")?),
         None => Ok(n),
     }
 }
@@ -386,6 +402,7 @@ fn time_option(opts: &Options) -> Result<i64> {
 /// Runs a command; Ok carries the exit code (verify exits 1 on differences, as duplicity).
 fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
     let opts = &cli.opts;
+    opts.ops.start()?;
     let mut out = std::io::stdout().lock();
     match &cli.command {
         Command::Full { source, url } | Command::Incremental { source, url } => {
@@ -410,9 +427,10 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                 dry_run: opts.dry_run,
                 progress: None,
                 selection: crate::cli_selection::selection_from_args(argv, source, now(opts))?,
+                full_if_n_inc: opts.ops.full_if_n_inc,
             })?;
             for p in &report.problems {
-                eprintln!("duplicity-charm: warning: {p}");
+                crate::logging::warn(p);
             }
             if opts.json {
                 write!(out, "{}", report.render_json())?;
@@ -428,7 +446,9 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                     writeln!(out, "    {f}")?;
                 }
             }
-            write!(out, "{}", report.stats.render())?;
+            if opts.ops.print_statistics() {
+                crate::cli_ops::print_statistics(&mut out, &report.stats.render())?;
+            }
             Ok(0)
         }
         Command::Restore { url, target } => {
@@ -451,7 +471,7 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                 progress: None,
             })?;
             for n in &report.notes {
-                eprintln!("duplicity-charm: note: {n}");
+                crate::logging::notice(n);
             }
             Ok(0)
         }
@@ -478,7 +498,7 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                 selection: crate::cli_selection::selection_from_args(argv, source, now(opts))?,
             })?;
             for n in &report.notes {
-                eprintln!("duplicity-charm: note: {n}");
+                crate::logging::notice(n);
             }
             let text = if opts.json {
                 report.render_json()
@@ -494,7 +514,7 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
         | Command::Cleanup { url } => {
             let command = match &cli.command {
                 Command::RemoveOlderThan { time, .. } => RetentionCommand::RemoveOlderThan {
-                    time: timestr::parse_time(time, now(opts))
+                    time: timestr::parse_time(&opts.ops.time_text(time), now(opts))
                         .with_context(|| format!("remove-older-than {time:?}"))?,
                 },
                 Command::RemoveAllButNFull { n, .. } => {

@@ -7,6 +7,8 @@
 pub mod backend;
 pub mod charm;
 pub mod cli;
+pub mod cli_ops;
 pub mod cli_selection;
 pub mod engine;
 pub mod juju;
+pub mod logging;

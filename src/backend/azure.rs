@@ -235,8 +235,8 @@ impl AzureBackend {
             })?
         };
         let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
+            .connect_timeout(opts.timeout.unwrap_or(CONNECT_TIMEOUT))
+            .read_timeout(opts.timeout.unwrap_or(READ_TIMEOUT))
             // As the SDK's own client: an idle pooled connection can make hyper hang.
             .pool_max_idle_per_host(0)
             .build()

@@ -37,6 +37,8 @@ pub struct FtpBackend {
     /// The remote directory as CWD takes it (relative to the login dir, or absolute).
     dir: String,
     conn: Mutex<Option<Conn>>,
+    /// `--timeout`, for the control connection (data connections keep the defaults).
+    timeout: Option<Duration>,
 }
 
 struct Conn {
@@ -86,6 +88,7 @@ impl FtpBackend {
             dir,
             url: u,
             conn: Mutex::new(None),
+            timeout: opts.timeout,
         })
     }
 
@@ -153,13 +156,14 @@ impl FtpBackend {
             .map_err(|e| transient(format!("cannot resolve {host}: {e}")))?
             .next()
             .ok_or_else(|| transient(format!("{host} has no address")))?;
-        let tcp = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|e| {
-            transient(format!(
-                "cannot connect to the FTP server {host}:{port}: {e}"
-            ))
-        })?;
-        let _ = tcp.set_read_timeout(Some(IO_TIMEOUT));
-        let _ = tcp.set_write_timeout(Some(IO_TIMEOUT));
+        let tcp = TcpStream::connect_timeout(&addr, self.timeout.unwrap_or(CONNECT_TIMEOUT))
+            .map_err(|e| {
+                transient(format!(
+                    "cannot connect to the FTP server {host}:{port}: {e}"
+                ))
+            })?;
+        let _ = tcp.set_read_timeout(Some(self.timeout.unwrap_or(IO_TIMEOUT)));
+        let _ = tcp.set_write_timeout(Some(self.timeout.unwrap_or(IO_TIMEOUT)));
         let mut ftp = FtpStream::connect_with_stream(tcp)
             .map_err(|e| self.ftp_err("", &format!("greeting from {host}:{port}"), e))?
             .passive_stream_builder(data_stream);

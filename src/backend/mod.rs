@@ -151,6 +151,11 @@ pub struct OpenOptions {
     /// `nc -x 127.0.0.1:9050 %H 873`, or an HTTP proxy). Handed to the rsync child only.
     pub rsync_connect_prog: Option<String>,
     pub rsync_proxy: Option<String>,
+    /// Pause `backoff` between every two attempts instead of doubling it (`--backend-retry-delay`).
+    pub retry_fixed_delay: bool,
+    /// `--timeout`: the network timeout of the backends that have one (connecting, and waiting for
+    /// data); each backend's own default when unset.
+    pub timeout: Option<std::time::Duration>,
 }
 
 // Hand-written so a password never reaches a log through `{:?}`.
@@ -185,6 +190,8 @@ impl std::fmt::Debug for OpenOptions {
                 "rsync_proxy",
                 &self.rsync_proxy.as_ref().map(|_| "<hidden>"),
             )
+            .field("retry_fixed_delay", &self.retry_fixed_delay)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
@@ -315,11 +322,10 @@ pub fn open(url: &str, opts: &OpenOptions) -> Result<Box<dyn Backend>, UrlError>
             })
         }
     };
-    Ok(Box::new(retry::Retrying::new(
-        inner,
-        opts.attempts.max(1),
-        opts.backoff,
-    )))
+    Ok(Box::new(
+        retry::Retrying::new(inner, opts.attempts.max(1), opts.backoff)
+            .with_fixed_delay(opts.retry_fixed_delay),
+    ))
 }
 
 #[cfg(test)]

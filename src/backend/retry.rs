@@ -1,5 +1,5 @@
-//! Retries a remote backend's Transient failures with exponential backoff; NotFound and Permanent
-//! failures pass through at once. After the last attempt the error names the backend, the file and
+//! Retries a remote backend's Transient failures with exponential backoff (or, as duplicity's
+//! `--backend-retry-delay`, a fixed pause); NotFound and Permanent failures pass through at once. After the last attempt the error names the backend, the file and
 //! how many attempts were made.
 
 use std::io::Read;
@@ -12,6 +12,8 @@ pub struct Retrying {
     inner: Box<dyn Backend>,
     attempts: u32,
     backoff: Duration,
+    /// Pause `backoff` between every two attempts rather than doubling it.
+    fixed: bool,
 }
 
 impl Retrying {
@@ -20,7 +22,14 @@ impl Retrying {
             inner,
             attempts: attempts.max(1),
             backoff,
+            fixed: false,
         }
+    }
+
+    /// The same pause between all attempts, as duplicity's `--backend-retry-delay`.
+    pub fn with_fixed_delay(mut self, fixed: bool) -> Retrying {
+        self.fixed = fixed;
+        self
     }
 
     fn again<T>(&self, mut op: impl FnMut() -> BackendResult<T>) -> BackendResult<T> {
@@ -45,12 +54,16 @@ impl Retrying {
                             message,
                         });
                     }
-                    eprintln!(
-                        "{backend}: {name}: {message}; attempt {attempt} of {} failed, retrying in {:?}",
-                        self.attempts, pause
-                    );
+                    crate::logging::warn(&format!(
+                        "{backend}: {}{message}; attempt {attempt} of {} failed, retrying in {:?}",
+                        super::named(&name),
+                        self.attempts,
+                        pause
+                    ));
                     std::thread::sleep(pause);
-                    pause = pause.saturating_mul(2);
+                    if !self.fixed {
+                        pause = pause.saturating_mul(2);
+                    }
                     attempt += 1;
                 }
                 other => return other,

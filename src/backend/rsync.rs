@@ -29,6 +29,8 @@ pub struct RsyncBackend {
     /// Daemon connections: `RSYNC_CONNECT_PROG` and `RSYNC_PROXY` for the child.
     connect_prog: Option<String>,
     proxy: Option<String>,
+    /// `--timeout` in seconds: rsync's I/O and daemon connect timeouts and ssh's ConnectTimeout.
+    timeout: Option<u64>,
 }
 
 /// The shared SSH connection: not tried yet, running (its socket's directory), or not available (then
@@ -70,6 +72,7 @@ impl RsyncBackend {
                 rsync_options: opts.rsync_options.clone(),
                 connect_prog: opts.rsync_connect_prog.clone(),
                 proxy: opts.rsync_proxy.clone(),
+                timeout: opts.timeout.map(|t| t.as_secs().max(1)),
             });
         }
         // Over SSH our own -e carries the port, --ssh-options, batch mode and the shared master
@@ -111,6 +114,7 @@ impl RsyncBackend {
             rsync_options: opts.rsync_options.clone(),
             connect_prog: None,
             proxy: None,
+            timeout: opts.timeout.map(|t| t.as_secs().max(1)),
         })
     }
 
@@ -145,13 +149,8 @@ impl RsyncBackend {
         super::scrub_secret_env(&mut cmd);
         cmd.args(words)
             // ControlPersist: the master also goes away by itself if this process dies without `-O exit`.
-            .args([
-                "-oControlMaster=yes",
-                "-oControlPersist=60",
-                "-oConnectTimeout=30",
-                "-N",
-                "-f",
-            ])
+            .args(["-oControlMaster=yes", "-oControlPersist=60", "-N", "-f"])
+            .arg(format!("-oConnectTimeout={}", self.timeout.unwrap_or(30)))
             .arg(format!("-oControlPath={socket_str}"))
             .arg(&self.ssh_dest)
             .stdin(Stdio::null())
@@ -167,7 +166,7 @@ impl RsyncBackend {
         let mut cmd = Command::new("rsync");
         // rsync and the ssh it runs get none of our secrets (PASSPHRASE, cloud keys, ...).
         super::scrub_secret_env(&mut cmd);
-        cmd.arg("--timeout=120");
+        cmd.arg(format!("--timeout={}", self.timeout.unwrap_or(120)));
         // The operator's --rsync-options, before ours so that ours (e.g. --inplace on get) stand.
         cmd.args(&self.rsync_options);
         match &self.ssh {
@@ -175,7 +174,7 @@ impl RsyncBackend {
                 cmd.arg("-e").arg(self.ssh_command(ssh));
             }
             None => {
-                cmd.arg("--contimeout=30");
+                cmd.arg(format!("--contimeout={}", self.timeout.unwrap_or(30)));
                 // The daemon password it needs: in the environment, not argv (/proc/PID/cmdline is
                 // world-readable).
                 if let Some(pw) = &self.password {

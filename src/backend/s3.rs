@@ -189,8 +189,8 @@ impl S3Backend {
             .retry_config(retry)
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(15))
-                    .read_timeout(Duration::from_secs(120))
+                    .connect_timeout(opts.timeout.unwrap_or(Duration::from_secs(15)))
+                    .read_timeout(opts.timeout.unwrap_or(Duration::from_secs(120)))
                     .build(),
             )
             // Checksums only where S3 demands them: many S3-compatible stores reject the newer

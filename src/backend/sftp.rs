@@ -40,6 +40,8 @@ pub struct SftpBackend {
     /// The remote directory as SFTP paths take it ("" = the login dir).
     dir: String,
     conn: Mutex<Option<Conn>>,
+    /// `--timeout`, for connecting and for each SSH operation.
+    timeout: Option<Duration>,
 }
 
 struct Conn {
@@ -102,6 +104,7 @@ impl SftpBackend {
             dir: u.path.trim_end_matches('/').to_string(),
             url: u,
             conn: Mutex::new(None),
+            timeout: opts.timeout,
         })
     }
 
@@ -171,15 +174,16 @@ impl SftpBackend {
             .map_err(|e| transient(format!("cannot resolve {host}: {e}")))?
             .next()
             .ok_or_else(|| transient(format!("{host} has no address")))?;
-        let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(30))
-            .map_err(|e| transient(format!("cannot connect to {host}:{port}: {e}")))?;
+        let tcp =
+            TcpStream::connect_timeout(&addr, self.timeout.unwrap_or(Duration::from_secs(30)))
+                .map_err(|e| transient(format!("cannot connect to {host}:{port}: {e}")))?;
         let mut sess = Session::new().map_err(|e| self.err("", e))?;
         // Small SFTP requests and acks must not wait for Nagle; volumes are already compressed and
         // encrypted, so SSH compression (libssh2's default is off) would only cost CPU.
         let _ = tcp.set_nodelay(true);
         sess.set_tcp_stream(tcp);
         sess.set_compress(false);
-        sess.set_timeout(IO_TIMEOUT.as_millis() as u32);
+        sess.set_timeout(self.timeout.unwrap_or(IO_TIMEOUT).as_millis() as u32);
         sess.handshake()
             .map_err(|e| transient(format!("SSH handshake with {host}:{port} failed: {e}")))?;
         self.check_host_key(&sess)?;

@@ -201,6 +201,7 @@ impl Runtime {
             dry_run: false,
             progress,
             selection: self.selection()?,
+            full_if_n_inc: None,
         })?;
         let s = &report.stats;
         let kind = if report.full { "full" } else { "incremental" };

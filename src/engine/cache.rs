@@ -74,10 +74,10 @@ pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
     if mode != PRIVATE_DIR_MODE {
         fs::set_permissions(dir, fs::Permissions::from_mode(PRIVATE_DIR_MODE))?;
         if existed && mode & 0o077 != 0 {
-            eprintln!(
-                "duplicity-charm: note: the archive dir {} was readable by other users (mode {mode:04o}); it is now 0700",
+            crate::logging::notice(&format!(
+                "the archive dir {} was readable by other users (mode {mode:04o}); it is now 0700",
                 dir.display()
-            );
+            ));
         }
     }
     Ok(())

@@ -15,6 +15,7 @@ use std::io;
 
 use crate::backend::{BackendError, UrlError};
 use crate::engine::collection::CollectionError;
+use crate::engine::commands::restore::RestoreError;
 use crate::engine::crypto::CryptoError;
 use crate::engine::keys::KeyError;
 use crate::engine::lock::LockError;
@@ -67,6 +68,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         self.kind
+    }
+
+    /// Every error in the chain, the first (what failed) included: `source()` starts below it.
+    pub fn chain(&self) -> anyhow::Chain<'_> {
+        self.inner.chain()
     }
 
     /// The chain as `anyhow` holds it, for faces that add context.
@@ -143,6 +149,12 @@ fn kind_of(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
     }
     if e.downcast_ref::<CollectionError>().is_some() {
         return Some(ErrorKind::Missing);
+    }
+    if let Some(e) = e.downcast_ref::<RestoreError>() {
+        return Some(match e {
+            RestoreError::TargetExists { .. } => ErrorKind::BadInput,
+            RestoreError::NotInBackup(_) => ErrorKind::Missing,
+        });
     }
     if let Some(e) = e.downcast_ref::<io::Error>() {
         // A typed error carried through a `Read` (decryption) is inside the io::Error, where the chain

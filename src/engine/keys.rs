@@ -239,11 +239,11 @@ pub fn weak_key_policy(setup: KeySetup, refuse: bool) -> Result<KeySetup, KeyErr
         });
     }
     for (key, reason) in weak {
-        eprintln!(
-            "duplicity-charm: warning: key {key} is weak: {reason}. gpg and duplicity accept it, and \
+        crate::logging::warn(&format!(
+            "key {key} is weak: {reason}. gpg and duplicity accept it, and \
              so does this backup; move to a new key (gpg --quick-gen-key NAME rsa3072, or ed25519 with \
              a cv25519 subkey), and pass --refuse-weak-keys to make this an error"
-        );
+        ));
     }
     Ok(setup)
 }

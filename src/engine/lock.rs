@@ -329,11 +329,11 @@ pub fn lock_writer(
         (&target_lock, format!("the target {target}")),
     ] {
         if let Some(h) = &lock.taken_over {
-            eprintln!(
-                "duplicity-charm: warning: took over the lock on {what} left by {} ({}), which ended without releasing it",
+            crate::logging::warn(&format!(
+                "took over the lock on {what} left by {} ({}), which ended without releasing it",
                 h.pid_and_start(),
                 lock.path().display()
-            );
+            ));
         }
     }
     Ok(WriterLock {

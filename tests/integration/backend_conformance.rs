@@ -216,6 +216,7 @@ pub fn engine_through_faults(tg: Target) {
         dry_run: false,
         progress: None,
         selection: Default::default(),
+        full_if_n_inc: None,
     };
     let restore_into = |r: &Repository, dst: &std::path::Path| {
         r.restore(&restore::RestoreOptions {

@@ -22,6 +22,7 @@ mod charm_scheduler;
 mod charm_secrets;
 mod charm_upgrade_python;
 mod cli_compat;
+mod cli_options;
 mod concurrency;
 mod corruption;
 mod demo;

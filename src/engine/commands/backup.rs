@@ -60,6 +60,8 @@ pub struct BackupOptions {
     pub progress: Option<ProgressFn>,
     /// Which files under `source` are backed up (`--include`, `--exclude`, ...); default: all.
     pub selection: Selection,
+    /// `--full-if-n-inc`: a full backup when the newest chain has this many incrementals or more.
+    pub full_if_n_inc: Option<u64>,
 }
 
 /// A volume stored, as reported to [`BackupOptions::progress`].
@@ -323,6 +325,11 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
         (opts.full_if_older_than, collection.last_full_time())
     {
         if last_full < opts.now - interval {
+            full = true;
+        }
+    }
+    if let (Some(n), Some(chain)) = (opts.full_if_n_inc, collection.chains.last()) {
+        if chain.incs.len() as u64 >= n {
             full = true;
         }
     }

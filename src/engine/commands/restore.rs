@@ -146,7 +146,7 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
     applier.finish()?;
     if applier.wanted_found == 0 {
         if let Some(p) = &opts.path {
-            bail!("{p} not found in the backup as of that time: check the path with list-current-files");
+            return Err(RestoreError::NotInBackup(p.to_string()).into());
         }
     }
     report.files = applier.files;
@@ -158,7 +158,7 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
 fn restore_sets(c: &Collection, time: i64) -> Result<Vec<SetFiles>> {
     let chain = c
         .chain_at_time(time)
-        .map_err(|e| anyhow!("nothing to restore: {e}"))?;
+        .map_err(|e| anyhow::Error::new(e).context("nothing to restore"))?;
     // A time past a break would silently give the older state: refuse, and say how to get it.
     if let Some(b) = c.break_of(chain).filter(|b| time >= b.lost_from) {
         bail!(
@@ -186,6 +186,16 @@ fn restore_sets(c: &Collection, time: i64) -> Result<Vec<SetFiles>> {
         .collect()
 }
 
+/// Why a restore is refused before anything is written (callers tell these apart, e.g. for exit codes).
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("the restore target {target} exists{}: restore into a new directory, or pass --force to overwrite",
+            if *non_empty_dir { " and is not empty" } else { "" })]
+    TargetExists { target: String, non_empty_dir: bool },
+    #[error("{0} not found in the backup as of that time: check the path with list-current-files")]
+    NotInBackup(String),
+}
+
 /// The target must be new or empty, unless forced.
 fn prepare_target(target: &Path, single_path: bool, force: bool) -> Result<()> {
     match fs::symlink_metadata(target) {
@@ -208,11 +218,11 @@ fn prepare_target(target: &Path, single_path: bool, force: bool) -> Result<()> {
             if empty_dir && !single_path {
                 return Ok(());
             }
-            bail!(
-                "the restore target {} exists{}: restore into a new directory, or pass --force to overwrite",
-                target.display(),
-                if md.is_dir() { " and is not empty" } else { "" }
-            )
+            Err(RestoreError::TargetExists {
+                target: target.display().to_string(),
+                non_empty_dir: md.is_dir(),
+            }
+            .into())
         }
     }
 }

@@ -231,7 +231,7 @@ pub(super) fn warn_once(msg: String) {
     static WARNED: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
     if !warned.contains(&msg) {
-        eprintln!("duplicity-charm: warning: {msg}");
+        crate::logging::warn(&msg);
         warned.push(msg);
     }
 }

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Prints the README's table of duplicity 3.2.1's options: every option its `--help` and per-command
+`--help-*` screens list (read from the real program, installed by scripts/duplicity3.sh), with what this
+program does with it. Fails when the help lists an option the table does not place, or the other way
+round, so the table cannot drift from duplicity's own list.
+
+    python3 scripts/duplicity-options-table.py > /tmp/table.md
+"""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+YES, PLANNED, NA = "supported", "not yet (planned, issue 13)", "not applicable"
+
+# option -> (status, note). Notes say what differs, which backends honour it, or why it does not apply.
+STATUS = {
+    "--allow-source-mismatch": (YES, ""),
+    "--archive-dir": (YES, ""),
+    "--asynchronous-upload": (PLANNED, "volumes are already sealed and uploaded on worker threads"),
+    "--azure-blob-tier": (PLANNED, ""),
+    "--azure-max-block-size": (PLANNED, ""),
+    "--azure-max-connections": (PLANNED, ""),
+    "--azure-max-single-put-size": (PLANNED, ""),
+    "--b2-hide-files": (NA, "no b2 backend"),
+    "--backend-retry-delay": (YES, "a fixed pause between attempts, as duplicity's; without it 2 s, doubled after each attempt"),
+    "--cf-backend": (NA, "no cloudfiles backend"),
+    "--check-remote": (PLANNED, ""),
+    "--compare-data": (YES, ""),
+    "--compression": (PLANNED, ""),
+    "--concurrency": (PLANNED, ""),
+    "--config-dir": (PLANNED, ""),
+    "--copy-blocksize": (PLANNED, ""),
+    "--copy-links": (PLANNED, ""),
+    "--dry-run": (YES, ""),
+    "--encrypt-key": (YES, ""),
+    "--encrypt-secret-keyring": (YES, "also spelled --secret-keyring"),
+    "--encrypt-sign-key": (YES, ""),
+    "--encryption": (PLANNED, ""),
+    "--exclude": (YES, ""),
+    "--exclude-device-files": (YES, ""),
+    "--exclude-filelist": (YES, ""),
+    "--exclude-if-present": (YES, ""),
+    "--exclude-older-than": (YES, ""),
+    "--exclude-other-filesystems": (YES, ""),
+    "--exclude-regexp": (YES, ""),
+    "--file-changed": (PLANNED, ""),
+    "--file-prefix": (PLANNED, ""),
+    "--file-prefix-archive": (PLANNED, ""),
+    "--file-prefix-jsonstat": (PLANNED, ""),
+    "--file-prefix-manifest": (PLANNED, ""),
+    "--file-prefix-signature": (PLANNED, ""),
+    "--files-changed": (PLANNED, ""),
+    "--files-from": (YES, ""),
+    "--filter-globbing": (YES, ""),
+    "--filter-ignorecase": (YES, ""),
+    "--filter-literal": (YES, ""),
+    "--filter-regexp": (YES, ""),
+    "--filter-strictcase": (YES, ""),
+    "--force": (YES, ""),
+    "--ftp-passive": (PLANNED, "our ftp backend always uses passive mode"),
+    "--ftp-regular": (PLANNED, ""),
+    "--full-if-n-inc": (YES, ""),
+    "--full-if-older-than": (YES, ""),
+    "--gpg-binary": (NA, "gpg is not run: OpenPGP is built in"),
+    "--gpg-options": (YES, "partly: --cipher-algo is honoured, harmless options (--batch, --pinentry-mode, ...) accepted, others refused by name"),
+    "--help": (YES, "our own help"),
+    "--help-backup": (PLANNED, "per-command help; `duplicity-charm help full` shows ours"),
+    "--help-cleanup": (PLANNED, ""),
+    "--help-collection-status": (PLANNED, ""),
+    "--help-full": (PLANNED, ""),
+    "--help-inc": (PLANNED, ""),
+    "--help-list-current-files": (PLANNED, ""),
+    "--help-remove-all-but-n-full": (PLANNED, ""),
+    "--help-remove-all-inc-of-but-n-full": (PLANNED, ""),
+    "--help-remove-older-than": (PLANNED, ""),
+    "--help-restore": (PLANNED, ""),
+    "--help-urls": (PLANNED, ""),
+    "--help-verify": (PLANNED, ""),
+    "--hidden-encrypt-key": (YES, ""),
+    "--idr-fakeroot": (NA, "no idrive backend"),
+    "--ignore-errors": (PLANNED, "duplicity: a missing or damaged volume and failed chown/chmod/utime on restore become warnings"),
+    "--imap-full-address": (NA, "no imap backend"),
+    "--imap-mailbox": (NA, "no imap backend"),
+    "--include": (YES, ""),
+    "--include-filelist": (YES, ""),
+    "--include-regexp": (YES, ""),
+    "--jsonstat": (PLANNED, ""),
+    "--log-fd": (YES, "duplicity's machine-readable records (`LEVEL CODE`, `. ` message lines)"),
+    "--log-file": (YES, "appended, duplicity's machine-readable records"),
+    "--log-timestamp": (YES, "time and level before each message on stderr"),
+    "--max-blocksize": (PLANNED, ""),
+    "--metadata-sync-mode": (PLANNED, ""),
+    "--mf-purge": (NA, "no mediafire backend"),
+    "--mp-segment-size": (NA, "swift's segment size; no swift backend"),
+    "--name": (YES, ""),
+    "--no-check-remote": (PLANNED, ""),
+    "--no-compression": (PLANNED, ""),
+    "--no-encryption": (YES, ""),
+    "--no-files-changed": (PLANNED, ""),
+    "--no-print-statistics": (YES, ""),
+    "--no-restore-ownership": (PLANNED, ""),
+    "--null-separator": (YES, ""),
+    "--num-retries": (YES, "attempts of each backend operation (default 5)"),
+    "--numeric-owner": (PLANNED, ""),
+    "--par2-options": (NA, "no par2 wrapper"),
+    "--par2-redundancy": (NA, "no par2 wrapper"),
+    "--par2-volumes": (NA, "no par2 wrapper"),
+    "--path-to-restore": (YES, "also -r and 0.8's --file-to-restore"),
+    "--print-statistics": (YES, "the default; the same block and field names as duplicity 3.2.1"),
+    "--progress": (PLANNED, ""),
+    "--progress-rate": (PLANNED, ""),
+    "--rename": (PLANNED, ""),
+    "--restore-ownership": (PLANNED, ""),
+    "--restore-time": (YES, "also -t and --time"),
+    "--rsync-options": (YES, "options that would break the backend are refused"),
+    "--s3-endpoint-url": (YES, ""),
+    "--s3-kms-grant": (PLANNED, ""),
+    "--s3-kms-key-id": (PLANNED, ""),
+    "--s3-multipart-chunk-size": (PLANNED, ""),
+    "--s3-multipart-max-procs": (PLANNED, ""),
+    "--s3-region-name": (YES, ""),
+    "--s3-unencrypted-connection": (YES, ""),
+    "--s3-use-deep-archive": (PLANNED, ""),
+    "--s3-use-glacier": (PLANNED, ""),
+    "--s3-use-glacier-ir": (PLANNED, ""),
+    "--s3-use-ia": (PLANNED, ""),
+    "--s3-use-onezone-ia": (PLANNED, ""),
+    "--s3-use-rrs": (PLANNED, ""),
+    "--s3-use-server-side-encryption": (PLANNED, ""),
+    "--s3-use-server-side-kms-encryption": (PLANNED, ""),
+    "--scp-command": (PLANNED, "to be accepted: sftp/scp use an in-process SSH client, no command is run"),
+    "--sftp-command": (PLANNED, "as --scp-command"),
+    "--show-changes-in-set": (PLANNED, ""),
+    "--sign-key": (YES, ""),
+    "--skip-if-no-change": (PLANNED, ""),
+    "--ssh-askpass": (PLANNED, ""),
+    "--ssh-options": (YES, ""),
+    "--ssl-cacert-file": (PLANNED, ""),
+    "--ssl-cacert-path": (PLANNED, ""),
+    "--ssl-no-check-certificate": (PLANNED, ""),
+    "--swift-storage-policy": (NA, "no swift backend"),
+    "--tempdir": (YES, "checked first; volumes in progress stay in the archive dir"),
+    "--time-separator": (YES, "in the time strings given (-t, remove-older-than); file names with another separator are not read"),
+    "--timeout": (YES, "sftp/scp, rsync (its --timeout/--contimeout, ssh's ConnectTimeout), ftp's control connection, s3, azure; file:// has none"),
+    "--use-agent": (NA, "gpg is not run: keys are unlocked with PASSPHRASE / SIGN_PASSPHRASE"),
+    "--use-gpgsm": (NA, "gpgsm's PKCS#7 format is not written"),
+    "--verbosity": (YES, "also -v; 0-9, e/w/n/i/d or the level's name"),
+    "--version": (YES, "also -V; prints our version"),
+    "--volsize": (YES, ""),
+    "--webdav-headers": (NA, "no webdav backend"),
+}
+
+COMMANDS = ["backup", "cleanup", "collection-status", "full", "inc", "list-current-files",
+            "remove-all-but-n-full", "remove-all-inc-of-but-n-full", "remove-older-than", "restore",
+            "verify", "urls"]
+
+
+def main() -> int:
+    root = Path(__file__).resolve().parent
+    exe = subprocess.run(["bash", str(root / "duplicity3.sh")], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    seen = {}
+    for flag in ["--help"] + [f"--help-{c}" for c in COMMANDS]:
+        out = subprocess.run([exe, flag], capture_output=True, text=True).stdout
+        screen = "general" if flag == "--help" else flag[len("--help-"):]
+        for line in out.splitlines():
+            m = re.match(r"^  (-\w, )?(--[a-z0-9-]+)", line)
+            if m:
+                seen.setdefault(m.group(2), set()).add(screen)
+    missing = sorted(set(seen) - set(STATUS))
+    stale = sorted(set(STATUS) - set(seen))
+    if missing or stale:
+        print(f"not placed: {missing}; not in duplicity's help: {stale}", file=sys.stderr)
+        return 1
+    counts = {}
+    print("| duplicity 3.2.1 option | here | note |")
+    print("|---|---|---|")
+    for opt in sorted(seen):
+        status, note = STATUS[opt]
+        counts[status] = counts.get(status, 0) + 1
+        print(f"| `{opt}` | {status} | {note} |")
+    print()
+    print(f"{len(seen)} options: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + ".")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
