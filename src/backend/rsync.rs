@@ -224,6 +224,14 @@ impl RsyncBackend {
                     message: format!("rsync exit {code}: {message}"),
                 }
             }
+            // The receiver of a previous, cut-off upload of the same name may still be renaming its
+            // temporary file when the retry's receiver checks the destination (rsync's --mkpath races
+            // it: "mkdir \"…name\" failed: File exists (17)"). Another try sees the finished file.
+            3 | 11 | 23 if stderr.contains("failed: File exists (17)") => BackendError::Transient {
+                backend,
+                name,
+                message: format!("rsync exit {code}: {message}"),
+            },
             _ if stderr.contains("auth failed") || stderr.contains("Permission denied (") => {
                 BackendError::AuthRefused {
                     backend,
