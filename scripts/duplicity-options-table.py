@@ -17,7 +17,7 @@ YES, PLANNED, NA = "supported", "not yet (planned, issue 13)", "not applicable"
 STATUS = {
     "--allow-source-mismatch": (YES, ""),
     "--archive-dir": (YES, ""),
-    "--asynchronous-upload": (PLANNED, "volumes are already sealed and uploaded on worker threads"),
+    "--asynchronous-upload": (YES, "always on: volumes are sealed and uploaded on worker threads while the next is built"),
     "--azure-blob-tier": (PLANNED, ""),
     "--azure-max-block-size": (PLANNED, ""),
     "--azure-max-connections": (PLANNED, ""),
@@ -28,7 +28,7 @@ STATUS = {
     "--check-remote": (PLANNED, ""),
     "--compare-data": (YES, ""),
     "--compression": (PLANNED, ""),
-    "--concurrency": (PLANNED, ""),
+    "--concurrency": (YES, "up to N volume uploads at once (threads, not processes; default and minimum 2); memory stays bounded"),
     "--config-dir": (PLANNED, ""),
     "--copy-blocksize": (PLANNED, ""),
     "--copy-links": (PLANNED, ""),

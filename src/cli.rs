@@ -383,6 +383,7 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
         name: opts.name.clone(),
         volsize: opts.volsize * 1024 * 1024,
         lock_wait: std::time::Duration::from_secs(opts.lock_wait),
+        concurrency: opts.ops.concurrency.unwrap_or(0) as usize,
     })
 }
 

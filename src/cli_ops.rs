@@ -171,6 +171,14 @@ pub struct OperationArgs {
     #[arg(long, global = true, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub full_if_n_inc: Option<u64>,
+    /// Up to N volume uploads at once (default and minimum 2: one uploads while the next is built); each
+    /// needs a volume of temporary disk.
+    #[arg(long, global = true, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub concurrency: Option<u32>,
+    /// Accepted for duplicity's scripts: volumes are always uploaded while the next is built.
+    #[arg(long, global = true)]
+    pub asynchronous_upload: bool,
 }
 
 impl OperationArgs {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ssh2::{CheckResult, ErrorCode, KnownHostFileKind, RenameFlags, Session, Sftp};
+use ssh2::{CheckResult, ErrorCode, KnownHostFileKind, MethodType, RenameFlags, Session, Sftp};
 
 use super::url::NetUrl;
 use super::{Backend, BackendError, BackendResult, OpenOptions, UrlError};
@@ -22,6 +22,10 @@ const FX_NO_SUCH_FILE: i32 = 2;
 const FX_PERMISSION_DENIED: i32 = 3;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(120);
+/// The ciphers offered, most preferred first (see `connect`).
+const CIPHERS: &str =
+    "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,\
+aes128-ctr,aes192-ctr,aes256-ctr,aes256-cbc,aes192-cbc,aes128-cbc";
 
 /// Buffer handed to each SFTP read/write call. libssh2 pipelines within one call: a write of N bytes
 /// sends N / 30,000 WRITE requests before it waits for their acks, and a read keeps up to 4 × the
@@ -183,6 +187,13 @@ impl SftpBackend {
         let _ = tcp.set_nodelay(true);
         sess.set_tcp_stream(tcp);
         sess.set_compress(false);
+        // libssh2 offers its own portable chacha20-poly1305 first; AES-GCM runs in OpenSSL on the CPU's
+        // AES instructions, several times cheaper per byte on volume-sized transfers. libssh2's other
+        // ciphers follow for servers without GCM.
+        for dir in [MethodType::CryptCs, MethodType::CryptSc] {
+            sess.method_pref(dir, CIPHERS)
+                .map_err(|e| self.err("", e))?;
+        }
         sess.set_timeout(self.timeout.unwrap_or(IO_TIMEOUT).as_millis() as u32);
         sess.handshake()
             .map_err(|e| transient(format!("SSH handshake with {host}:{port} failed: {e}")))?;

@@ -163,6 +163,7 @@ impl Runtime {
             name: None,
             volsize: u64::from(s.volume_size_mib) * 1024 * 1024,
             lock_wait: engine_lock_wait(),
+            concurrency: 0,
         })
     }
 

@@ -113,6 +113,10 @@ pub struct RepositoryConfig {
     pub volsize: u64,
     /// How long a writing command waits for another run's writer lock.
     pub lock_wait: Duration,
+    /// Volumes in flight (built, sealed or uploading) at once, so up to this many uploads run together
+    /// (duplicity's `--concurrency`); below 2, the default of 2. Each costs a volume of temporary disk,
+    /// not memory.
+    pub concurrency: usize,
 }
 
 impl RepositoryConfig {
@@ -126,6 +130,7 @@ impl RepositoryConfig {
             name: None,
             volsize: 200 * 1024 * 1024,
             lock_wait: lock::DEFAULT_WAIT,
+            concurrency: 0,
         }
     }
 }
@@ -137,6 +142,7 @@ pub struct Repository {
     cache_dir: PathBuf,
     volsize: u64,
     lock_wait: Duration,
+    concurrency: usize,
 }
 
 /// What a backup needs from its repository (see [`Repository::backup`]).
@@ -146,6 +152,7 @@ pub(crate) struct WriteContext<'a> {
     pub keys: KeySetup,
     pub cache_dir: &'a Path,
     pub volsize: u64,
+    pub concurrency: usize,
 }
 
 /// What a restore or verify needs from its repository.
@@ -175,6 +182,7 @@ impl Repository {
             cache_dir,
             volsize: config.volsize,
             lock_wait: config.lock_wait,
+            concurrency: config.concurrency,
         }
     }
 
@@ -334,6 +342,7 @@ impl Repository {
             keys,
             cache_dir: &self.cache_dir,
             volsize: self.volsize,
+            concurrency: self.concurrency,
         };
         backup::backup(&ctx, opts)
             .with_context(|| format!("backup to {} failed", self.describe()))

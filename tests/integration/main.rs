@@ -43,3 +43,4 @@ mod secrets;
 mod selection;
 mod status;
 mod typechange;
+mod upload_concurrency;

@@ -499,6 +499,7 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
             vol_kind: &*vol_kind,
             tx: None,
             in_flight: Vec::new(),
+            max_in_flight: IN_FLIGHT.max(ctx.concurrency),
             done: Vec::new(),
             progress: opts.progress.as_ref(),
             source_read: &source_read,
@@ -1117,8 +1118,10 @@ impl<A: Write, B: Write> Write for Tee<A, B> {
 
 type VolumeJob<'s> = ScopedJoinHandle<'s, Result<(u32, Stored)>>;
 
-/// Hands each volume to a worker thread that seals it into a temporary file and uploads it; at most
-/// two volumes are in flight, so sealing runs beside the walk on the second core.
+/// Hands each volume to a worker thread that seals it into a temporary file and uploads it. By default
+/// two volumes are in flight: sealing runs beside the walk on the second core, and on a slow link a
+/// closed volume's upload overlaps the one before. `--concurrency N` allows N in flight, so up to N
+/// uploads run at once (a high-latency store); each costs a volume of temporary disk, not memory.
 struct PipelineSink<'s, 'e> {
     scope: &'s Scope<'s, 'e>,
     backend: &'e dyn Backend,
@@ -1128,6 +1131,8 @@ struct PipelineSink<'s, 'e> {
     vol_kind: &'e dyn Fn(u32) -> NameKind,
     tx: Option<SyncSender<Vec<u8>>>,
     in_flight: Vec<VolumeJob<'s>>,
+    /// Volumes sealed or uploaded at once (`--concurrency`, at least [`IN_FLIGHT`]).
+    max_in_flight: usize,
     done: Vec<(u32, Stored)>,
     progress: Option<&'e ProgressFn>,
     source_read: &'e AtomicU64,
@@ -1150,7 +1155,7 @@ impl<'s, 'e> PipelineSink<'s, 'e> {
     }
 
     fn start(&mut self, volume: u32) -> io::Result<()> {
-        while self.in_flight.len() >= IN_FLIGHT {
+        while self.in_flight.len() >= self.max_in_flight {
             self.join_oldest()?;
         }
         let (tx, rx) = sync_channel::<Vec<u8>>(8);
