@@ -124,6 +124,7 @@ impl Runtime {
         backend.azure_connection_string = expose(&c.azure_connection_string);
         backend.s3_endpoint_url.clone_from(&s.s3_endpoint_url);
         backend.s3_region_name.clone_from(&s.s3_region_name);
+        s.storage.apply(&mut backend)?;
 
         let mut keys = Keys::default();
         match &s.encryption {
