@@ -103,10 +103,20 @@ pub struct BackendArgs {
     #[arg(long, global = true)]
     pub ssh_askpass: bool,
     /// duplicity's pexpect scp program: accepted, no effect (our SSH client is in-process).
-    #[arg(long, global = true, value_name = "COMMAND", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "COMMAND",
+        allow_hyphen_values = true
+    )]
     pub scp_command: Option<String>,
     /// duplicity's pexpect sftp program: accepted, no effect (our SSH client is in-process).
-    #[arg(long, global = true, value_name = "COMMAND", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "COMMAND",
+        allow_hyphen_values = true
+    )]
     pub sftp_command: Option<String>,
 }
 
@@ -118,9 +128,9 @@ pub fn object_lock(mode: Option<&str>, retain: Option<&str>) -> Result<Option<Ob
             "--s3-object-lock-mode needs --s3-object-lock-retain: how long each object stays \
              locked (e.g. 90D)"
         ),
-        (None, Some(_)) => bail!(
-            "--s3-object-lock-retain needs --s3-object-lock-mode: governance or compliance"
-        ),
+        (None, Some(_)) => {
+            bail!("--s3-object-lock-retain needs --s3-object-lock-mode: governance or compliance")
+        }
         (Some(m), Some(r)) => (m, r),
     };
     let mode = LockMode::parse(mode).with_context(|| {
@@ -227,7 +237,9 @@ mod tests {
     #[test]
     fn object_lock_needs_both_options_and_good_values() {
         assert_eq!(object_lock(None, None).unwrap(), None);
-        let l = object_lock(Some("Compliance"), Some("30D")).unwrap().unwrap();
+        let l = object_lock(Some("Compliance"), Some("30D"))
+            .unwrap()
+            .unwrap();
         assert_eq!(l.mode, LockMode::Compliance);
         assert_eq!(l.retain, Duration::from_secs(30 * 86400));
         let l = object_lock(Some("governance"), Some("1h30m"))
@@ -267,7 +279,11 @@ mod tests {
             s3_use_server_side_kms_encryption: true,
             ..Default::default()
         };
-        assert!(a.apply(&mut o).unwrap_err().to_string().contains("--s3-kms-key-id"));
+        assert!(a
+            .apply(&mut o)
+            .unwrap_err()
+            .to_string()
+            .contains("--s3-kms-key-id"));
         let a = BackendArgs {
             s3_use_server_side_kms_encryption: true,
             s3_kms_key_id: Some("k1".into()),

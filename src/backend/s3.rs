@@ -791,9 +791,10 @@ impl S3Backend {
             while offset < len && running.len() < procs {
                 let n = part_size.min(len - offset);
                 let md5 = if locking {
-                    Some(content_md5(src, offset, n).map_err(|e| {
-                        self.permanent(name, format!("{}: {e}", src.display()))
-                    })?)
+                    Some(
+                        content_md5(src, offset, n)
+                            .map_err(|e| self.permanent(name, format!("{}: {e}", src.display())))?,
+                    )
                 } else {
                     None
                 };
@@ -907,13 +908,15 @@ impl S3Backend {
             }));
         }
         let now = chrono::Utc::now().timestamp();
-        Ok(match (out.object_lock_mode(), out.object_lock_retain_until_date()) {
-            (Some(mode), Some(until)) if until.secs() > now => Some(super::StoredLock {
-                until: Some(until.secs()),
-                mode: mode.as_str().to_string(),
-            }),
-            _ => None,
-        })
+        Ok(
+            match (out.object_lock_mode(), out.object_lock_retain_until_date()) {
+                (Some(mode), Some(until)) if until.secs() > now => Some(super::StoredLock {
+                    until: Some(until.secs()),
+                    mode: mode.as_str().to_string(),
+                }),
+                _ => None,
+            },
+        )
     }
 
     async fn get_async(&self, name: &str, dst: &Path) -> BackendResult<()> {
@@ -1189,7 +1192,10 @@ mod tests {
         o.s3.storage_class = Some(StorageClass::StandardIa);
         let b = S3Backend::from_url("boto3+s3://bkt", &o).unwrap();
         assert_eq!(
-            b.upload_headers("x.manifest").storage_class.unwrap().as_str(),
+            b.upload_headers("x.manifest")
+                .storage_class
+                .unwrap()
+                .as_str(),
             "STANDARD_IA"
         );
         assert_eq!(b.multipart_sizes(1 << 30), (32 << 20, 16 << 20));
@@ -1198,7 +1204,10 @@ mod tests {
         assert_eq!(b.multipart_sizes(1 << 30), (5 << 20, 5 << 20));
         // Never more than 10 000 parts.
         assert_eq!(b.multipart_sizes(100_000 << 20).1, 10 << 20);
-        assert_eq!(StorageClass::parse("glacier-ir"), Some(StorageClass::GlacierIr));
+        assert_eq!(
+            StorageClass::parse("glacier-ir"),
+            Some(StorageClass::GlacierIr)
+        );
         assert_eq!(StorageClass::parse("standard"), None);
     }
 

@@ -722,9 +722,7 @@ fn validate_storage_options(raw: &RawConfig, problems: &mut Vec<Problem>) {
         )),
         _ => {}
     }
-    if !retain.is_empty()
-        && !crate::engine::timestr::parse_interval(retain).is_ok_and(|s| s > 0)
-    {
+    if !retain.is_empty() && !crate::engine::timestr::parse_interval(retain).is_ok_and(|s| s > 0) {
         problems.push(problem(
             "s3_object_lock_retain",
             format!("s3_object_lock_retain \"{retain}\" is invalid: use a duplicity interval such as 30D, 12W or 1Y"),

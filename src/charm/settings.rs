@@ -168,28 +168,39 @@ impl StorageSettings {
         use crate::backend::s3::{LockMode, ObjectLock, ServerSideEncryption, StorageClass};
         let lock = match (&self.s3_object_lock_mode, &self.s3_object_lock_retain) {
             (Some(m), Some(r)) => {
-                let mode = LockMode::parse(m)
-                    .with_context(|| format!("s3_object_lock_mode {m:?}: use governance or compliance"))?;
+                let mode = LockMode::parse(m).with_context(|| {
+                    format!("s3_object_lock_mode {m:?}: use governance or compliance")
+                })?;
                 let secs = crate::engine::timestr::parse_interval(r)
                     .ok()
                     .filter(|s| *s > 0)
-                    .with_context(|| format!("s3_object_lock_retain {r:?}: use an interval such as 30D"))?;
+                    .with_context(|| {
+                        format!("s3_object_lock_retain {r:?}: use an interval such as 30D")
+                    })?;
                 Some(ObjectLock {
                     mode,
                     retain: std::time::Duration::from_secs(secs as u64),
                 })
             }
             (None, None) => None,
-            _ => anyhow::bail!("s3_object_lock_mode and s3_object_lock_retain go together: set both or neither"),
+            _ => anyhow::bail!(
+                "s3_object_lock_mode and s3_object_lock_retain go together: set both or neither"
+            ),
         };
         backend.s3.object_lock = lock;
         backend.s3.storage_class = match &self.s3_storage_class {
             Some(c) => Some(
-                StorageClass::parse(c).with_context(|| format!("s3_storage_class {c:?} is not a storage class"))?,
+                StorageClass::parse(c)
+                    .with_context(|| format!("s3_storage_class {c:?} is not a storage class"))?,
             ),
             None => None,
         };
-        backend.s3.sse = match self.s3_server_side_encryption.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        backend.s3.sse = match self
+            .s3_server_side_encryption
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None => None,
             Some("aes256") => Some(ServerSideEncryption::Aes256),
             Some("kms") => Some(ServerSideEncryption::Kms {

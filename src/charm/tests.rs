@@ -1051,7 +1051,10 @@ fn storage_options_are_validated_and_reach_the_settings_file() {
         |pairs: &[(&str, Value)]| blocked(&m.run("hooks/config-changed", with(valid(), pairs)));
     for (pairs, start) in [
         (
-            vec![("s3_object_lock_mode", json!("strict")), ("s3_object_lock_retain", json!("30D"))],
+            vec![
+                ("s3_object_lock_mode", json!("strict")),
+                ("s3_object_lock_retain", json!("30D")),
+            ],
             "s3_object_lock_mode \"strict\" is invalid: use governance or compliance",
         ),
         (
@@ -1063,7 +1066,10 @@ fn storage_options_are_validated_and_reach_the_settings_file() {
             "s3_object_lock_retain needs s3_object_lock_mode",
         ),
         (
-            vec![("s3_object_lock_mode", json!("compliance")), ("s3_object_lock_retain", json!("soon"))],
+            vec![
+                ("s3_object_lock_mode", json!("compliance")),
+                ("s3_object_lock_retain", json!("soon")),
+            ],
             "s3_object_lock_retain \"soon\" is invalid",
         ),
         (
@@ -1128,6 +1134,9 @@ fn storage_options_are_validated_and_reach_the_settings_file() {
         o.s3.object_lock.map(|l| (l.mode, l.retain.as_secs())),
         Some((crate::backend::s3::LockMode::Governance, 30 * 86400))
     );
-    assert_eq!(o.s3.storage_class, Some(crate::backend::s3::StorageClass::GlacierIr));
+    assert_eq!(
+        o.s3.storage_class,
+        Some(crate::backend::s3::StorageClass::GlacierIr)
+    );
     assert_eq!(o.azure.blob_tier.as_deref(), Some("Cool"));
 }

@@ -23,7 +23,9 @@ impl Api {
     pub fn new() -> Api {
         let conf = aws_sdk_s3::Config::builder()
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new(server("S3_REGION").to_string()))
+            .region(aws_sdk_s3::config::Region::new(
+                server("S3_REGION").to_string(),
+            ))
             .endpoint_url(server("S3_ENDPOINT"))
             .force_path_style(true)
             .http_client(
@@ -90,7 +92,11 @@ impl Api {
             .collect()
     }
 
-    pub fn head(&self, bucket: &str, key: &str) -> aws_sdk_s3::operation::head_object::HeadObjectOutput {
+    pub fn head(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> aws_sdk_s3::operation::head_object::HeadObjectOutput {
         self.rt
             .block_on(self.client.head_object().bucket(bucket).key(key).send())
             .unwrap_or_else(|e| panic!("head {key}: {e:?}"))
@@ -171,13 +177,24 @@ fn locked_backups_resist_the_units_keys_and_retention_says_until_when() {
     let mut multipart = 0;
     for k in &keys {
         let h = api.head(&bucket, k);
-        assert_eq!(h.object_lock_mode(), Some(&ObjectLockMode::Compliance), "{k}");
-        let until = h.object_lock_retain_until_date().expect("retain-until").secs();
+        assert_eq!(
+            h.object_lock_mode(),
+            Some(&ObjectLockMode::Compliance),
+            "{k}"
+        );
+        let until = h
+            .object_lock_retain_until_date()
+            .expect("retain-until")
+            .secs();
         assert!(
             until >= before + 2 * 86400 && until <= after + 2 * 86400 + 1,
             "{k}: locked until {until}, backup ran {before}..{after}"
         );
-        if h.e_tag().unwrap_or_default().trim_matches('"').contains('-') {
+        if h.e_tag()
+            .unwrap_or_default()
+            .trim_matches('"')
+            .contains('-')
+        {
             multipart += 1;
         }
     }
@@ -233,7 +250,12 @@ fn locked_backups_resist_the_units_keys_and_retention_says_until_when() {
 
     // Backups and restores keep working on the locked bucket.
     fs::write(src.join("d/new.txt"), b"after the lock\n").unwrap();
-    let mut args = vec!["incremental", "--current-time", times[1].as_str(), ep.as_str()];
+    let mut args = vec![
+        "incremental",
+        "--current-time",
+        times[1].as_str(),
+        ep.as_str(),
+    ];
     args.extend(lock);
     args.extend([s.as_str(), u.as_str()]);
     ours(&ws, &args).ok();
@@ -255,11 +277,7 @@ fn locked_backups_resist_the_units_keys_and_retention_says_until_when() {
     .unwrap()
     .list()
     .unwrap();
-    let run = ours(
-        &ws,
-        &["remove-all-but-n-full", "1", "--force", &ep, &url],
-    )
-    .ok();
+    let run = ours(&ws, &["remove-all-but-n-full", "1", "--force", &ep, &url]).ok();
     let out = run.output();
     assert!(out.contains("is locked on the target until"), "{out}");
     assert!(out.contains("(COMPLIANCE)"), "{out}");
@@ -273,11 +291,7 @@ fn locked_backups_resist_the_units_keys_and_retention_says_until_when() {
     .list()
     .unwrap();
     assert_eq!(after_retention, listed, "retention deleted locked files");
-    let run = ours(
-        &ws,
-        &["remove-all-but-n-full", "1", "--json", &ep, &url],
-    )
-    .ok();
+    let run = ours(&ws, &["remove-all-but-n-full", "1", "--json", &ep, &url]).ok();
     let out = run.output();
     assert!(out.contains("\"locked_until\""), "{out}");
 }
@@ -295,7 +309,8 @@ fn governance_lock_stops_the_unit_unless_its_keys_may_bypass() {
     let b = S3Backend::from_url(&format!("boto3+s3://{bucket}/p"), &o).unwrap();
     let ws = Ws::new("s3-gov");
     fs::write(ws.p("f"), b"x").unwrap();
-    b.put(&ws.p("f"), "duplicity-full.20240101T000000Z.manifest").unwrap();
+    b.put(&ws.p("f"), "duplicity-full.20240101T000000Z.manifest")
+        .unwrap();
     let lock = b
         .stored_lock("duplicity-full.20240101T000000Z.manifest")
         .unwrap()

@@ -36,7 +36,8 @@ fn backup_with(name: &str, extra: &[&str]) -> (Ws, std::path::PathBuf, String, S
     args.extend(extra);
     let s = src.to_str().unwrap().to_string();
     args.extend([s.as_str(), url.as_str()]);
-    ws.run_env(Tool::Ours, Enc::Pass(PASS), &args, &s3_env()).ok();
+    ws.run_env(Tool::Ours, Enc::Pass(PASS), &args, &s3_env())
+        .ok();
     (ws, src, bucket, url)
 }
 
@@ -75,7 +76,14 @@ fn archive_classes_keep_manifests_and_signatures_in_standard() {
         .run_env(
             Tool::Ours,
             Enc::Pass(PASS),
-            &["restore", "--num-retries", "1", &ep, &url, dst.to_str().unwrap()],
+            &[
+                "restore",
+                "--num-retries",
+                "1",
+                &ep,
+                &url,
+                dst.to_str().unwrap(),
+            ],
             &s3_env(),
         )
         .fails();
@@ -96,10 +104,8 @@ fn infrequent_access_and_deep_archive_classes() {
             "{k}"
         );
     }
-    let (_ws, _src, bucket, _url) = backup_with(
-        "s3-deep",
-        &["--s3-use-deep-archive", "--s3-use-onezone-ia"],
-    );
+    let (_ws, _src, bucket, _url) =
+        backup_with("s3-deep", &["--s3-use-deep-archive", "--s3-use-onezone-ia"]);
     for k in api.keys(&bucket) {
         // duplicity's precedence: onezone-ia before deep-archive.
         assert_eq!(
@@ -113,8 +119,7 @@ fn infrequent_access_and_deep_archive_classes() {
 #[test]
 fn server_side_encryption_headers_and_kms_grant() {
     let api = Api::new();
-    let (ws, src, bucket, url) =
-        backup_with("s3-sse", &["--s3-use-server-side-encryption"]);
+    let (ws, src, bucket, url) = backup_with("s3-sse", &["--s3-use-server-side-encryption"]);
     for k in api.keys(&bucket) {
         let h = api.head(&bucket, &k);
         assert_eq!(h.server_side_encryption(), Some(&Sse::Aes256), "{k}");
@@ -197,9 +202,15 @@ fn multipart_chunk_size_and_parallel_parts() {
         let etag = b.etag(&name).unwrap();
         let etag = etag.trim_matches('"');
         if parts == 1 {
-            assert!(!etag.contains('-'), "one PutObject under the chunk size: {etag}");
+            assert!(
+                !etag.contains('-'),
+                "one PutObject under the chunk size: {etag}"
+            );
         } else {
-            assert!(etag.ends_with(&format!("-{parts}")), "{chunk_mib} MiB parts: {etag}");
+            assert!(
+                etag.ends_with(&format!("-{parts}")),
+                "{chunk_mib} MiB parts: {etag}"
+            );
         }
         let got = ws.p("got");
         b.get(&name, &got).unwrap();

@@ -450,7 +450,10 @@ pub fn hold_locked(plan: &mut Plan, backend: &dyn Backend) -> Result<()> {
         for &i in &idx {
             let name = &plan.deletions[i].name;
             let found = backend.stored_lock(name).with_context(|| {
-                format!("cannot read the retention lock of {name} on {}", backend.describe())
+                format!(
+                    "cannot read the retention lock of {name} on {}",
+                    backend.describe()
+                )
             })?;
             if let Some(f) = found {
                 // Keep the lock that ends last (no end beats any date).
@@ -469,7 +472,10 @@ pub fn hold_locked(plan: &mut Plan, backend: &dyn Backend) -> Result<()> {
             held.extend(idx.iter().copied());
             plan.locked.push(LockedGroup {
                 reason,
-                names: idx.iter().map(|&i| plan.deletions[i].name.clone()).collect(),
+                names: idx
+                    .iter()
+                    .map(|&i| plan.deletions[i].name.clone())
+                    .collect(),
                 until: l.until,
                 mode: l.mode,
             });
@@ -528,7 +534,11 @@ impl LockedGroup {
         format!(
             "{what} ({} {}) is locked on the target {}: not deleted; it can go once the lock ends.",
             self.names.len(),
-            if self.names.len() == 1 { "file" } else { "files" },
+            if self.names.len() == 1 {
+                "file"
+            } else {
+                "files"
+            },
             lock_words(self)
         )
     }
