@@ -396,6 +396,11 @@ impl Runtime {
         out.results.insert("files".into(), cut(&remote.join("\n")));
         out.results
             .insert("message".into(), cut(plan.render(!dry_run).trim_end()));
+        // Chains the target still locks (S3 Object Lock): kept, with until when.
+        if !plan.locked.is_empty() {
+            let locked: Vec<String> = plan.locked.iter().map(|g| g.describe()).collect();
+            out.results.insert("locked".into(), cut(&locked.join("\n")));
+        }
         if let Some(t) = plan.remove_time.filter(|t| *t > 0) {
             out.results
                 .insert("remove-time".into(), format_timestamp(t));
