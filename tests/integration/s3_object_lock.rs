@@ -20,7 +20,7 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new() -> Api {
+    pub fn connect() -> Api {
         let conf = aws_sdk_s3::Config::builder()
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
             .region(aws_sdk_s3::config::Region::new(
@@ -146,7 +146,7 @@ fn ours(ws: &Ws, args: &[&str]) -> Run {
 
 #[test]
 fn locked_backups_resist_the_units_keys_and_retention_says_until_when() {
-    let api = Api::new();
+    let api = Api::connect();
     let bucket = api.bucket(true);
     let url = format!("boto3+s3://{bucket}/host");
     let ws = Ws::new("s3-lock");
@@ -298,7 +298,7 @@ fn locked_backups_resist_the_units_keys_and_retention_says_until_when() {
 
 #[test]
 fn governance_lock_stops_the_unit_unless_its_keys_may_bypass() {
-    let api = Api::new();
+    let api = Api::connect();
     let bucket = api.bucket(true);
     let mut o = s3_opts();
     o.attempts = 1;
@@ -344,7 +344,7 @@ fn governance_lock_stops_the_unit_unless_its_keys_may_bypass() {
 
 #[test]
 fn object_lock_needs_a_bucket_with_it_and_makes_missing_buckets_with_it() {
-    let api = Api::new();
+    let api = Api::connect();
     let mut o = s3_opts();
     o.attempts = 1;
     o.s3.object_lock = Some(ObjectLock {

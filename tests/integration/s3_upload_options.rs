@@ -23,7 +23,7 @@ fn s3_env() -> Vec<(&'static str, &'static str)> {
 /// A small tree backed up with `extra` options to a new bucket; returns the workspace, the source,
 /// the bucket and the URL.
 fn backup_with(name: &str, extra: &[&str]) -> (Ws, std::path::PathBuf, String, String) {
-    let api = Api::new();
+    let api = Api::connect();
     let bucket = api.bucket(false);
     let url = format!("boto3+s3://{bucket}/h");
     let ws = Ws::new(name);
@@ -47,7 +47,7 @@ fn is_metadata(key: &str) -> bool {
 
 #[test]
 fn archive_classes_keep_manifests_and_signatures_in_standard() {
-    let api = Api::new();
+    let api = Api::connect();
     let (ws, _src, bucket, url) = backup_with("s3-glacier", &["--s3-use-glacier"]);
     let keys = api.keys(&bucket);
     assert_eq!(keys.len(), 3, "{keys:?}");
@@ -94,7 +94,7 @@ fn archive_classes_keep_manifests_and_signatures_in_standard() {
 
 #[test]
 fn infrequent_access_and_deep_archive_classes() {
-    let api = Api::new();
+    let api = Api::connect();
     let (_ws, _src, bucket, _url) = backup_with("s3-ia", &["--s3-use-ia"]);
     for k in api.keys(&bucket) {
         // duplicity puts everything in IA, manifests too.
@@ -118,7 +118,7 @@ fn infrequent_access_and_deep_archive_classes() {
 
 #[test]
 fn server_side_encryption_headers_and_kms_grant() {
-    let api = Api::new();
+    let api = Api::connect();
     let (ws, src, bucket, url) = backup_with("s3-sse", &["--s3-use-server-side-encryption"]);
     for k in api.keys(&bucket) {
         let h = api.head(&bucket, &k);
@@ -187,7 +187,7 @@ fn server_side_encryption_headers_and_kms_grant() {
 
 #[test]
 fn multipart_chunk_size_and_parallel_parts() {
-    let bucket = Api::new().bucket(false);
+    let bucket = Api::connect().bucket(false);
     let ws = Ws::new("s3-chunks");
     let big = ws.p("big");
     let sum = write_large_file(&big, 11, 12 << 20);
