@@ -83,10 +83,10 @@ pub struct BackendArgs {
     #[arg(long, global = true, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub azure_max_connections: Option<u32>,
-    /// duplicity's webdav/lftp option: accepted; s3 and azure use the system's trusted roots.
+    /// s3: also trust the CA certificates (PEM) in FILE, e.g. a private CA of an S3-compatible store.
     #[arg(long, global = true, value_name = "FILE")]
     pub ssl_cacert_file: Option<std::path::PathBuf>,
-    /// duplicity's webdav/lftp option: accepted; s3 and azure use the system's trusted roots.
+    /// s3: also trust the CA certificates (PEM) of every file in DIR.
     #[arg(long, global = true, value_name = "DIR")]
     pub ssl_cacert_path: Option<std::path::PathBuf>,
     /// duplicity's webdav/lftp option: accepted; certificates are still checked.
@@ -168,6 +168,46 @@ impl BackendArgs {
         .map(|(_, c)| c)
     }
 
+    /// The PEM certificates of `--ssl-cacert-file` and of the files in `--ssl-cacert-path`.
+    fn extra_roots(&self) -> Result<Vec<Vec<u8>>> {
+        let is_pem = |b: &[u8]| b.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----");
+        let mut roots = Vec::new();
+        if let Some(f) = &self.ssl_cacert_file {
+            let pem = std::fs::read(f)
+                .with_context(|| format!("--ssl-cacert-file {}: cannot read it", f.display()))?;
+            if !is_pem(&pem) {
+                bail!(
+                    "--ssl-cacert-file {}: no PEM certificate in it (-----BEGIN CERTIFICATE-----); \
+                     give the CA's certificate in PEM form",
+                    f.display()
+                );
+            }
+            roots.push(pem);
+        }
+        if let Some(d) = &self.ssl_cacert_path {
+            let entries = std::fs::read_dir(d)
+                .with_context(|| format!("--ssl-cacert-path {}: cannot list it", d.display()))?;
+            let mut found = 0;
+            for e in entries.flatten() {
+                // Unreadable or non-PEM files (e.g. c_rehash's other files) are skipped.
+                if let Ok(pem) = std::fs::read(e.path()) {
+                    if is_pem(&pem) {
+                        roots.push(pem);
+                        found += 1;
+                    }
+                }
+            }
+            if found == 0 {
+                bail!(
+                    "--ssl-cacert-path {}: no PEM certificate in it; give a directory of CA \
+                     certificates in PEM form",
+                    d.display()
+                );
+            }
+        }
+        Ok(roots)
+    }
+
     /// Sets these options on the repository's backend options.
     pub fn apply(&self, backend: &mut OpenOptions) -> Result<()> {
         let sse = if self.s3_use_server_side_encryption {
@@ -220,6 +260,7 @@ impl BackendArgs {
                  connections only; drop the option (or give --ftp-passive)"
             );
         }
+        backend.tls_extra_roots = self.extra_roots()?;
         if self.ssl_no_check_certificate {
             crate::logging::warn(
                 "--ssl-no-check-certificate: certificates are still checked (duplicity uses this \

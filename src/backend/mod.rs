@@ -180,6 +180,9 @@ pub struct OpenOptions {
     /// `Repository::open`): cold storage classes (S3 Glacier, Deep Archive) leave them in STANDARD so
     /// that listings, incrementals and restores can read them, as duplicity does.
     pub is_metadata: Option<fn(&str) -> bool>,
+    /// PEM certificates (bundles) that s3 trusts besides the system's roots (`--ssl-cacert-file`,
+    /// `--ssl-cacert-path`): a private CA of an S3-compatible store.
+    pub tls_extra_roots: Vec<Vec<u8>>,
 }
 
 // Hand-written so a password never reaches a log through `{:?}`.

@@ -324,11 +324,29 @@ impl S3Backend {
         })?;
         // rustls with ring (not aws-lc) and the system's trusted roots; plain http also allowed for
         // --s3-unencrypted-connection and local endpoints.
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+        let mut http = aws_smithy_http_client::Builder::new().tls_provider(
+            aws_smithy_http_client::tls::Provider::Rustls(
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
+            ),
+        );
+        if !opts.tls_extra_roots.is_empty() {
+            // The system's roots and the given CAs (--ssl-cacert-file/--ssl-cacert-path).
+            let mut roots = aws_smithy_http_client::tls::TrustStore::default();
+            for pem in &opts.tls_extra_roots {
+                roots.add_pem_certificate(pem.clone());
+            }
+            let ctx = aws_smithy_http_client::tls::TlsContext::builder()
+                .with_trust_store(roots)
+                .build()
+                .map_err(|e| {
+                    UrlError::Invalid(format!(
+                        "{shown}: the certificates of --ssl-cacert-file/--ssl-cacert-path cannot \
+                         be used: {e}"
+                    ))
+                })?;
+            http = http.tls_context(ctx);
+        }
+        let http = http.build_https();
         // The SDK retries one request (e.g. one part) a little; the Retrying wrapper retries whole calls.
         let retry = if opts.attempts > 1 {
             RetryConfig::standard().with_max_attempts(3)

@@ -307,3 +307,45 @@ fn azure_blob_tier_and_block_sizes() {
     b.put(&big, "whole").unwrap();
     assert_eq!(b.committed_blocks("whole").unwrap(), 0);
 }
+
+#[test]
+fn ssl_cacert_file_and_path_trust_a_private_ca() {
+    use crate::backend_s3::{make_tls_certs, start_tls_listing_server};
+    let ws = Ws::new("s3-cacert");
+    let dir = ws.p("tls");
+    fs::create_dir_all(&dir).unwrap();
+    make_tls_certs(&dir);
+    let (port, mut server) = start_tls_listing_server(&dir);
+    let url = format!("s3://127.0.0.1:{port}/bkt/p");
+    let creds = [
+        ("AWS_ACCESS_KEY_ID", "AKIATESTTESTTEST"),
+        ("AWS_SECRET_ACCESS_KEY", "not-checked-by-this-server"),
+    ];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["collection-status", "--num-retries", "1"];
+        args.extend(extra);
+        args.push(&url);
+        ws.run_env(Tool::Ours, Enc::Pass(PASS), &args, &creds)
+    };
+    let out = run(&[]).fails().output();
+    assert!(out.contains("TLS certificate is not trusted"), "{out}");
+    let ca = dir.join("ca.pem");
+    let out = run(&["--ssl-cacert-file", ca.to_str().unwrap()])
+        .ok()
+        .output();
+    assert!(!out.contains("certificate"), "{out}");
+    let cas = ws.p("cas");
+    fs::create_dir_all(&cas).unwrap();
+    fs::copy(&ca, cas.join("private-ca.pem")).unwrap();
+    fs::write(cas.join("README"), b"not a certificate").unwrap();
+    let out = run(&["--ssl-cacert-path", cas.to_str().unwrap()])
+        .ok()
+        .output();
+    assert!(!out.contains("certificate"), "{out}");
+    let out = run(&["--ssl-cacert-file", ws.p("cas/README").to_str().unwrap()])
+        .fails()
+        .output();
+    assert!(out.contains("no PEM certificate"), "{out}");
+    let _ = server.kill();
+    let _ = server.wait();
+}
