@@ -161,8 +161,11 @@ fn locked_backups_resist_the_units_keys_and_retention_says_until_when() {
         "5",
     ];
     let before = now();
-    // Backup times a minute apart (the runs may take less than a second each).
-    let times: Vec<String> = (0..3).map(|i| (before + 60 * i).to_string()).collect();
+    // Backup times a minute apart, in the past (the runs may take less than a second each; a restore
+    // reads the state as of now).
+    let times: Vec<String> = (0..3)
+        .map(|i| (before - 180 + 60 * i).to_string())
+        .collect();
     let mut args = vec!["full", "--current-time", times[0].as_str(), ep.as_str()];
     args.extend(lock);
     let (s, u) = (src.to_str().unwrap().to_string(), url.clone());
