@@ -166,6 +166,9 @@ struct Options {
     // Operations options (retries, timeout, tempdir, logging, statistics, ...): see cli_ops.
     #[command(flatten)]
     ops: crate::cli_ops::OperationArgs,
+    // How S3 and Azure store uploads, S3 Object Lock, other backends' options: see cli_backend.
+    #[command(flatten)]
+    backend_opts: crate::cli_backend::BackendArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -290,6 +293,7 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
     backend.s3_region_name.clone_from(&opts.s3_region_name);
     backend.s3_unencrypted_connection = opts.s3_unencrypted_connection;
     opts.ops.apply_backend(&mut backend);
+    opts.backend_opts.apply(&mut backend)?;
 
     let gpg = parse_gpg_options(&opts.gpg_options)?;
     let recipients: Vec<RecipientSpec> = opts

@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod charm;
 pub mod cli;
+pub mod cli_backend;
 pub mod cli_ops;
 pub mod cli_selection;
 pub mod engine;

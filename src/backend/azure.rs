@@ -34,7 +34,34 @@ const DEV_ACCOUNT: &str = "devstoreaccount1";
 const DEV_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
+/// How each upload is stored and sent (duplicity's `--azure-*` options).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AzureUploadOptions {
+    /// `--azure-blob-tier`: the access tier of every blob (Hot, Cool, Cold, Archive). With Archive,
+    /// manifests and signatures stay in the account's default tier so they can be read at once.
+    pub blob_tier: Option<String>,
+    /// `--azure-max-single-put-size`: files up to this many bytes go up in one request (default 8 MiB).
+    pub max_single_put_size: Option<usize>,
+    /// `--azure-max-block-size`: the size of each block of a larger file (default 8 MiB).
+    pub max_block_size: Option<usize>,
+    /// `--azure-max-connections`: blocks sent at once (default 1; memory is this many blocks).
+    pub max_connections: Option<usize>,
+}
+
+/// The tier names Azure takes (any case).
+pub fn parse_tier(s: &str) -> Option<AccessTier> {
+    match s.to_ascii_lowercase().as_str() {
+        "hot" => Some(AccessTier::Hot),
+        "cool" => Some(AccessTier::Cool),
+        "cold" => Some(AccessTier::Cold),
+        "archive" => Some(AccessTier::Archive),
+        _ => None,
+    }
+}
+
 pub struct AzureBackend {
+    upload: AzureUploadOptions,
+    is_metadata: Option<fn(&str) -> bool>,
     container: String,
     client: ContainerClient,
     rt: tokio::runtime::Runtime,
@@ -253,7 +280,16 @@ impl AzureBackend {
         .container_client(container.clone());
         let rt = super::runtime::new_runtime()
             .map_err(|e| UrlError::Invalid(format!("azure://{container}: runtime: {e}")))?;
+        if let Some(t) = &opts.azure.blob_tier {
+            if parse_tier(t).is_none() {
+                return Err(UrlError::Invalid(format!(
+                    "--azure-blob-tier {t:?}: give one of Hot, Cool, Cold, Archive"
+                )));
+            }
+        }
         Ok(AzureBackend {
+            upload: opts.azure.clone(),
+            is_metadata: opts.is_metadata,
             container,
             client,
             rt,
@@ -417,6 +453,30 @@ impl AzureBackend {
         Ok(())
     }
 
+    /// The tier for uploading `name`: Archive skips manifests and signatures (they must stay
+    /// readable at once for listings, incrementals and restores).
+    fn tier_for(&self, name: &str) -> Option<AccessTier> {
+        let t = parse_tier(self.upload.blob_tier.as_deref()?)?;
+        if t == AccessTier::Archive && self.is_metadata.is_some_and(|f| f(name)) {
+            return None;
+        }
+        Some(t)
+    }
+
+    /// The access tier of the stored `name` as the service reports it (for checks).
+    pub fn blob_tier(&self, name: &str) -> BackendResult<Option<String>> {
+        let blob = self.client.blob_client(name);
+        let props = self
+            .rt
+            .block_on(async { blob.get_properties().await })
+            .map_err(|e| self.err(name, e))?;
+        Ok(props
+            .blob
+            .properties
+            .access_tier
+            .map(|t| <&'static str>::from(t).to_string()))
+    }
+
     /// Reads up to `buf.len()` bytes (fewer only at the end of the file).
     fn fill(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
         let mut n = 0;
@@ -441,35 +501,74 @@ impl Backend for AzureBackend {
             .map_err(|e| self.io_err(name, "read the local file", e))?
             .len();
         let blob = self.client.blob_client(name);
-        let mut buf = vec![0u8; BLOCK.min(len as usize + 1).max(1)];
-        if len <= BLOCK as u64 {
+        let tier = self.tier_for(name);
+        let single = self.upload.max_single_put_size.unwrap_or(BLOCK).max(1);
+        let block = self.upload.max_block_size.unwrap_or(BLOCK).max(1);
+        if len <= single as u64 {
+            let mut buf = vec![0u8; len as usize];
             let n = Self::fill(&mut f, &mut buf).map_err(|e| self.io_err(name, "read", e))?;
             buf.truncate(n);
             return self
                 .rt
-                .block_on(async { blob.put_block_blob(buf).await })
+                .block_on(async {
+                    let mut put = blob.put_block_blob(buf);
+                    if let Some(t) = tier {
+                        put = put.access_tier(t);
+                    }
+                    put.await
+                })
                 .map(|_| ())
                 .map_err(|e| self.err(name, e));
         }
-        // One block in memory at a time; uncommitted blocks are invisible until the list commits them
-        // (and Azure drops them after a week if the list never comes).
+        // At most `connections` blocks in memory and in flight; uncommitted blocks are invisible until
+        // the list commits them (and Azure drops them after a week if the list never comes).
+        let connections = self.upload.max_connections.unwrap_or(1).max(1);
         let mut ids = Vec::new();
-        loop {
-            let n = Self::fill(&mut f, &mut buf).map_err(|e| self.io_err(name, "read", e))?;
-            if n == 0 {
-                break;
+        let mut at_end = false;
+        while !at_end {
+            let mut running = tokio::task::JoinSet::new();
+            for _ in 0..connections {
+                let mut buf = vec![0u8; block.min(len as usize).max(1)];
+                let n = Self::fill(&mut f, &mut buf).map_err(|e| self.io_err(name, "read", e))?;
+                if n == 0 {
+                    at_end = true;
+                    break;
+                }
+                buf.truncate(n);
+                // Block ids must all have the same length within a blob: a fixed-width counter.
+                let id = BlockId::new(format!("block-{:08}", ids.len()));
+                ids.push(BlobBlockType::Uncommitted(id.clone()));
+                let b = blob.clone();
+                running.spawn_on(
+                    async move { b.put_block(id, buf).await.map(|_| ()) },
+                    self.rt.handle(),
+                );
             }
-            // Block ids must all have the same length within a blob: a fixed-width counter.
-            let id = BlockId::new(format!("block-{:08}", ids.len()));
-            let body = buf[..n].to_vec();
-            self.rt
-                .block_on(async { blob.put_block(id.clone(), body).await })
-                .map_err(|e| self.err(name, e))?;
-            ids.push(BlobBlockType::Uncommitted(id));
+            self.rt.block_on(async {
+                while let Some(done) = running.join_next().await {
+                    match done {
+                        Ok(r) => r.map_err(|e| self.err(name, e))?,
+                        Err(e) => {
+                            return Err(BackendError::Transient {
+                                backend: self.describe(),
+                                name: name.to_string(),
+                                message: format!("block upload task failed: {e}"),
+                            })
+                        }
+                    }
+                }
+                Ok(())
+            })?;
         }
         let list = BlockList { blocks: ids };
         self.rt
-            .block_on(async { blob.put_block_list(list).await })
+            .block_on(async {
+                let mut put = blob.put_block_list(list);
+                if let Some(t) = tier {
+                    put = put.access_tier(t);
+                }
+                put.await
+            })
             .map(|_| ())
             .map_err(|e| self.err(name, e))
     }

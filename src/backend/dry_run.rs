@@ -33,4 +33,7 @@ impl Backend for DryRunBackend<'_> {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+    fn stored_lock(&self, name: &str) -> BackendResult<Option<super::StoredLock>> {
+        self.inner.stored_lock(name)
+    }
 }

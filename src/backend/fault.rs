@@ -154,6 +154,10 @@ impl Backend for Faulty {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+
+    fn stored_lock(&self, name: &str) -> BackendResult<Option<super::StoredLock>> {
+        self.inner.stored_lock(name)
+    }
 }
 
 /// Returns at most `max` bytes per read, as a slow socket does.

@@ -104,6 +104,22 @@ pub trait Backend: Send + Sync {
 
     /// The target as shown to a person: the URL with any password removed.
     fn describe(&self) -> String;
+
+    /// The write-once lock the target holds on the stored `name` now (S3 Object Lock), if any: until
+    /// it ends the file cannot be deleted or overwritten. `None` for backends without such locks and
+    /// for files that are not locked (or not there).
+    fn stored_lock(&self, _name: &str) -> BackendResult<Option<StoredLock>> {
+        Ok(None)
+    }
+}
+
+/// A retention lock on a stored file (see [`Backend::stored_lock`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLock {
+    /// When it ends (Unix seconds); `None`: no end date (a legal hold, lifted only by hand).
+    pub until: Option<i64>,
+    /// As the target names it: `GOVERNANCE`, `COMPLIANCE` or `LEGAL-HOLD`.
+    pub mode: String,
 }
 
 /// Why a target URL cannot be opened.
@@ -156,6 +172,17 @@ pub struct OpenOptions {
     /// `--timeout`: the network timeout of the backends that have one (connecting, and waiting for
     /// data); each backend's own default when unset.
     pub timeout: Option<std::time::Duration>,
+    /// How S3 stores each upload: Object Lock, storage class, server-side encryption, multipart.
+    pub s3: s3::S3UploadOptions,
+    /// How Azure stores each upload: access tier, block sizes, parallel blocks.
+    pub azure: azure::AzureUploadOptions,
+    /// Names of the small files readers need at once (the engine's manifests and signatures; set by
+    /// `Repository::open`): cold storage classes (S3 Glacier, Deep Archive) leave them in STANDARD so
+    /// that listings, incrementals and restores can read them, as duplicity does.
+    pub is_metadata: Option<fn(&str) -> bool>,
+    /// PEM certificates (bundles) that s3 trusts besides the system's roots (`--ssl-cacert-file`,
+    /// `--ssl-cacert-path`): a private CA of an S3-compatible store.
+    pub tls_extra_roots: Vec<Vec<u8>>,
 }
 
 // Hand-written so a password never reaches a log through `{:?}`.
@@ -192,7 +219,9 @@ impl std::fmt::Debug for OpenOptions {
             )
             .field("retry_fixed_delay", &self.retry_fixed_delay)
             .field("timeout", &self.timeout)
-            .finish()
+            .field("s3", &self.s3)
+            .field("azure", &self.azure)
+            .finish_non_exhaustive()
     }
 }
 

@@ -107,6 +107,10 @@ impl Backend for Retrying {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+
+    fn stored_lock(&self, name: &str) -> BackendResult<Option<super::StoredLock>> {
+        self.again(|| self.inner.stored_lock(name))
+    }
 }
 
 #[cfg(test)]

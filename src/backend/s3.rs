@@ -43,6 +43,162 @@ const MAX_PARTS: u64 = 10_000;
 /// DeleteObjects takes at most this many keys per request.
 const DELETE_BATCH: usize = 1000;
 const DEFAULT_REGION: &str = "us-east-1";
+/// S3's smallest multipart part (but the last).
+pub const MIN_MULTIPART_CHUNK: u64 = 5 << 20;
+
+/// S3 Object Lock's retention mode for every upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Nobody can shorten or remove the lock before its date, not even the bucket's owner.
+    Compliance,
+    /// Only credentials allowed `s3:BypassGovernanceRetention` can shorten or remove it.
+    Governance,
+}
+
+impl LockMode {
+    pub fn parse(s: &str) -> Option<LockMode> {
+        match s.to_ascii_lowercase().as_str() {
+            "compliance" => Some(LockMode::Compliance),
+            "governance" => Some(LockMode::Governance),
+            _ => None,
+        }
+    }
+}
+
+/// Upload every object under an Object Lock retention: `mode` until now + `retain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectLock {
+    pub mode: LockMode,
+    pub retain: Duration,
+}
+
+/// duplicity's `--s3-use-*` storage classes, in the order duplicity picks the first one given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageClass {
+    ReducedRedundancy,
+    StandardIa,
+    OnezoneIa,
+    Glacier,
+    GlacierIr,
+    DeepArchive,
+}
+
+impl StorageClass {
+    /// S3's name of the class.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageClass::ReducedRedundancy => "REDUCED_REDUNDANCY",
+            StorageClass::StandardIa => "STANDARD_IA",
+            StorageClass::OnezoneIa => "ONEZONE_IA",
+            StorageClass::Glacier => "GLACIER",
+            StorageClass::GlacierIr => "GLACIER_IR",
+            StorageClass::DeepArchive => "DEEP_ARCHIVE",
+        }
+    }
+
+    /// S3's class name, any case, `-` or `_` (`glacier-ir`, `DEEP_ARCHIVE`).
+    pub fn parse(s: &str) -> Option<StorageClass> {
+        let want = s.trim().to_ascii_uppercase().replace('-', "_");
+        [
+            StorageClass::ReducedRedundancy,
+            StorageClass::StandardIa,
+            StorageClass::OnezoneIa,
+            StorageClass::Glacier,
+            StorageClass::GlacierIr,
+            StorageClass::DeepArchive,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == want)
+    }
+
+    /// The archive classes, where duplicity keeps manifests and signatures in STANDARD.
+    pub fn is_archive(self) -> bool {
+        matches!(
+            self,
+            StorageClass::Glacier | StorageClass::GlacierIr | StorageClass::DeepArchive
+        )
+    }
+}
+
+/// Server-side encryption of every upload (on top of the archive's own OpenPGP encryption).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerSideEncryption {
+    /// `--s3-use-server-side-encryption`: S3-managed keys (AES256).
+    Aes256,
+    /// `--s3-use-server-side-kms-encryption --s3-kms-key-id ID [--s3-kms-grant GRANT]`.
+    Kms {
+        key_id: String,
+        /// duplicity's `--s3-kms-grant`: sent as `x-amz-grant-full-control`.
+        grant_full_control: Option<String>,
+    },
+}
+
+/// How each upload is stored (duplicity's S3 options, and Object Lock).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3UploadOptions {
+    pub object_lock: Option<ObjectLock>,
+    pub storage_class: Option<StorageClass>,
+    pub sse: Option<ServerSideEncryption>,
+    /// `--s3-multipart-chunk-size`: files above it go up in parts of this size (duplicity's
+    /// threshold and part size are both this value). Default: 32 MiB threshold, 16 MiB parts.
+    pub multipart_chunk_size: Option<u64>,
+    /// `--s3-multipart-max-procs`: parts sent at once (default 1).
+    pub multipart_max_procs: Option<usize>,
+}
+
+/// The headers one upload carries (the same on PutObject and CreateMultipartUpload).
+struct UploadHeaders {
+    storage_class: Option<aws_sdk_s3::types::StorageClass>,
+    sse: Option<aws_sdk_s3::types::ServerSideEncryption>,
+    kms_key_id: Option<String>,
+    grant_full_control: Option<String>,
+    lock_mode: Option<aws_sdk_s3::types::ObjectLockMode>,
+    lock_until: Option<aws_sdk_s3::primitives::DateTime>,
+}
+
+/// Sets [`UploadHeaders`] on a PutObject or CreateMultipartUpload builder (same setter names).
+macro_rules! with_headers {
+    ($builder:expr, $h:expr) => {
+        $builder
+            .set_storage_class($h.storage_class.clone())
+            .set_server_side_encryption($h.sse.clone())
+            .set_ssekms_key_id($h.kms_key_id.clone())
+            .set_grant_full_control($h.grant_full_control.clone())
+            .set_object_lock_mode($h.lock_mode.clone())
+            .set_object_lock_retain_until_date($h.lock_until)
+    };
+}
+
+/// Now + `retain`, in whole seconds rounded up (what S3 stores).
+fn retain_until(retain: Duration) -> aws_sdk_s3::primitives::DateTime {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let until = now + retain;
+    let secs = until.as_secs() + u64::from(until.subsec_nanos() > 0);
+    aws_sdk_s3::primitives::DateTime::from_secs(secs as i64)
+}
+
+/// The base64 MD5 of `len` bytes of `path` from `offset`: S3 demands Content-MD5 (or a checksum) on
+/// uploads that carry an Object Lock.
+fn content_md5(path: &Path, offset: u64, len: u64) -> std::io::Result<String> {
+    use base64::Engine as _;
+    use md5::Digest as _;
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::Start(offset))?;
+    let mut f = f.take(len);
+    let mut h = md5::Md5::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(base64::engine::general_purpose::STANDARD.encode(h.finalize()))
+}
 
 /// Where a URL points: the parts duplicity derives from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +300,10 @@ pub struct S3Backend {
     rt: tokio::runtime::Runtime,
     /// Set once the bucket is known to exist (checked or made before the first upload).
     bucket_ready: AtomicBool,
+    upload: S3UploadOptions,
+    is_metadata: Option<fn(&str) -> bool>,
+    /// Whether the bucket has Object Lock enabled, once asked (see `stored_lock`).
+    bucket_locks: std::sync::OnceLock<bool>,
 }
 
 impl S3Backend {
@@ -164,11 +324,29 @@ impl S3Backend {
         })?;
         // rustls with ring (not aws-lc) and the system's trusted roots; plain http also allowed for
         // --s3-unencrypted-connection and local endpoints.
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+        let mut http = aws_smithy_http_client::Builder::new().tls_provider(
+            aws_smithy_http_client::tls::Provider::Rustls(
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
+            ),
+        );
+        if !opts.tls_extra_roots.is_empty() {
+            // The system's roots and the given CAs (--ssl-cacert-file/--ssl-cacert-path).
+            let mut roots = aws_smithy_http_client::tls::TrustStore::default();
+            for pem in &opts.tls_extra_roots {
+                roots.add_pem_certificate(pem.clone());
+            }
+            let ctx = aws_smithy_http_client::tls::TlsContext::builder()
+                .with_trust_store(roots)
+                .build()
+                .map_err(|e| {
+                    UrlError::Invalid(format!(
+                        "{shown}: the certificates of --ssl-cacert-file/--ssl-cacert-path cannot \
+                         be used: {e}"
+                    ))
+                })?;
+            http = http.tls_context(ctx);
+        }
+        let http = http.build_https();
         // The SDK retries one request (e.g. one part) a little; the Retrying wrapper retries whole calls.
         let retry = if opts.attempts > 1 {
             RetryConfig::standard().with_max_attempts(3)
@@ -207,6 +385,9 @@ impl S3Backend {
             loc,
             rt,
             bucket_ready: AtomicBool::new(false),
+            upload: opts.s3.clone(),
+            is_metadata: opts.is_metadata,
+            bucket_locks: std::sync::OnceLock::new(),
         })
     }
 
@@ -328,6 +509,15 @@ impl S3Backend {
                                  AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
                             ),
                         ),
+                    // An archive storage class (Glacier, Deep Archive) must be restored first.
+                    (_, "InvalidObjectState") => self.permanent(
+                        name,
+                        format!(
+                            "{what}: the object is in an archive storage class (Glacier or Deep \
+                             Archive); restore it first (S3 RestoreObject, e.g. `aws s3api \
+                             restore-object`), then read it again"
+                        ),
+                    ),
                     (403, _) => self.refused(
                         name,
                         format!(
@@ -393,7 +583,12 @@ impl S3Backend {
             .region()
             .map(|r| r.as_ref().to_string())
             .unwrap_or_else(|| DEFAULT_REGION.to_string());
-        let mut create = self.client.create_bucket().bucket(bucket);
+        let mut create = self
+            .client
+            .create_bucket()
+            .bucket(bucket)
+            // A bucket made for locked uploads must have Object Lock from the start.
+            .set_object_lock_enabled_for_bucket(self.upload.object_lock.map(|_| true));
         if region != DEFAULT_REGION {
             create = create.create_bucket_configuration(
                 CreateBucketConfiguration::builder()
@@ -418,8 +613,72 @@ impl S3Backend {
             return Ok(());
         }
         self.ensure_bucket().await?;
+        if self.upload.object_lock.is_some() && !self.bucket_has_locks().await? {
+            return Err(self.permanent(
+                "",
+                format!(
+                    "bucket {} does not have S3 Object Lock enabled, which --s3-object-lock-mode \
+                     needs: enable Object Lock on the bucket (it also turns versioning on), or \
+                     drop the Object Lock options",
+                    self.loc.bucket
+                ),
+            ));
+        }
         self.bucket_ready.store(true, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The headers for uploading `name`: archive storage classes skip the metadata files (manifests
+    /// and signatures stay in STANDARD, readable at once, as duplicity keeps them).
+    fn upload_headers(&self, name: &str) -> UploadHeaders {
+        use aws_sdk_s3::types::{ObjectLockMode, ServerSideEncryption as Sse};
+        let u = &self.upload;
+        let metadata = self.is_metadata.is_some_and(|f| f(name));
+        let storage_class = u
+            .storage_class
+            .filter(|c| !(c.is_archive() && metadata))
+            .map(|c| aws_sdk_s3::types::StorageClass::from(c.as_str()));
+        let (sse, kms_key_id, grant_full_control) = match &u.sse {
+            None => (None, None, None),
+            Some(ServerSideEncryption::Aes256) => (Some(Sse::Aes256), None, None),
+            Some(ServerSideEncryption::Kms {
+                key_id,
+                grant_full_control,
+            }) => (
+                Some(Sse::AwsKms),
+                Some(key_id.clone()),
+                grant_full_control.clone(),
+            ),
+        };
+        let (lock_mode, lock_until) = match u.object_lock {
+            None => (None, None),
+            Some(l) => (
+                Some(match l.mode {
+                    LockMode::Compliance => ObjectLockMode::Compliance,
+                    LockMode::Governance => ObjectLockMode::Governance,
+                }),
+                Some(retain_until(l.retain)),
+            ),
+        };
+        UploadHeaders {
+            storage_class,
+            sse,
+            kms_key_id,
+            grant_full_control,
+            lock_mode,
+            lock_until,
+        }
+    }
+
+    /// (threshold, part size) for multipart uploads.
+    fn multipart_sizes(&self, len: u64) -> (u64, u64) {
+        match self.upload.multipart_chunk_size {
+            Some(c) => (c, c.max(len.div_ceil(MAX_PARTS))),
+            None => (
+                MULTIPART_THRESHOLD,
+                MIN_PART_SIZE.max(len.div_ceil(MAX_PARTS)),
+            ),
+        }
     }
 
     async fn put_async(&self, src: &Path, name: &str) -> BackendResult<()> {
@@ -427,52 +686,109 @@ impl S3Backend {
         let len = std::fs::metadata(src).map_err(io)?.len();
         self.ensure_bucket_once().await?;
         let key = self.key(name);
-        if len <= MULTIPART_THRESHOLD {
+        let headers = self.upload_headers(name);
+        let locking = self.upload.object_lock.is_some();
+        let (threshold, part_size) = self.multipart_sizes(len);
+        if len <= threshold {
+            let md5 = if locking {
+                Some(content_md5(src, 0, len).map_err(io)?)
+            } else {
+                None
+            };
             // Read from the file as it is sent (and again if the SDK retries).
             let body = ByteStream::read_from()
                 .path(src)
                 .build()
                 .await
                 .map_err(|e| self.permanent(name, format!("{}: {e}", src.display())))?;
-            self.client
-                .put_object()
-                .bucket(&self.loc.bucket)
-                .key(&key)
-                .content_length(len as i64)
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| self.classify(name, e))?;
-            return Ok(());
-        }
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.loc.bucket)
-            .key(&key)
+            with_headers!(
+                self.client
+                    .put_object()
+                    .bucket(&self.loc.bucket)
+                    .key(&key)
+                    .content_length(len as i64)
+                    .set_content_md5(md5)
+                    .body(body),
+                headers
+            )
             .send()
             .await
             .map_err(|e| self.classify(name, e))?;
+            return Ok(());
+        }
+        let created = with_headers!(
+            self.client
+                .create_multipart_upload()
+                .bucket(&self.loc.bucket)
+                .key(&key),
+            headers
+        )
+        .send()
+        .await
+        .map_err(|e| self.classify(name, e))?;
         let upload_id = created
             .upload_id()
             .ok_or_else(|| self.transient(name, "no upload id in the S3 answer".into()))?
             .to_string();
-        let res = self.upload_parts(src, name, &key, &upload_id, len).await;
-        if res.is_err() {
-            // Do not leave the parts stored (and billed) on the server.
-            let _ = self
-                .client
-                .abort_multipart_upload()
-                .bucket(&self.loc.bucket)
-                .key(&key)
-                .upload_id(&upload_id)
-                .send()
-                .await;
+        let res = self
+            .upload_parts(src, name, &key, &upload_id, len, part_size)
+            .await;
+        let version = match res {
+            Ok(v) => v,
+            Err(e) => {
+                // Do not leave the parts stored (and billed) on the server.
+                let _ = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&self.loc.bucket)
+                    .key(&key)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await;
+                return Err(e);
+            }
+        };
+        if let Some(lock) = self.upload.object_lock {
+            // The lock was asked for on CreateMultipartUpload; set it again on the stored version:
+            // some S3 servers ignore it there, and a later date only lengthens it.
+            self.put_retention(name, &key, version, lock).await?;
         }
-        res
+        Ok(())
     }
 
-    /// Sends `src` in parts, each read from its slice of the file, then completes the upload.
+    /// PutObjectRetention on one version of `key` (the current one when `version` is None).
+    async fn put_retention(
+        &self,
+        name: &str,
+        key: &str,
+        version: Option<String>,
+        lock: ObjectLock,
+    ) -> BackendResult<()> {
+        use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
+        let mode = match lock.mode {
+            LockMode::Compliance => ObjectLockRetentionMode::Compliance,
+            LockMode::Governance => ObjectLockRetentionMode::Governance,
+        };
+        self.client
+            .put_object_retention()
+            .bucket(&self.loc.bucket)
+            .key(key)
+            .set_version_id(version)
+            .retention(
+                ObjectLockRetention::builder()
+                    .mode(mode)
+                    .retain_until_date(retain_until(lock.retain))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| self.classify(name, e))?;
+        Ok(())
+    }
+
+    /// Sends `src` in parts of `part_size`, each read from its slice of the file (up to
+    /// `--s3-multipart-max-procs` at once), then completes the upload. Returns the version id S3
+    /// gave the object (versioned buckets).
     async fn upload_parts(
         &self,
         src: &Path,
@@ -480,42 +796,64 @@ impl S3Backend {
         key: &str,
         upload_id: &str,
         len: u64,
-    ) -> BackendResult<()> {
-        let part_size = MIN_PART_SIZE.max(len.div_ceil(MAX_PARTS));
-        let mut parts = Vec::new();
+        part_size: u64,
+    ) -> BackendResult<Option<String>> {
+        let procs = self.upload.multipart_max_procs.unwrap_or(1).max(1);
+        let locking = self.upload.object_lock.is_some();
+        let mut parts: Vec<CompletedPart> = Vec::new();
+        let mut running = tokio::task::JoinSet::new();
         let mut offset = 0u64;
         let mut number = 1i32;
-        while offset < len {
-            let n = part_size.min(len - offset);
-            let body = ByteStream::read_from()
-                .path(src)
-                .offset(offset)
-                .length(Length::Exact(n))
-                .build()
-                .await
-                .map_err(|e| self.permanent(name, format!("{}: {e}", src.display())))?;
-            let out = self
-                .client
-                .upload_part()
-                .bucket(&self.loc.bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .part_number(number)
-                .content_length(n as i64)
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| self.classify(name, e))?;
+        loop {
+            // Start parts until `procs` run, then wait for one; stop at the first failure.
+            while offset < len && running.len() < procs {
+                let n = part_size.min(len - offset);
+                let md5 = if locking {
+                    Some(
+                        content_md5(src, offset, n)
+                            .map_err(|e| self.permanent(name, format!("{}: {e}", src.display())))?,
+                    )
+                } else {
+                    None
+                };
+                let body = ByteStream::read_from()
+                    .path(src)
+                    .offset(offset)
+                    .length(Length::Exact(n))
+                    .build()
+                    .await
+                    .map_err(|e| self.permanent(name, format!("{}: {e}", src.display())))?;
+                let req = self
+                    .client
+                    .upload_part()
+                    .bucket(&self.loc.bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .part_number(number)
+                    .content_length(n as i64)
+                    .set_content_md5(md5)
+                    .body(body);
+                let part = number;
+                running.spawn(async move { (part, req.send().await) });
+                offset += n;
+                number += 1;
+            }
+            let Some(done) = running.join_next().await else {
+                break;
+            };
+            let (part, res) =
+                done.map_err(|e| self.transient(name, format!("part upload task failed: {e}")))?;
+            let out = res.map_err(|e| self.classify(name, e))?;
             parts.push(
                 CompletedPart::builder()
-                    .part_number(number)
+                    .part_number(part)
                     .set_e_tag(out.e_tag().map(str::to_string))
                     .build(),
             );
-            offset += n;
-            number += 1;
         }
-        self.client
+        parts.sort_by_key(|p| p.part_number());
+        let out = self
+            .client
             .complete_multipart_upload()
             .bucket(&self.loc.bucket)
             .key(key)
@@ -528,7 +866,75 @@ impl S3Backend {
             .send()
             .await
             .map_err(|e| self.classify(name, e))?;
-        Ok(())
+        Ok(out.version_id().map(str::to_string))
+    }
+
+    /// Whether the bucket has Object Lock enabled (asked once). When the question itself is
+    /// refused, every object is asked about instead.
+    async fn bucket_has_locks(&self) -> BackendResult<bool> {
+        if let Some(b) = self.bucket_locks.get() {
+            return Ok(*b);
+        }
+        let res = self
+            .client
+            .get_object_lock_configuration()
+            .bucket(&self.loc.bucket)
+            .send()
+            .await;
+        let enabled = match res {
+            Ok(out) => out
+                .object_lock_configuration()
+                .and_then(|c| c.object_lock_enabled())
+                .is_some_and(|e| e.as_str() == "Enabled"),
+            Err(SdkError::ServiceError(se))
+                if matches!(
+                    se.err().code(),
+                    Some("ObjectLockConfigurationNotFoundError" | "NoSuchBucket")
+                ) =>
+            {
+                false
+            }
+            Err(SdkError::ServiceError(_)) => true,
+            Err(e) => return Err(self.classify("", e)),
+        };
+        let _ = self.bucket_locks.set(enabled);
+        Ok(enabled)
+    }
+
+    async fn stored_lock_async(&self, name: &str) -> BackendResult<Option<super::StoredLock>> {
+        use aws_sdk_s3::types::ObjectLockLegalHoldStatus;
+        if !self.bucket_has_locks().await? {
+            return Ok(None);
+        }
+        let out = match self
+            .client
+            .head_object()
+            .bucket(&self.loc.bucket)
+            .key(self.key(name))
+            .send()
+            .await
+            .map_err(|e| self.classify(name, e))
+        {
+            Ok(out) => out,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if out.object_lock_legal_hold_status() == Some(&ObjectLockLegalHoldStatus::On) {
+            return Ok(Some(super::StoredLock {
+                until: None,
+                mode: "LEGAL-HOLD".into(),
+            }));
+        }
+        let now = chrono::Utc::now().timestamp();
+        Ok(
+            match (out.object_lock_mode(), out.object_lock_retain_until_date()) {
+                (Some(mode), Some(until)) if until.secs() > now => Some(super::StoredLock {
+                    until: Some(until.secs()),
+                    mode: mode.as_str().to_string(),
+                }),
+                _ => None,
+            },
+        )
     }
 
     async fn get_async(&self, name: &str, dst: &Path) -> BackendResult<()> {
@@ -689,6 +1095,10 @@ impl Backend for S3Backend {
     fn describe(&self) -> String {
         self.shown.clone()
     }
+
+    fn stored_lock(&self, name: &str) -> BackendResult<Option<super::StoredLock>> {
+        self.rt.block_on(self.stored_lock_async(name))
+    }
 }
 
 #[cfg(test)]
@@ -776,6 +1186,47 @@ mod tests {
         let b = S3Backend::from_url("boto3+s3://bkt", &o).unwrap();
         assert_eq!(b.key("duplicity-full.x"), "duplicity-full.x");
         assert_eq!(b.describe(), "boto3+s3://bkt");
+    }
+
+    #[test]
+    fn archive_classes_skip_metadata_and_chunk_size_sets_parts() {
+        let mut o = OpenOptions::new();
+        o.aws_access_key_id = Some("AKIDEXAMPLE".into());
+        o.aws_secret_access_key = Some("s3cretkey".into());
+        o.is_metadata = Some(|n| n.ends_with(".manifest"));
+        o.s3.storage_class = Some(StorageClass::DeepArchive);
+        o.s3.object_lock = Some(ObjectLock {
+            mode: LockMode::Governance,
+            retain: Duration::from_secs(86400),
+        });
+        let b = S3Backend::from_url("boto3+s3://bkt", &o).unwrap();
+        let h = b.upload_headers("x.vol1.difftar.gz");
+        assert_eq!(h.storage_class.unwrap().as_str(), "DEEP_ARCHIVE");
+        assert_eq!(h.lock_mode.unwrap().as_str(), "GOVERNANCE");
+        let now = chrono::Utc::now().timestamp();
+        let until = h.lock_until.unwrap().secs();
+        assert!(until > now + 86000 && until <= now + 86401, "{until}");
+        assert!(b.upload_headers("x.manifest").storage_class.is_none());
+        o.s3.storage_class = Some(StorageClass::StandardIa);
+        let b = S3Backend::from_url("boto3+s3://bkt", &o).unwrap();
+        assert_eq!(
+            b.upload_headers("x.manifest")
+                .storage_class
+                .unwrap()
+                .as_str(),
+            "STANDARD_IA"
+        );
+        assert_eq!(b.multipart_sizes(1 << 30), (32 << 20, 16 << 20));
+        o.s3.multipart_chunk_size = Some(5 << 20);
+        let b = S3Backend::from_url("boto3+s3://bkt", &o).unwrap();
+        assert_eq!(b.multipart_sizes(1 << 30), (5 << 20, 5 << 20));
+        // Never more than 10 000 parts.
+        assert_eq!(b.multipart_sizes(100_000 << 20).1, 10 << 20);
+        assert_eq!(
+            StorageClass::parse("glacier-ir"),
+            Some(StorageClass::GlacierIr)
+        );
+        assert_eq!(StorageClass::parse("standard"), None);
     }
 
     #[test]

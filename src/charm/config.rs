@@ -59,6 +59,12 @@ pub const OPTIONS: &[OptionSpec] = &[
     s("aws_secret_access_key", "", true),
     s("s3_endpoint_url", "", false),
     s("s3_region_name", "", false),
+    s("s3_object_lock_mode", "", false),
+    s("s3_object_lock_retain", "", false),
+    s("s3_storage_class", "", false),
+    s("s3_server_side_encryption", "", false),
+    s("s3_kms_key_id", "", false),
+    s("azure_blob_tier", "", false),
     secret("aws_keys_secret"),
     s("azure_connection_string", "", true),
     secret("azure_connection_string_secret"),
@@ -154,6 +160,12 @@ pub struct RawConfig {
     pub backup_command_timeout: i64,
     pub volume_size: i64,
     pub metrics_port: i64,
+    pub s3_object_lock_mode: String,
+    pub s3_object_lock_retain: String,
+    pub s3_storage_class: String,
+    pub s3_server_side_encryption: String,
+    pub s3_kms_key_id: String,
+    pub azure_blob_tier: String,
 }
 
 impl Default for RawConfig {
@@ -192,6 +204,12 @@ impl Default for RawConfig {
             backup_command_timeout: 3600,
             volume_size: 200,
             metrics_port: super::cos::DEFAULT_METRICS_PORT as i64,
+            s3_object_lock_mode: String::new(),
+            s3_object_lock_retain: String::new(),
+            s3_storage_class: String::new(),
+            s3_server_side_encryption: String::new(),
+            s3_kms_key_id: String::new(),
+            azure_blob_tier: String::new(),
         }
     }
 }
@@ -556,6 +574,7 @@ pub fn validate_with(
         false => None,
     };
     let job = validate_job_options(raw, aux.starts_with('/').then_some(aux), &mut problems);
+    validate_storage_options(raw, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -680,6 +699,63 @@ pub const MAX_VOLUME_SIZE_MIB: i64 = 1_000_000;
 /// `exclude_patterns`, the backup commands, their timeout and `volume_size`. The patterns are compiled
 /// by the engine's selection code against `aux_backup_directory` (when that is valid), so a pattern
 /// the engine would refuse at backup time blocks the unit now, named.
+/// The options of how the target stores uploads (S3 Object Lock, storage class, server-side
+/// encryption; Azure tier): the values the settings carry are known good.
+fn validate_storage_options(raw: &RawConfig, problems: &mut Vec<Problem>) {
+    use crate::backend::s3::{LockMode, StorageClass};
+    let mode = raw.s3_object_lock_mode.trim();
+    let retain = raw.s3_object_lock_retain.trim();
+    if !mode.is_empty() && LockMode::parse(mode).is_none() {
+        problems.push(problem(
+            "s3_object_lock_mode",
+            format!("s3_object_lock_mode \"{mode}\" is invalid: use governance or compliance, or \"\" for no Object Lock"),
+        ));
+    }
+    match (mode.is_empty(), retain.is_empty()) {
+        (false, true) => problems.push(problem(
+            "s3_object_lock_retain",
+            "s3_object_lock_mode needs s3_object_lock_retain: how long each backup file stays locked (e.g. 30D)",
+        )),
+        (true, false) => problems.push(problem(
+            "s3_object_lock_mode",
+            "s3_object_lock_retain needs s3_object_lock_mode: governance or compliance",
+        )),
+        _ => {}
+    }
+    if !retain.is_empty() && !crate::engine::timestr::parse_interval(retain).is_ok_and(|s| s > 0) {
+        problems.push(problem(
+            "s3_object_lock_retain",
+            format!("s3_object_lock_retain \"{retain}\" is invalid: use a duplicity interval such as 30D, 12W or 1Y"),
+        ));
+    }
+    let class = raw.s3_storage_class.trim();
+    if !class.is_empty() && StorageClass::parse(class).is_none() {
+        problems.push(problem(
+            "s3_storage_class",
+            format!("s3_storage_class \"{class}\" is invalid: use standard_ia, onezone_ia, glacier, glacier_ir, deep_archive or reduced_redundancy, or \"\" for STANDARD"),
+        ));
+    }
+    match raw.s3_server_side_encryption.trim().to_ascii_lowercase().as_str() {
+        "" | "aes256" => {}
+        "kms" if raw.s3_kms_key_id.trim().is_empty() => problems.push(problem(
+            "s3_kms_key_id",
+            "s3_server_side_encryption=kms needs s3_kms_key_id: the KMS key id or ARN to encrypt with",
+        )),
+        "kms" => {}
+        other => problems.push(problem(
+            "s3_server_side_encryption",
+            format!("s3_server_side_encryption \"{other}\" is invalid: use aes256 or kms, or \"\" for none"),
+        )),
+    }
+    let tier = raw.azure_blob_tier.trim();
+    if !tier.is_empty() && crate::backend::azure::parse_tier(tier).is_none() {
+        problems.push(problem(
+            "azure_blob_tier",
+            format!("azure_blob_tier \"{tier}\" is invalid: use Hot, Cool, Cold or Archive, or \"\" for the account's default"),
+        ));
+    }
+}
+
 fn validate_job_options(
     raw: &RawConfig,
     source: Option<&str>,

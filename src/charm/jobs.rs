@@ -124,6 +124,7 @@ impl Runtime {
         backend.azure_connection_string = expose(&c.azure_connection_string);
         backend.s3_endpoint_url.clone_from(&s.s3_endpoint_url);
         backend.s3_region_name.clone_from(&s.s3_region_name);
+        s.storage.apply(&mut backend)?;
 
         let mut keys = Keys::default();
         match &s.encryption {
@@ -396,6 +397,11 @@ impl Runtime {
         out.results.insert("files".into(), cut(&remote.join("\n")));
         out.results
             .insert("message".into(), cut(plan.render(!dry_run).trim_end()));
+        // Chains the target still locks (S3 Object Lock): kept, with until when.
+        if !plan.locked.is_empty() {
+            let locked: Vec<String> = plan.locked.iter().map(|g| g.describe()).collect();
+            out.results.insert("locked".into(), cut(&locked.join("\n")));
+        }
         if let Some(t) = plan.remove_time.filter(|t| *t > 0) {
             out.results
                 .insert("remove-time".into(), format_timestamp(t));

@@ -133,6 +133,88 @@ pub struct Settings {
     /// written before the option existed) = no endpoint.
     #[serde(default)]
     pub metrics_port: u16,
+    /// How the target stores each upload (absent in files written before these options existed:
+    /// all off).
+    #[serde(default)]
+    pub storage: StorageSettings,
+}
+
+/// `s3_object_lock_mode`/`_retain`, `s3_storage_class`, `s3_server_side_encryption`,
+/// `s3_kms_key_id`, `azure_blob_tier`: validated values, `None` when unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageSettings {
+    pub s3_object_lock_mode: Option<String>,
+    pub s3_object_lock_retain: Option<String>,
+    pub s3_storage_class: Option<String>,
+    pub s3_server_side_encryption: Option<String>,
+    pub s3_kms_key_id: Option<String>,
+    pub azure_blob_tier: Option<String>,
+}
+
+impl StorageSettings {
+    fn new(raw: &config::RawConfig) -> StorageSettings {
+        StorageSettings {
+            s3_object_lock_mode: nonempty(&raw.s3_object_lock_mode),
+            s3_object_lock_retain: nonempty(&raw.s3_object_lock_retain),
+            s3_storage_class: nonempty(&raw.s3_storage_class),
+            s3_server_side_encryption: nonempty(&raw.s3_server_side_encryption),
+            s3_kms_key_id: nonempty(&raw.s3_kms_key_id),
+            azure_blob_tier: nonempty(&raw.azure_blob_tier),
+        }
+    }
+
+    /// Sets them on the repository's backend options (re-checked: the file may be older).
+    pub fn apply(&self, backend: &mut crate::backend::OpenOptions) -> Result<()> {
+        use crate::backend::s3::{LockMode, ObjectLock, ServerSideEncryption, StorageClass};
+        let lock = match (&self.s3_object_lock_mode, &self.s3_object_lock_retain) {
+            (Some(m), Some(r)) => {
+                let mode = LockMode::parse(m).with_context(|| {
+                    format!("s3_object_lock_mode {m:?}: use governance or compliance")
+                })?;
+                let secs = crate::engine::timestr::parse_interval(r)
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .with_context(|| {
+                        format!("s3_object_lock_retain {r:?}: use an interval such as 30D")
+                    })?;
+                Some(ObjectLock {
+                    mode,
+                    retain: std::time::Duration::from_secs(secs as u64),
+                })
+            }
+            (None, None) => None,
+            _ => anyhow::bail!(
+                "s3_object_lock_mode and s3_object_lock_retain go together: set both or neither"
+            ),
+        };
+        backend.s3.object_lock = lock;
+        backend.s3.storage_class = match &self.s3_storage_class {
+            Some(c) => Some(
+                StorageClass::parse(c)
+                    .with_context(|| format!("s3_storage_class {c:?} is not a storage class"))?,
+            ),
+            None => None,
+        };
+        backend.s3.sse = match self
+            .s3_server_side_encryption
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None => None,
+            Some("aes256") => Some(ServerSideEncryption::Aes256),
+            Some("kms") => Some(ServerSideEncryption::Kms {
+                key_id: self
+                    .s3_kms_key_id
+                    .clone()
+                    .context("s3_server_side_encryption=kms needs s3_kms_key_id")?,
+                grant_full_control: None,
+            }),
+            Some(other) => anyhow::bail!("s3_server_side_encryption {other:?}: use aes256 or kms"),
+        };
+        backend.azure.blob_tier.clone_from(&self.azure_blob_tier);
+        Ok(())
+    }
 }
 
 /// duplicity's default `--volsize`, for files written before `volume_size` existed.
@@ -186,6 +268,7 @@ impl Settings {
             backup_commands: state.job.commands.clone(),
             volume_size_mib: state.job.volume_size_mib,
             metrics_port: state.job.metrics_port,
+            storage: StorageSettings::new(raw),
         }
     }
 

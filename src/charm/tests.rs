@@ -1043,3 +1043,100 @@ fn the_python_charms_nrpe_check_goes_but_a_check_backups_of_another_charm_stays(
         "the Python charm's check goes"
     );
 }
+
+#[test]
+fn storage_options_are_validated_and_reach_the_settings_file() {
+    let m = Machine::new();
+    let bad =
+        |pairs: &[(&str, Value)]| blocked(&m.run("hooks/config-changed", with(valid(), pairs)));
+    for (pairs, start) in [
+        (
+            vec![
+                ("s3_object_lock_mode", json!("strict")),
+                ("s3_object_lock_retain", json!("30D")),
+            ],
+            "s3_object_lock_mode \"strict\" is invalid: use governance or compliance",
+        ),
+        (
+            vec![("s3_object_lock_mode", json!("compliance"))],
+            "s3_object_lock_mode needs s3_object_lock_retain",
+        ),
+        (
+            vec![("s3_object_lock_retain", json!("30D"))],
+            "s3_object_lock_retain needs s3_object_lock_mode",
+        ),
+        (
+            vec![
+                ("s3_object_lock_mode", json!("compliance")),
+                ("s3_object_lock_retain", json!("soon")),
+            ],
+            "s3_object_lock_retain \"soon\" is invalid",
+        ),
+        (
+            vec![("s3_storage_class", json!("cold"))],
+            "s3_storage_class \"cold\" is invalid",
+        ),
+        (
+            vec![("s3_server_side_encryption", json!("kms"))],
+            "s3_server_side_encryption=kms needs s3_kms_key_id",
+        ),
+        (
+            vec![("s3_server_side_encryption", json!("rot13"))],
+            "s3_server_side_encryption \"rot13\" is invalid",
+        ),
+        (
+            vec![("azure_blob_tier", json!("warm"))],
+            "azure_blob_tier \"warm\" is invalid",
+        ),
+    ] {
+        let msg = bad(&pairs);
+        assert!(msg.starts_with(start), "{msg}");
+    }
+    let tools = m.run(
+        "hooks/config-changed",
+        with(
+            valid(),
+            &[
+                ("s3_object_lock_mode", json!("governance")),
+                ("s3_object_lock_retain", json!("30D")),
+                ("s3_storage_class", json!("glacier_ir")),
+                ("s3_server_side_encryption", json!("kms")),
+                ("s3_kms_key_id", json!("alias/backups")),
+                ("azure_blob_tier", json!("Cool")),
+            ],
+        ),
+    );
+    assert_eq!(tools.status().unwrap().0, WorkloadStatus::Active);
+    let s: Value = serde_json::from_slice(
+        &fs::read(m.p("/var/lib/duplicity-charm/duplicity-0/settings.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        s["storage"],
+        json!({
+            "s3_object_lock_mode": "governance",
+            "s3_object_lock_retain": "30D",
+            "s3_storage_class": "glacier_ir",
+            "s3_server_side_encryption": "kms",
+            "s3_kms_key_id": "alias/backups",
+            "azure_blob_tier": "Cool",
+        })
+    );
+    // A settings file from before these options reads as all off.
+    let old: super::settings::StorageSettings = serde_json::from_value(json!({})).unwrap();
+    assert_eq!(old, Default::default());
+    let mut o = crate::backend::OpenOptions::new();
+    serde_json::from_value::<super::settings::StorageSettings>(s["storage"].clone())
+        .unwrap()
+        .apply(&mut o)
+        .unwrap();
+    assert_eq!(
+        o.s3.object_lock.map(|l| (l.mode, l.retain.as_secs())),
+        Some((crate::backend::s3::LockMode::Governance, 30 * 86400))
+    );
+    assert_eq!(
+        o.s3.storage_class,
+        Some(crate::backend::s3::StorageClass::GlacierIr)
+    );
+    assert_eq!(o.azure.blob_tier.as_deref(), Some("Cool"));
+}

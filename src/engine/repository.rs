@@ -135,6 +135,13 @@ impl RepositoryConfig {
     }
 }
 
+/// Manifests and signature files: what every listing, incremental and restore reads first (kept out
+/// of archive storage classes by the backends).
+fn is_metadata_name(name: &str) -> bool {
+    crate::engine::archive::names::parse(name)
+        .is_some_and(|p| p.kind.is_manifest() || p.kind.is_signature())
+}
+
 /// An opened backup target.
 pub struct Repository {
     backend: Box<dyn Backend>,
@@ -163,7 +170,10 @@ pub(crate) struct ReadContext<'a> {
 
 impl Repository {
     /// Opens the backend of `config.url` (nothing is read from it yet).
-    pub fn open(config: RepositoryConfig) -> Result<Repository> {
+    pub fn open(mut config: RepositoryConfig) -> Result<Repository> {
+        if config.backend.is_metadata.is_none() {
+            config.backend.is_metadata = Some(is_metadata_name);
+        }
         let backend = backend::open(&config.url, &config.backend)?;
         Ok(Repository::with_backend(backend, config))
     }

@@ -310,7 +310,7 @@ fn we_back_up_to_s3_duplicity_restores() {
 }
 
 /// A CA and a server certificate for 127.0.0.1 signed by it, in `dir`: (ca.pem, server.pem, server.key).
-fn make_tls_certs(dir: &std::path::Path) {
+pub fn make_tls_certs(dir: &std::path::Path) {
     let sh = |script: &str| {
         let out = std::process::Command::new("sh")
             .arg("-c")
@@ -336,7 +336,7 @@ fn make_tls_certs(dir: &std::path::Path) {
 }
 
 /// A tiny HTTPS server that answers every GET with an empty S3 listing; its port and the child.
-fn start_tls_listing_server(dir: &std::path::Path) -> (u16, std::process::Child) {
+pub fn start_tls_listing_server(dir: &std::path::Path) -> (u16, std::process::Child) {
     use std::io::BufRead;
     let script = r#"
 import http.server, ssl, sys

@@ -38,6 +38,8 @@ mod oldkeys;
 mod pubkey;
 mod restore;
 mod retention;
+mod s3_object_lock;
+mod s3_upload_options;
 mod safety;
 mod secrets;
 mod selection;

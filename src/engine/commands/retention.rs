@@ -139,6 +139,21 @@ pub struct Plan {
     /// In deletion order: remote files (newest set first, manifest before volumes), then the archive
     /// dir's.
     pub deletions: Vec<Deletion>,
+    /// Chains and sets the plan would delete but the target still locks (S3 Object Lock): kept.
+    pub locked: Vec<LockedGroup>,
+}
+
+/// Files that go together (a chain, a set, a signature chain) kept because the target locks some.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockedGroup {
+    /// Why the plan had them (the chain's end or the set's time is in it).
+    pub reason: Reason,
+    /// Their remote names.
+    pub names: Vec<String>,
+    /// The latest end of their locks (Unix seconds); `None` when one has no end (a legal hold).
+    pub until: Option<i64>,
+    /// The lock's mode as the target names it (of the lock that ends last).
+    pub mode: String,
 }
 
 /// Computes the plan for `command` from the target's listing and the archive dir's (if any).
@@ -155,6 +170,7 @@ pub fn plan(
         required_sets: Vec::new(),
         active_chain_older: false,
         deletions: Vec::new(),
+        locked: Vec::new(),
     };
     match command {
         RetentionCommand::Cleanup => plan_cleanup(&col, remote, &mut p),
@@ -396,7 +412,10 @@ pub(crate) fn run(
     let listing = backend
         .list()
         .with_context(|| format!("cannot list {}", backend.describe()))?;
-    let plan = plan(command, &listing, Some(archive_dir))?;
+    // Locks first: the archive dir keeps its copies of what the target keeps.
+    let mut plan = plan(command, &listing, None)?;
+    hold_locked(&mut plan, backend)?;
+    plan_archive_dir(archive_dir, command == RetentionCommand::Cleanup, &mut plan)?;
     let applied = if apply {
         Some(
             self::apply(&plan, backend, Some(archive_dir))
@@ -406,6 +425,123 @@ pub(crate) fn run(
         None
     };
     Ok((plan, applied))
+}
+
+/// Moves out of the plan every group of remote files (a backup chain, a set, a signature chain, as
+/// the deletion's reason says) of which the target still locks one file (S3 Object Lock): deleting
+/// part of a chain would leave the rest unusable, and on a versioned bucket a delete only hides a
+/// locked file behind a delete marker. Asks the backend about each file it would delete.
+pub fn hold_locked(plan: &mut Plan, backend: &dyn Backend) -> Result<()> {
+    // Groups in plan order: a chain's files share the reason (and its time).
+    let mut groups: Vec<(Reason, Vec<usize>)> = Vec::new();
+    for (i, d) in plan.deletions.iter().enumerate() {
+        if d.location != Location::Remote {
+            continue;
+        }
+        let grouped = d.reason.time().is_some();
+        match groups.iter_mut().find(|(r, _)| grouped && *r == d.reason) {
+            Some((_, idx)) => idx.push(i),
+            None => groups.push((d.reason, vec![i])),
+        }
+    }
+    let mut held: HashSet<usize> = HashSet::new();
+    for (reason, idx) in groups {
+        let mut lock: Option<crate::backend::StoredLock> = None;
+        for &i in &idx {
+            let name = &plan.deletions[i].name;
+            let found = backend.stored_lock(name).with_context(|| {
+                format!(
+                    "cannot read the retention lock of {name} on {}",
+                    backend.describe()
+                )
+            })?;
+            if let Some(f) = found {
+                // Keep the lock that ends last (no end beats any date).
+                let later = match (&lock, f.until) {
+                    (None, _) => true,
+                    (Some(l), _) if l.until.is_none() => false,
+                    (Some(_), None) => true,
+                    (Some(l), Some(u)) => Some(u) > l.until,
+                };
+                if later {
+                    lock = Some(f);
+                }
+            }
+        }
+        if let Some(l) = lock {
+            held.extend(idx.iter().copied());
+            plan.locked.push(LockedGroup {
+                reason,
+                names: idx
+                    .iter()
+                    .map(|&i| plan.deletions[i].name.clone())
+                    .collect(),
+                until: l.until,
+                mode: l.mode,
+            });
+        }
+    }
+    if held.is_empty() {
+        return Ok(());
+    }
+    let mut i = 0;
+    plan.deletions.retain(|_| {
+        i += 1;
+        !held.contains(&(i - 1))
+    });
+    // A chain kept whole is no longer one "to delete".
+    let deleted_chain = |end: i64, p: &Plan| {
+        p.deletions.iter().any(|d| {
+            matches!(d.reason, Reason::OldChain { end: e } | Reason::OldIncremental { end: e } if e == end)
+        })
+    };
+    let ends = std::mem::take(&mut plan.chain_ends);
+    plan.chain_ends = ends
+        .into_iter()
+        .filter(|&e| deleted_chain(e, plan))
+        .collect();
+    Ok(())
+}
+
+/// "until <time> (MODE)" for a lock.
+fn lock_words(g: &LockedGroup) -> String {
+    match g.until {
+        Some(t) => format!("until {} ({})", asctime_local(t), g.mode),
+        None => format!("with no end date ({}; lifted only by hand)", g.mode),
+    }
+}
+
+impl LockedGroup {
+    /// One line for a person: what is kept and until when.
+    pub fn describe(&self) -> String {
+        let what = match self.reason {
+            Reason::OldChain { end } => format!("Backup chain ending {}", asctime_local(end)),
+            Reason::OldIncremental { end } => format!(
+                "The incrementals of the backup chain ending {}",
+                asctime_local(end)
+            ),
+            Reason::OldSignatures { end } => {
+                format!("Signature chain ending {}", asctime_local(end))
+            }
+            Reason::IncompleteSet { time } | Reason::OrphanedSet { time } => {
+                format!("Backup set of {}", asctime_local(time))
+            }
+            Reason::SignaturesOfIncompleteSet { time } => {
+                format!("Signatures of the set of {}", asctime_local(time))
+            }
+            _ => self.names.join(", "),
+        };
+        format!(
+            "{what} ({} {}) is locked on the target {}: not deleted; it can go once the lock ends.",
+            self.names.len(),
+            if self.names.len() == 1 {
+                "file"
+            } else {
+                "files"
+            },
+            lock_words(self)
+        )
+    }
 }
 
 /// Test only (cargo feature `test-hooks`): `DUPLICITY_CHARM_TEST_KILL_AT=retention-after-delete-N` kills
@@ -517,6 +653,7 @@ impl Plan {
                     Location::ArchiveDir => format!("{} (archive dir)", d.name),
                 })
                 .collect();
+            l.extend(self.locked.iter().map(LockedGroup::describe));
             if names.is_empty() {
                 l.push("No extraneous files found, nothing deleted in cleanup.".into());
             } else if force {
@@ -549,6 +686,7 @@ impl Plan {
                 times(&self.required_sets)
             ));
         }
+        l.extend(self.locked.iter().map(LockedGroup::describe));
         if self.active_chain_older {
             l.push("Current active backup chain is older than specified time.  However, it will not be deleted.  To remove all your backups, manually purge the repository.".into());
         }
@@ -618,6 +756,19 @@ impl Plan {
             })
         });
         let times = |ts: &[i64]| ts.iter().map(|t| json::time(*t)).collect::<Vec<_>>();
+        let locked: Vec<_> = self
+            .locked
+            .iter()
+            .map(|g| {
+                serde_json::json!({
+                    "reason": g.reason.code(),
+                    "time": json::opt_time(g.reason.time()),
+                    "names": g.names,
+                    "locked_until": json::opt_time(g.until),
+                    "mode": g.mode,
+                })
+            })
+            .collect();
         json::line(&serde_json::json!({
             "command": self.command.name(),
             "remove_time": json::opt_time(self.remove_time),
@@ -625,6 +776,7 @@ impl Plan {
             "required_sets": times(&self.required_sets),
             "active_chain_older": self.active_chain_older,
             "deletions": dels,
+            "locked": locked,
             "applied": applied,
         }))
     }
@@ -764,6 +916,115 @@ mod tests {
             clean.render(false),
             "No extraneous files found, nothing deleted in cleanup.\n"
         );
+    }
+
+    /// A target that locks the names it is given until `until` (and lists nothing).
+    struct Locking {
+        locked: Vec<String>,
+        until: Option<i64>,
+    }
+
+    impl Backend for Locking {
+        fn put(&self, _: &Path, _: &str) -> crate::backend::BackendResult<()> {
+            Ok(())
+        }
+        fn get(&self, _: &str, _: &Path) -> crate::backend::BackendResult<()> {
+            Ok(())
+        }
+        fn list(&self) -> crate::backend::BackendResult<Vec<String>> {
+            Ok(Vec::new())
+        }
+        fn delete(&self, _: &[String]) -> crate::backend::BackendResult<()> {
+            Ok(())
+        }
+        fn describe(&self) -> String {
+            "locking".into()
+        }
+        fn stored_lock(
+            &self,
+            name: &str,
+        ) -> crate::backend::BackendResult<Option<crate::backend::StoredLock>> {
+            Ok(self
+                .locked
+                .iter()
+                .any(|n| n == name)
+                .then(|| crate::backend::StoredLock {
+                    until: self.until,
+                    mode: "COMPLIANCE".into(),
+                }))
+        }
+    }
+
+    #[test]
+    fn locked_chains_and_sets_are_kept_whole_with_their_lock_end() {
+        let l = example();
+        let until = T0 + 5_000_000;
+        // One volume of the old chain's last inc is locked: the whole chain stays.
+        let b = Locking {
+            locked: vec![inc(T0 + 100, T0 + 200)[0].clone()],
+            until: Some(until),
+        };
+        let mut p = plan(
+            RetentionCommand::RemoveOlderThan { time: T0 + 1050 },
+            &l,
+            None,
+        )
+        .unwrap();
+        let before = p.deletions.len();
+        hold_locked(&mut p, &b).unwrap();
+        assert!(p.chain_ends.is_empty(), "{:?}", p.chain_ends);
+        assert_eq!(p.locked.len(), 1, "{:?}", p.locked);
+        assert_eq!(p.locked[0].until, Some(until));
+        assert_eq!(p.locked[0].reason, Reason::OldChain { end: T0 + 200 });
+        // The chain's sets went to `locked`; its signature chain (not locked) may still go.
+        assert_eq!(before - p.deletions.len(), p.locked[0].names.len());
+        assert!(p
+            .deletions
+            .iter()
+            .all(|d| !matches!(d.reason, Reason::OldChain { .. })));
+        let text = p.render(true);
+        assert!(
+            text.contains(&format!(
+                "is locked on the target until {} (COMPLIANCE)",
+                asctime_local(until)
+            )),
+            "{text}"
+        );
+        assert!(text.contains("No old backup sets found"), "{text}");
+        let json = p.render_json(None);
+        assert!(json.contains("\"locked\":[{"), "{json}");
+        assert!(json.contains("\"mode\":\"COMPLIANCE\""), "{json}");
+
+        // Nothing locked: the plan is unchanged.
+        let mut q = plan(
+            RetentionCommand::RemoveOlderThan { time: T0 + 1050 },
+            &l,
+            None,
+        )
+        .unwrap();
+        let free = Locking {
+            locked: vec![],
+            until: None,
+        };
+        hold_locked(&mut q, &free).unwrap();
+        assert_eq!(q.chain_ends, [T0 + 200]);
+        assert!(q.locked.is_empty());
+
+        // Cleanup: a locked incomplete set (legal hold, no end) is kept and said so.
+        let mut l = example();
+        let dead = inc(T0 + 2000, T0 + 2100);
+        l.push(dead[0].clone());
+        l.push(dead[2].clone());
+        let held = Locking {
+            locked: vec![dead[0].clone()],
+            until: None,
+        };
+        let mut c = plan(RetentionCommand::Cleanup, &l, None).unwrap();
+        hold_locked(&mut c, &held).unwrap();
+        assert!(!c.remote_names().contains(&dead[0].as_str()));
+        assert!(c
+            .render(false)
+            .contains("is locked on the target with no end date"));
     }
 
     #[test]
