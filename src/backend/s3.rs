@@ -25,7 +25,7 @@ use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::primitives::{ByteStream, Length, SdkBody};
 use aws_sdk_s3::types::{
     BucketLocationConstraint, CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration,
     Delete, ObjectIdentifier,
@@ -144,6 +144,8 @@ pub struct S3Backend {
     rt: tokio::runtime::Runtime,
     /// Set once the bucket is known to exist (checked or made before the first upload).
     bucket_ready: AtomicBool,
+    /// `--limit-upload`/`--limit-download`.
+    limits: super::throttle::Limits,
 }
 
 impl S3Backend {
@@ -207,6 +209,7 @@ impl S3Backend {
             loc,
             rt,
             bucket_ready: AtomicBool::new(false),
+            limits: super::throttle::Limits::from_options(opts),
         })
     }
 
@@ -429,11 +432,7 @@ impl S3Backend {
         let key = self.key(name);
         if len <= MULTIPART_THRESHOLD {
             // Read from the file as it is sent (and again if the SDK retries).
-            let body = ByteStream::read_from()
-                .path(src)
-                .build()
-                .await
-                .map_err(|e| self.permanent(name, format!("{}: {e}", src.display())))?;
+            let body = self.file_body(src, name, 0, len).await?;
             self.client
                 .put_object()
                 .bucket(&self.loc.bucket)
@@ -487,13 +486,7 @@ impl S3Backend {
         let mut number = 1i32;
         while offset < len {
             let n = part_size.min(len - offset);
-            let body = ByteStream::read_from()
-                .path(src)
-                .offset(offset)
-                .length(Length::Exact(n))
-                .build()
-                .await
-                .map_err(|e| self.permanent(name, format!("{}: {e}", src.display())))?;
+            let body = self.file_body(src, name, offset, n).await?;
             let out = self
                 .client
                 .upload_part()
@@ -531,6 +524,35 @@ impl S3Backend {
         Ok(())
     }
 
+    /// `len` bytes of `src` from `offset` as a request body, read as it is sent (and again if the SDK
+    /// retries), at the upload limit when there is one.
+    async fn file_body(
+        &self,
+        src: &Path,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> BackendResult<ByteStream> {
+        if let Some(limiter) = &self.limits.upload {
+            let (path, limiter) = (src.to_path_buf(), limiter.clone());
+            return Ok(ByteStream::new(SdkBody::retryable(move || {
+                SdkBody::from_body_1_x(ThrottledFileBody::new(
+                    path.clone(),
+                    offset,
+                    len,
+                    limiter.clone(),
+                ))
+            })));
+        }
+        ByteStream::read_from()
+            .path(src)
+            .offset(offset)
+            .length(Length::Exact(len))
+            .build()
+            .await
+            .map_err(|e| self.permanent(name, format!("{}: {e}", src.display())))
+    }
+
     async fn get_async(&self, name: &str, dst: &Path) -> BackendResult<()> {
         let out = self
             .client
@@ -560,6 +582,10 @@ impl S3Backend {
         {
             f.write_all(&chunk).map_err(local)?;
             got += chunk.len() as u64;
+            if let Some(limiter) = &self.limits.download {
+                // While this waits the connection is not read: TCP's window holds the sender back.
+                super::throttle::take_async(limiter, chunk.len() as u64).await;
+            }
         }
         f.flush().map_err(local)?;
         if let Some(exp) = expected.filter(|&n| n >= 0) {
@@ -647,6 +673,107 @@ impl S3Backend {
             }
         }
         Ok(())
+    }
+}
+
+/// An upload body that reads its slice of a local file one chunk at a time, each sent when the
+/// limiter lets it: the request goes out at the limit, with no more than a chunk in memory.
+struct ThrottledFileBody {
+    path: std::path::PathBuf,
+    offset: u64,
+    remaining: u64,
+    file: Option<File>,
+    limiter: std::sync::Arc<super::throttle::RateLimiter>,
+    /// A chunk read and waiting for its turn, and the wait.
+    pending: Option<bytes::Bytes>,
+    wait: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl ThrottledFileBody {
+    fn new(
+        path: std::path::PathBuf,
+        offset: u64,
+        len: u64,
+        limiter: std::sync::Arc<super::throttle::RateLimiter>,
+    ) -> Self {
+        ThrottledFileBody {
+            path,
+            offset,
+            remaining: len,
+            file: None,
+            limiter,
+            pending: None,
+            wait: None,
+        }
+    }
+
+    fn read_chunk(&mut self) -> std::io::Result<bytes::Bytes> {
+        use std::io::{Read, Seek};
+        if self.file.is_none() {
+            let mut f = File::open(&self.path)?;
+            f.seek(std::io::SeekFrom::Start(self.offset))?;
+            self.file = Some(f);
+        }
+        let n = (self.limiter.chunk() as u64).min(self.remaining) as usize;
+        let mut buf = vec![0u8; n];
+        self.file
+            .as_mut()
+            .expect("opened above")
+            .read_exact(&mut buf)?;
+        self.remaining -= n as u64;
+        Ok(bytes::Bytes::from(buf))
+    }
+}
+
+impl http_body::Body for ThrottledFileBody {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, std::io::Error>>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let this = self.get_mut();
+        if let Some(wait) = this.wait.as_mut() {
+            if wait.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.wait = None;
+        }
+        if let Some(chunk) = this.pending.take() {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(chunk))));
+        }
+        if this.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let chunk = match this.read_chunk() {
+            Ok(c) => c,
+            Err(e) => return Poll::Ready(Some(Err(e))),
+        };
+        let wait = this.limiter.reserve(chunk.len() as u64);
+        if wait.is_zero() {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(chunk))));
+        }
+        this.pending = Some(chunk);
+        let mut sleep = Box::pin(tokio::time::sleep(wait));
+        if sleep.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(
+                this.pending.take().expect("just set"),
+            ))));
+        }
+        this.wait = Some(sleep);
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0 && self.pending.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        let pending = self.pending.as_ref().map_or(0, |p| p.len() as u64);
+        http_body::SizeHint::with_exact(self.remaining + pending)
     }
 }
 
