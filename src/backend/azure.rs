@@ -46,6 +46,8 @@ pub struct AzureBackend {
     list_page: Option<std::num::NonZeroU32>,
     /// `--limit-upload`/`--limit-download`.
     limits: super::throttle::Limits,
+    /// The HTTP client's read timeout (see [`AzureBackend::block_size`]).
+    read_timeout: Duration,
 }
 
 // Hand-written: the SDK client's Debug would show the credentials.
@@ -263,6 +265,7 @@ impl AzureBackend {
             ready: AtomicBool::new(false),
             list_page: None,
             limits: super::throttle::Limits::from_options(opts),
+            read_timeout: opts.timeout.unwrap_or(READ_TIMEOUT),
         })
     }
 
@@ -421,15 +424,19 @@ impl AzureBackend {
     }
 
     /// The size of the blocks a file of `len` bytes goes up in: [`BLOCK`], or under an upload limit
-    /// about four seconds' worth, so that a paced request never nears the read timeout, but never so
-    /// small that the file would need more than Azure's 50,000 blocks.
+    /// what the limit sends in 4 s or half the read timeout, whichever is shorter (the client's read
+    /// timer runs while a request's body is still going out), but never so small that the file would
+    /// need more than Azure's 50,000 blocks.
     fn block_size(&self, len: u64) -> usize {
         const MAX_BLOCKS: u64 = 50_000;
         match &self.limits.upload {
             None => BLOCK,
             Some(l) => {
-                let floor = len.div_ceil(MAX_BLOCKS).max(64 << 10);
-                l.rate().saturating_mul(4).max(floor).min(BLOCK as u64) as usize
+                let secs = (self.read_timeout.as_secs_f64() / 2.0).min(4.0);
+                let floor = len.div_ceil(MAX_BLOCKS).max(16 << 10);
+                ((l.rate() as f64 * secs) as u64)
+                    .max(floor)
+                    .min(BLOCK as u64) as usize
             }
         }
     }

@@ -146,6 +146,8 @@ pub struct S3Backend {
     bucket_ready: AtomicBool,
     /// `--limit-upload`/`--limit-download`.
     limits: super::throttle::Limits,
+    /// The connect and read timeouts of every request (see [`S3Backend::paced_timeouts`]).
+    timeouts: (Duration, Duration),
 }
 
 impl S3Backend {
@@ -177,6 +179,10 @@ impl S3Backend {
         } else {
             RetryConfig::disabled()
         };
+        let timeouts = (
+            opts.timeout.unwrap_or(Duration::from_secs(15)),
+            opts.timeout.unwrap_or(Duration::from_secs(120)),
+        );
         let mut conf = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region(opts)))
@@ -191,8 +197,8 @@ impl S3Backend {
             .retry_config(retry)
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(opts.timeout.unwrap_or(Duration::from_secs(15)))
-                    .read_timeout(opts.timeout.unwrap_or(Duration::from_secs(120)))
+                    .connect_timeout(timeouts.0)
+                    .read_timeout(timeouts.1)
                     .build(),
             )
             // Checksums only where S3 demands them: many S3-compatible stores reject the newer
@@ -210,6 +216,7 @@ impl S3Backend {
             rt,
             bucket_ready: AtomicBool::new(false),
             limits: super::throttle::Limits::from_options(opts),
+            timeouts,
         })
     }
 
@@ -433,15 +440,18 @@ impl S3Backend {
         if len <= MULTIPART_THRESHOLD {
             // Read from the file as it is sent (and again if the SDK retries).
             let body = self.file_body(src, name, 0, len).await?;
-            self.client
+            let req = self
+                .client
                 .put_object()
                 .bucket(&self.loc.bucket)
                 .key(&key)
                 .content_length(len as i64)
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| self.classify(name, e))?;
+                .body(body);
+            match self.paced_timeouts(len) {
+                Some(t) => req.customize().config_override(t).send().await,
+                None => req.send().await,
+            }
+            .map_err(|e| self.classify(name, e))?;
             return Ok(());
         }
         let created = self
@@ -487,7 +497,7 @@ impl S3Backend {
         while offset < len {
             let n = part_size.min(len - offset);
             let body = self.file_body(src, name, offset, n).await?;
-            let out = self
+            let req = self
                 .client
                 .upload_part()
                 .bucket(&self.loc.bucket)
@@ -495,10 +505,12 @@ impl S3Backend {
                 .upload_id(upload_id)
                 .part_number(number)
                 .content_length(n as i64)
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| self.classify(name, e))?;
+                .body(body);
+            let out = match self.paced_timeouts(n) {
+                Some(t) => req.customize().config_override(t).send().await,
+                None => req.send().await,
+            }
+            .map_err(|e| self.classify(name, e))?;
             parts.push(
                 CompletedPart::builder()
                     .part_number(number)
@@ -522,6 +534,19 @@ impl S3Backend {
             .await
             .map_err(|e| self.classify(name, e))?;
         Ok(())
+    }
+
+    /// The SDK's read timeout runs from the start of a request to its answer, so it includes sending
+    /// the body: under an upload limit, a request of `len` bytes gets the time the limit needs for
+    /// them on top of the usual timeout (a stalled server is still caught that much later).
+    fn paced_timeouts(&self, len: u64) -> Option<aws_sdk_s3::config::Builder> {
+        let limiter = self.limits.upload.as_ref()?;
+        let sending = Duration::from_secs_f64(len as f64 / limiter.rate() as f64);
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(self.timeouts.0)
+            .read_timeout(self.timeouts.1 + sending)
+            .build();
+        Some(aws_sdk_s3::config::Builder::default().timeout_config(timeouts))
     }
 
     /// `len` bytes of `src` from `offset` as a request body, read as it is sent (and again if the SDK

@@ -111,6 +111,24 @@ fn azure() {
     put_and_get_at_the_limit(conf::azure_target());
 }
 
+/// A paced upload outlasts the backend's timeouts: with `--timeout 1` (and no retries), the ~3 s
+/// upload (one PutObject on s3, paced blocks on azure) still completes, as does the download.
+fn paced_transfers_outlast_a_short_timeout(mut t: Target) {
+    t.opts.timeout = Some(Duration::from_secs(1));
+    t.opts.attempts = 1;
+    put_and_get_at_the_limit(t);
+}
+
+#[test]
+fn s3_paced_transfers_outlast_a_short_timeout() {
+    paced_transfers_outlast_a_short_timeout(conf::s3_target());
+}
+
+#[test]
+fn azure_paced_transfers_outlast_a_short_timeout() {
+    paced_transfers_outlast_a_short_timeout(conf::azure_target());
+}
+
 /// Bytes of the files directly in `dir` whose names contain `part`.
 fn bytes_in(dir: &Path, part: &str) -> u64 {
     fs::read_dir(dir)
