@@ -169,6 +169,19 @@ struct Options {
     // How S3 and Azure store uploads, S3 Object Lock, other backends' options: see cli_backend.
     #[command(flatten)]
     backend_opts: crate::cli_backend::BackendArgs,
+    /// Upload at most RATE to the target (every backend): KiB/s, or with a unit as rsync's --bwlimit
+    /// and restic's --limit-upload take it: 500K, 10M, 1.5M, 2MB (K/M/G = 1024-based, KB/MB/GB =
+    /// 1000-based). 0: no limit.
+    #[arg(long, global = true, value_name = "RATE", value_parser = parse_rate_arg)]
+    limit_upload: Option<u64>,
+    /// Download at most RATE from the target (restore, verify, fetching metadata); as --limit-upload.
+    #[arg(long, global = true, value_name = "RATE", value_parser = parse_rate_arg)]
+    limit_download: Option<u64>,
+}
+
+/// `--limit-upload`/`--limit-download`: bytes per second (see [`backend::throttle::parse_rate`]).
+fn parse_rate_arg(s: &str) -> std::result::Result<u64, String> {
+    backend::throttle::parse_rate(s).map_err(|e| e.to_string())
 }
 
 #[derive(Subcommand, Debug)]
@@ -294,6 +307,8 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
     backend.s3_unencrypted_connection = opts.s3_unencrypted_connection;
     opts.ops.apply_backend(&mut backend);
     opts.backend_opts.apply(&mut backend)?;
+    backend.upload_limit = opts.limit_upload.filter(|&r| r > 0);
+    backend.download_limit = opts.limit_download.filter(|&r| r > 0);
 
     let gpg = parse_gpg_options(&opts.gpg_options)?;
     let recipients: Vec<RecipientSpec> = opts
@@ -1023,5 +1038,30 @@ mod tests {
         assert_eq!(c.opts.rsync_options, ["--partial -z"]);
         let c = Cli::try_parse_from(["d", "backup", "s", "file:///b"]).unwrap();
         assert!(matches!(c.command, Command::Incremental { .. }));
+    }
+
+    #[test]
+    fn rate_limits_reach_the_backend_options() {
+        let c = Cli::try_parse_from([
+            "d",
+            "full",
+            "--limit-upload",
+            "500K",
+            "--limit-download=10M",
+            "s",
+            "file:///b",
+        ])
+        .unwrap();
+        let config = repository_config(&c.opts, "file:///b", Access::Read).unwrap();
+        assert_eq!(config.backend.upload_limit, Some(500 * 1024));
+        assert_eq!(config.backend.download_limit, Some(10 << 20));
+        let c =
+            Cli::try_parse_from(["d", "full", "--limit-upload", "0", "s", "file:///b"]).unwrap();
+        let config = repository_config(&c.opts, "file:///b", Access::Read).unwrap();
+        assert_eq!(config.backend.upload_limit, None);
+        let e = Cli::try_parse_from(["d", "full", "--limit-upload", "fast", "s", "file:///b"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--limit-upload") && e.contains("500K"), "{e}");
     }
 }

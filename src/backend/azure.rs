@@ -71,6 +71,10 @@ pub struct AzureBackend {
     ready: AtomicBool,
     /// Names per List Blobs page; None = the service's default (5000).
     list_page: Option<std::num::NonZeroU32>,
+    /// `--limit-upload`/`--limit-download`.
+    limits: super::throttle::Limits,
+    /// The HTTP client's read timeout (see [`AzureBackend::block_size`]).
+    read_timeout: Duration,
 }
 
 // Hand-written: the SDK client's Debug would show the credentials.
@@ -296,6 +300,8 @@ impl AzureBackend {
             secrets,
             ready: AtomicBool::new(false),
             list_page: None,
+            limits: super::throttle::Limits::from_options(opts),
+            read_timeout: opts.timeout.unwrap_or(READ_TIMEOUT),
         })
     }
 
@@ -477,6 +483,40 @@ impl AzureBackend {
             .map(|t| <&'static str>::from(t).to_string()))
     }
 
+    /// The size of the blocks a file of `len` bytes goes up in: [`BLOCK`], or under an upload limit
+    /// what the limit sends in 4 s or half the read timeout, whichever is shorter (the client's read
+    /// timer runs while a request's body is still going out), but never so small that the file would
+    /// need more than Azure's 50,000 blocks.
+    fn block_size(&self, len: u64) -> usize {
+        const MAX_BLOCKS: u64 = 50_000;
+        match &self.limits.upload {
+            None => BLOCK,
+            Some(l) => {
+                let secs = (self.read_timeout.as_secs_f64() / 2.0).min(4.0);
+                let floor = len.div_ceil(MAX_BLOCKS).max(16 << 10);
+                ((l.rate() as f64 * secs) as u64)
+                    .max(floor)
+                    .min(BLOCK as u64) as usize
+            }
+        }
+    }
+
+    /// A block's bytes as a request body: as they are, or paced by the upload limit.
+    fn body(&self, data: Vec<u8>) -> azure_core::Body {
+        match &self.limits.upload {
+            None => data.into(),
+            Some(limiter) => {
+                let paced: Box<dyn azure_core::SeekableStream> = Box::new(PacedBlock {
+                    data: bytes::Bytes::from(data),
+                    pos: 0,
+                    limiter: limiter.clone(),
+                    wait: None,
+                });
+                paced.into()
+            }
+        }
+    }
+
     /// Reads up to `buf.len()` bytes (fewer only at the end of the file).
     fn fill(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
         let mut n = 0;
@@ -492,6 +532,77 @@ impl AzureBackend {
     }
 }
 
+/// One block of an upload as a request body that the upload limit paces: each read hands out at
+/// most one chunk, and the next read waits until the limiter lets it go (the block is in memory
+/// anyway; nothing more is).
+struct PacedBlock {
+    data: bytes::Bytes,
+    pos: usize,
+    limiter: Arc<super::throttle::RateLimiter>,
+    wait: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Clone for PacedBlock {
+    fn clone(&self) -> Self {
+        PacedBlock {
+            data: self.data.clone(),
+            pos: self.pos,
+            limiter: self.limiter.clone(),
+            wait: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for PacedBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PacedBlock")
+            .field("len", &self.data.len())
+            .field("pos", &self.pos)
+            .finish_non_exhaustive()
+    }
+}
+
+impl futures::io::AsyncRead for PacedBlock {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::future::Future;
+        let this = self.get_mut();
+        if let Some(wait) = this.wait.as_mut() {
+            if wait.as_mut().poll(cx).is_pending() {
+                return std::task::Poll::Pending;
+            }
+            this.wait = None;
+        }
+        let n = buf
+            .len()
+            .min(this.limiter.chunk())
+            .min(this.data.len() - this.pos);
+        buf[..n].copy_from_slice(&this.data[this.pos..this.pos + n]);
+        this.pos += n;
+        let wait = this.limiter.reserve(n as u64);
+        if !wait.is_zero() {
+            this.wait = Some(Box::pin(tokio::time::sleep(wait)));
+        }
+        std::task::Poll::Ready(Ok(n))
+    }
+}
+
+#[async_trait::async_trait]
+impl azure_core::SeekableStream for PacedBlock {
+    async fn reset(&mut self) -> azure_core::Result<()> {
+        self.pos = 0;
+        self.wait = None;
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.data.len()
+    }
+}
+
 impl Backend for AzureBackend {
     fn put(&self, src: &Path, name: &str) -> BackendResult<()> {
         self.ensure_container()?;
@@ -500,18 +611,25 @@ impl Backend for AzureBackend {
             .metadata()
             .map_err(|e| self.io_err(name, "read the local file", e))?
             .len();
+        let block = self.block_size(len);
         let blob = self.client.blob_client(name);
         let tier = self.tier_for(name);
         let single = self.upload.max_single_put_size.unwrap_or(BLOCK).max(1);
-        let block = self.upload.max_block_size.unwrap_or(BLOCK).max(1);
+        let chosen_block = self.upload.max_block_size.unwrap_or(BLOCK).max(1);
+        // Under an upload limit, no request body may take longer to send than the read timeout allows.
+        let (single, block) = match &self.limits.upload {
+            None => (single, chosen_block),
+            Some(_) => (single.min(block), chosen_block.min(block)),
+        };
         if len <= single as u64 {
             let mut buf = vec![0u8; len as usize];
             let n = Self::fill(&mut f, &mut buf).map_err(|e| self.io_err(name, "read", e))?;
             buf.truncate(n);
+            let body = self.body(buf);
             return self
                 .rt
                 .block_on(async {
-                    let mut put = blob.put_block_blob(buf);
+                    let mut put = blob.put_block_blob(body);
                     if let Some(t) = tier {
                         put = put.access_tier(t);
                     }
@@ -539,8 +657,9 @@ impl Backend for AzureBackend {
                 let id = BlockId::new(format!("block-{:08}", ids.len()));
                 ids.push(BlobBlockType::Uncommitted(id.clone()));
                 let b = blob.clone();
+                let body = self.body(buf);
                 running.spawn_on(
-                    async move { b.put_block(id, buf).await.map(|_| ()) },
+                    async move { b.put_block(id, body).await.map(|_| ()) },
                     self.rt.handle(),
                 );
             }
@@ -603,6 +722,10 @@ impl Backend for AzureBackend {
                         let chunk = chunk.map_err(|e| self.err(name, e))?;
                         out.write_all(&chunk)
                             .map_err(|e| self.io_err(name, "write the local file", e))?;
+                        if let Some(limiter) = &self.limits.download {
+                            // Meanwhile the connection is not read: TCP holds the sender back.
+                            super::throttle::take_async(limiter, chunk.len() as u64).await;
+                        }
                     }
                 }
                 Ok::<(), BackendError>(())

@@ -4,10 +4,13 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use super::throttle::Limits;
 use super::{Backend, BackendError, BackendResult, UrlError};
 
 pub struct FileBackend {
     dir: PathBuf,
+    /// Bandwidth limits (a target on a network filesystem or a slow disk); none by default.
+    limits: Limits,
 }
 
 impl FileBackend {
@@ -25,7 +28,16 @@ impl FileBackend {
     }
 
     pub fn new(dir: PathBuf) -> FileBackend {
-        FileBackend { dir }
+        FileBackend {
+            dir,
+            limits: Limits::default(),
+        }
+    }
+
+    /// The same backend, copying at most at these rates.
+    pub fn with_limits(mut self, limits: Limits) -> FileBackend {
+        self.limits = limits;
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -85,7 +97,16 @@ impl Backend for FileBackend {
         // Write under a temporary name and rename, so a reader never sees a partial file.
         let tmp = self.dir.join(format!(".{name}.part"));
         let result = (|| {
-            fs::copy(src, &tmp)?;
+            match &self.limits.upload {
+                // The kernel's copy (copy_file_range) when nothing limits it.
+                None => {
+                    fs::copy(src, &tmp)?;
+                }
+                Some(_) => {
+                    let mut from = self.limits.upload(fs::File::open(src)?);
+                    io::copy(&mut from, &mut fs::File::create(&tmp)?)?;
+                }
+            }
             fs::File::open(&tmp)?.sync_all()?;
             fs::rename(&tmp, &dst)
         })();
@@ -99,6 +120,7 @@ impl Backend for FileBackend {
     fn put_move(&self, src: &Path, name: &str) -> BackendResult<()> {
         self.ensure_dir()?;
         let tmp = self.dir.join(format!(".{name}.part"));
+        // A rename moves no bytes, so the upload limit applies only when it has to copy.
         match fs::rename(src, &tmp) {
             Ok(()) => {}
             // Another filesystem: copy instead.
@@ -121,18 +143,23 @@ impl Backend for FileBackend {
     }
 
     fn get(&self, name: &str, dst: &Path) -> BackendResult<()> {
-        fs::copy(self.dir.join(name), dst)
-            .map(|_| ())
-            .map_err(|e| self.err(name, e))
+        let src = self.dir.join(name);
+        let result = match &self.limits.download {
+            None => fs::copy(&src, dst),
+            Some(_) => fs::File::open(&src)
+                .and_then(|f| io::copy(&mut self.limits.download(f), &mut fs::File::create(dst)?)),
+        };
+        result.map(|_| ()).map_err(|e| self.err(name, e))
     }
 
     fn open(&self, name: &str) -> BackendResult<Box<dyn Read + Send + Sync>> {
         let f = fs::File::open(self.dir.join(name)).map_err(|e| self.err(name, e))?;
-        Ok(Box::new(f))
+        Ok(Box::new(self.limits.download(f)))
     }
 
     fn local_path(&self, name: &str) -> Option<PathBuf> {
-        Some(self.dir.join(name))
+        // A reader given the path would read around the download limit.
+        self.limits.download.is_none().then(|| self.dir.join(name))
     }
 
     fn list(&self) -> BackendResult<Vec<String>> {

@@ -39,6 +39,8 @@ pub struct FtpBackend {
     conn: Mutex<Option<Conn>>,
     /// `--timeout`, for the control connection (data connections keep the defaults).
     timeout: Option<Duration>,
+    /// `--limit-upload`/`--limit-download`, on the data connections.
+    limits: super::throttle::Limits,
 }
 
 struct Conn {
@@ -89,6 +91,7 @@ impl FtpBackend {
             url: u,
             conn: Mutex::new(None),
             timeout: opts.timeout,
+            limits: super::throttle::Limits::from_options(opts),
         })
     }
 
@@ -376,7 +379,7 @@ impl Backend for FtpBackend {
                 .ftp
                 .put_with_stream(&part)
                 .map_err(|e| self.ftp_err(name, "STOR", e))?;
-            if let Err(e) = io::copy(&mut local, &mut data) {
+            if let Err(e) = io::copy(&mut self.limits.upload(&mut local), &mut data) {
                 drop(data);
                 return Err(self.err(name, Kind::Transient, format!("upload: {e}")));
             }
@@ -414,7 +417,7 @@ impl Backend for FtpBackend {
                     format!("cannot write {}: {e}", dst.display()),
                 )
             })?;
-            if let Err(e) = io::copy(&mut data, &mut out) {
+            if let Err(e) = io::copy(&mut self.limits.download(&mut data), &mut out) {
                 return Err(self.err(name, Kind::Transient, format!("download: {e}")));
             }
             c.ftp

@@ -13,6 +13,7 @@ pub mod rsync;
 pub mod runtime;
 pub mod s3;
 pub mod sftp;
+pub mod throttle;
 pub mod url;
 
 use std::io::Read;
@@ -183,6 +184,10 @@ pub struct OpenOptions {
     /// PEM certificates (bundles) that s3 trusts besides the system's roots (`--ssl-cacert-file`,
     /// `--ssl-cacert-path`): a private CA of an S3-compatible store.
     pub tls_extra_roots: Vec<Vec<u8>>,
+    /// `--limit-upload` and `--limit-download`: the most bytes per second the backend sends and
+    /// receives (see [`throttle`]); `None` or 0: no limit.
+    pub upload_limit: Option<u64>,
+    pub download_limit: Option<u64>,
 }
 
 // Hand-written so a password never reaches a log through `{:?}`.
@@ -221,6 +226,8 @@ impl std::fmt::Debug for OpenOptions {
             .field("timeout", &self.timeout)
             .field("s3", &self.s3)
             .field("azure", &self.azure)
+            .field("upload_limit", &self.upload_limit)
+            .field("download_limit", &self.download_limit)
             .finish_non_exhaustive()
     }
 }
@@ -331,7 +338,11 @@ pub fn open(url: &str, opts: &OpenOptions) -> Result<Box<dyn Backend>, UrlError>
         return Err(UrlError::NotAUrl(url::redact(url)));
     };
     let inner: Box<dyn Backend> = match scheme {
-        "file" => return Ok(Box::new(file::FileBackend::from_url(url)?)),
+        "file" => {
+            return Ok(Box::new(
+                file::FileBackend::from_url(url)?.with_limits(throttle::Limits::from_options(opts)),
+            ))
+        }
         "sftp" | "scp" => Box::new(sftp::SftpBackend::from_url(url, opts)?),
         "rsync" => Box::new(rsync::RsyncBackend::from_url(url, opts)?),
         "ftp" => Box::new(ftp::FtpBackend::from_url(url, opts)?),

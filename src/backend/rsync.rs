@@ -31,6 +31,9 @@ pub struct RsyncBackend {
     proxy: Option<String>,
     /// `--timeout` in seconds: rsync's I/O and daemon connect timeouts and ssh's ConnectTimeout.
     timeout: Option<u64>,
+    /// `--bwlimit=KIB` for uploads and downloads (see [`bwlimit_arg`]).
+    bwlimit_up: Option<String>,
+    bwlimit_down: Option<String>,
 }
 
 /// The shared SSH connection: not tried yet, running (its socket's directory), or not available (then
@@ -73,6 +76,8 @@ impl RsyncBackend {
                 connect_prog: opts.rsync_connect_prog.clone(),
                 proxy: opts.rsync_proxy.clone(),
                 timeout: opts.timeout.map(|t| t.as_secs().max(1)),
+                bwlimit_up: bwlimit_arg(opts.upload_limit),
+                bwlimit_down: bwlimit_arg(opts.download_limit),
             });
         }
         // Over SSH our own -e carries the port, --ssh-options, batch mode and the shared master
@@ -115,6 +120,8 @@ impl RsyncBackend {
             connect_prog: None,
             proxy: None,
             timeout: opts.timeout.map(|t| t.as_secs().max(1)),
+            bwlimit_up: bwlimit_arg(opts.upload_limit),
+            bwlimit_down: bwlimit_arg(opts.download_limit),
         })
     }
 
@@ -364,17 +371,33 @@ fn exact(name: &str) -> String {
     s
 }
 
+/// rsync's own `--bwlimit` for a limit in bytes per second: rsync paces its socket writes itself (and
+/// hands the option to the remote side, which is the sender of a download), which is as close to the
+/// wire as a limit can get; feeding rsync through a pipe is not possible, as it reads files by path.
+/// rsync counts whole KiB/s: rounded down, so the limit is never exceeded.
+pub fn bwlimit_arg(bytes_per_second: Option<u64>) -> Option<String> {
+    bytes_per_second
+        .filter(|&b| b > 0)
+        .map(|b| format!("--bwlimit={}", (b / 1024).max(1)))
+}
+
 impl Backend for RsyncBackend {
     fn put(&self, src: &Path, name: &str) -> BackendResult<()> {
         let dst = format!("{}{name}", self.remote);
-        self.run(&["--mkpath".as_ref(), src.as_os_str(), dst.as_ref()], name)?;
+        let mut args: Vec<&std::ffi::OsStr> = vec!["--mkpath".as_ref()];
+        args.extend(self.bwlimit_up.as_deref().map(std::ffi::OsStr::new));
+        args.extend([src.as_os_str(), dst.as_ref()]);
+        self.run(&args, name)?;
         Ok(())
     }
 
     fn get(&self, name: &str, dst: &Path) -> BackendResult<()> {
         let src = format!("{}{name}", self.remote);
         // --inplace: callers may hold `dst` open (a NamedTempFile); rsync must not replace it.
-        self.run(&["--inplace".as_ref(), src.as_ref(), dst.as_os_str()], name)?;
+        let mut args: Vec<&std::ffi::OsStr> = vec!["--inplace".as_ref()];
+        args.extend(self.bwlimit_down.as_deref().map(std::ffi::OsStr::new));
+        args.extend([src.as_ref(), dst.as_os_str()]);
+        self.run(&args, name)?;
         Ok(())
     }
 
@@ -446,6 +469,15 @@ impl Backend for RsyncBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bwlimit_is_whole_kib_rounded_down() {
+        assert_eq!(bwlimit_arg(None), None);
+        assert_eq!(bwlimit_arg(Some(0)), None);
+        assert_eq!(bwlimit_arg(Some(500 * 1024)).unwrap(), "--bwlimit=500");
+        assert_eq!(bwlimit_arg(Some(1536)).unwrap(), "--bwlimit=1");
+        assert_eq!(bwlimit_arg(Some(100)).unwrap(), "--bwlimit=1");
+    }
 
     #[test]
     fn url_forms() {

@@ -25,7 +25,7 @@ use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::primitives::{ByteStream, Length, SdkBody};
 use aws_sdk_s3::types::{
     BucketLocationConstraint, CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration,
     Delete, ObjectIdentifier,
@@ -304,6 +304,10 @@ pub struct S3Backend {
     is_metadata: Option<fn(&str) -> bool>,
     /// Whether the bucket has Object Lock enabled, once asked (see `stored_lock`).
     bucket_locks: std::sync::OnceLock<bool>,
+    /// `--limit-upload`/`--limit-download`.
+    limits: super::throttle::Limits,
+    /// The connect and read timeouts of every request (see [`S3Backend::paced_timeouts`]).
+    timeouts: (Duration, Duration),
 }
 
 impl S3Backend {
@@ -353,6 +357,10 @@ impl S3Backend {
         } else {
             RetryConfig::disabled()
         };
+        let timeouts = (
+            opts.timeout.unwrap_or(Duration::from_secs(15)),
+            opts.timeout.unwrap_or(Duration::from_secs(120)),
+        );
         let mut conf = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region(opts)))
@@ -367,8 +375,8 @@ impl S3Backend {
             .retry_config(retry)
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(opts.timeout.unwrap_or(Duration::from_secs(15)))
-                    .read_timeout(opts.timeout.unwrap_or(Duration::from_secs(120)))
+                    .connect_timeout(timeouts.0)
+                    .read_timeout(timeouts.1)
                     .build(),
             )
             // Checksums only where S3 demands them: many S3-compatible stores reject the newer
@@ -388,6 +396,8 @@ impl S3Backend {
             upload: opts.s3.clone(),
             is_metadata: opts.is_metadata,
             bucket_locks: std::sync::OnceLock::new(),
+            limits: super::throttle::Limits::from_options(opts),
+            timeouts,
         })
     }
 
@@ -696,12 +706,8 @@ impl S3Backend {
                 None
             };
             // Read from the file as it is sent (and again if the SDK retries).
-            let body = ByteStream::read_from()
-                .path(src)
-                .build()
-                .await
-                .map_err(|e| self.permanent(name, format!("{}: {e}", src.display())))?;
-            with_headers!(
+            let body = self.file_body(src, name, 0, len).await?;
+            let req = with_headers!(
                 self.client
                     .put_object()
                     .bucket(&self.loc.bucket)
@@ -710,9 +716,11 @@ impl S3Backend {
                     .set_content_md5(md5)
                     .body(body),
                 headers
-            )
-            .send()
-            .await
+            );
+            match self.paced_timeouts(len) {
+                Some(t) => req.customize().config_override(t).send().await,
+                None => req.send().await,
+            }
             .map_err(|e| self.classify(name, e))?;
             return Ok(());
         }
@@ -816,13 +824,7 @@ impl S3Backend {
                 } else {
                     None
                 };
-                let body = ByteStream::read_from()
-                    .path(src)
-                    .offset(offset)
-                    .length(Length::Exact(n))
-                    .build()
-                    .await
-                    .map_err(|e| self.permanent(name, format!("{}: {e}", src.display())))?;
+                let body = self.file_body(src, name, offset, n).await?;
                 let req = self
                     .client
                     .upload_part()
@@ -834,7 +836,14 @@ impl S3Backend {
                     .set_content_md5(md5)
                     .body(body);
                 let part = number;
-                running.spawn(async move { (part, req.send().await) });
+                let paced = self.paced_timeouts(n);
+                running.spawn(async move {
+                    let res = match paced {
+                        Some(t) => req.customize().config_override(t).send().await,
+                        None => req.send().await,
+                    };
+                    (part, res)
+                });
                 offset += n;
                 number += 1;
             }
@@ -937,6 +946,48 @@ impl S3Backend {
         )
     }
 
+    /// The SDK's read timeout runs from the start of a request to its answer, so it includes sending
+    /// the body: under an upload limit, a request of `len` bytes gets the time the limit needs for
+    /// them on top of the usual timeout (a stalled server is still caught that much later).
+    fn paced_timeouts(&self, len: u64) -> Option<aws_sdk_s3::config::Builder> {
+        let limiter = self.limits.upload.as_ref()?;
+        let sending = Duration::from_secs_f64(len as f64 / limiter.rate() as f64);
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(self.timeouts.0)
+            .read_timeout(self.timeouts.1 + sending)
+            .build();
+        Some(aws_sdk_s3::config::Builder::default().timeout_config(timeouts))
+    }
+
+    /// `len` bytes of `src` from `offset` as a request body, read as it is sent (and again if the SDK
+    /// retries), at the upload limit when there is one.
+    async fn file_body(
+        &self,
+        src: &Path,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> BackendResult<ByteStream> {
+        if let Some(limiter) = &self.limits.upload {
+            let (path, limiter) = (src.to_path_buf(), limiter.clone());
+            return Ok(ByteStream::new(SdkBody::retryable(move || {
+                SdkBody::from_body_1_x(ThrottledFileBody::new(
+                    path.clone(),
+                    offset,
+                    len,
+                    limiter.clone(),
+                ))
+            })));
+        }
+        ByteStream::read_from()
+            .path(src)
+            .offset(offset)
+            .length(Length::Exact(len))
+            .build()
+            .await
+            .map_err(|e| self.permanent(name, format!("{}: {e}", src.display())))
+    }
+
     async fn get_async(&self, name: &str, dst: &Path) -> BackendResult<()> {
         let out = self
             .client
@@ -966,6 +1017,10 @@ impl S3Backend {
         {
             f.write_all(&chunk).map_err(local)?;
             got += chunk.len() as u64;
+            if let Some(limiter) = &self.limits.download {
+                // While this waits the connection is not read: TCP's window holds the sender back.
+                super::throttle::take_async(limiter, chunk.len() as u64).await;
+            }
         }
         f.flush().map_err(local)?;
         if let Some(exp) = expected.filter(|&n| n >= 0) {
@@ -1053,6 +1108,107 @@ impl S3Backend {
             }
         }
         Ok(())
+    }
+}
+
+/// An upload body that reads its slice of a local file one chunk at a time, each sent when the
+/// limiter lets it: the request goes out at the limit, with no more than a chunk in memory.
+struct ThrottledFileBody {
+    path: std::path::PathBuf,
+    offset: u64,
+    remaining: u64,
+    file: Option<File>,
+    limiter: std::sync::Arc<super::throttle::RateLimiter>,
+    /// A chunk read and waiting for its turn, and the wait.
+    pending: Option<bytes::Bytes>,
+    wait: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl ThrottledFileBody {
+    fn new(
+        path: std::path::PathBuf,
+        offset: u64,
+        len: u64,
+        limiter: std::sync::Arc<super::throttle::RateLimiter>,
+    ) -> Self {
+        ThrottledFileBody {
+            path,
+            offset,
+            remaining: len,
+            file: None,
+            limiter,
+            pending: None,
+            wait: None,
+        }
+    }
+
+    fn read_chunk(&mut self) -> std::io::Result<bytes::Bytes> {
+        use std::io::{Read, Seek};
+        if self.file.is_none() {
+            let mut f = File::open(&self.path)?;
+            f.seek(std::io::SeekFrom::Start(self.offset))?;
+            self.file = Some(f);
+        }
+        let n = (self.limiter.chunk() as u64).min(self.remaining) as usize;
+        let mut buf = vec![0u8; n];
+        self.file
+            .as_mut()
+            .expect("opened above")
+            .read_exact(&mut buf)?;
+        self.remaining -= n as u64;
+        Ok(bytes::Bytes::from(buf))
+    }
+}
+
+impl http_body::Body for ThrottledFileBody {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, std::io::Error>>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let this = self.get_mut();
+        if let Some(wait) = this.wait.as_mut() {
+            if wait.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.wait = None;
+        }
+        if let Some(chunk) = this.pending.take() {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(chunk))));
+        }
+        if this.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let chunk = match this.read_chunk() {
+            Ok(c) => c,
+            Err(e) => return Poll::Ready(Some(Err(e))),
+        };
+        let wait = this.limiter.reserve(chunk.len() as u64);
+        if wait.is_zero() {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(chunk))));
+        }
+        this.pending = Some(chunk);
+        let mut sleep = Box::pin(tokio::time::sleep(wait));
+        if sleep.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(
+                this.pending.take().expect("just set"),
+            ))));
+        }
+        this.wait = Some(sleep);
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0 && self.pending.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        let pending = self.pending.as_ref().map_or(0, |p| p.len() as u64);
+        http_body::SizeHint::with_exact(self.remaining + pending)
     }
 }
 

@@ -46,6 +46,8 @@ pub struct SftpBackend {
     conn: Mutex<Option<Conn>>,
     /// `--timeout`, for connecting and for each SSH operation.
     timeout: Option<Duration>,
+    /// `--limit-upload`/`--limit-download`.
+    limits: super::throttle::Limits,
 }
 
 struct Conn {
@@ -109,6 +111,7 @@ impl SftpBackend {
             url: u,
             conn: Mutex::new(None),
             timeout: opts.timeout,
+            limits: super::throttle::Limits::from_options(opts),
         })
     }
 
@@ -379,7 +382,10 @@ impl Backend for SftpBackend {
             let part = self.remote(&format!(".{name}.part"));
             let dst = self.remote(name);
             let mut remote = c.sftp.create(&part).map_err(|e| self.err(name, e))?;
-            copy_pipelined(&mut local, &mut remote).map_err(|e| self.io_err(name, "upload", e))?;
+            // The limit paces the reads of the local file, so libssh2 never has more than one
+            // chunk of it to send ahead.
+            copy_pipelined(&mut self.limits.upload(&mut local), &mut remote)
+                .map_err(|e| self.io_err(name, "upload", e))?;
             remote.flush().map_err(|e| self.io_err(name, "upload", e))?;
             drop(remote);
             // SFTP v3 rename fails when the target exists (OpenSSH): remove it first in that case.
@@ -408,7 +414,9 @@ impl Backend for SftpBackend {
                 .map_err(|e| self.err(name, e))?;
             let mut out = fs::File::create(dst)
                 .map_err(|e| self.fail(name, format!("cannot write {}: {e}", dst.display())))?;
-            copy_pipelined(&mut remote, &mut out).map_err(|e| self.io_err(name, "download", e))?;
+            // Paced reads also keep libssh2's read-ahead to a few chunks.
+            copy_pipelined(&mut self.limits.download(&mut remote), &mut out)
+                .map_err(|e| self.io_err(name, "download", e))?;
             Ok(())
         })
     }

@@ -117,6 +117,9 @@ pub const OPTIONS: &[OptionSpec] = &[
         default: "9781",
         secret: false,
     },
+    // Bandwidth limits of every transfer to and from the target.
+    s("upload_rate_limit", "", false),
+    s("download_rate_limit", "", false),
 ];
 
 /// The backends the Python charm accepted, in its order.
@@ -166,6 +169,8 @@ pub struct RawConfig {
     pub s3_server_side_encryption: String,
     pub s3_kms_key_id: String,
     pub azure_blob_tier: String,
+    pub upload_rate_limit: String,
+    pub download_rate_limit: String,
 }
 
 impl Default for RawConfig {
@@ -210,6 +215,8 @@ impl Default for RawConfig {
             s3_server_side_encryption: String::new(),
             s3_kms_key_id: String::new(),
             azure_blob_tier: String::new(),
+            upload_rate_limit: String::new(),
+            download_rate_limit: String::new(),
         }
     }
 }
@@ -309,6 +316,8 @@ pub struct CharmState {
     pub credentials: Credentials,
     /// `exclude_patterns`, `pre_backup_command`/`post_backup_command` and `volume_size`.
     pub job: JobOptions,
+    /// `upload_rate_limit` and `download_rate_limit`.
+    pub rate_limits: RateLimits,
 }
 
 impl CharmState {
@@ -575,6 +584,7 @@ pub fn validate_with(
     };
     let job = validate_job_options(raw, aux.starts_with('/').then_some(aux), &mut problems);
     validate_storage_options(raw, &mut problems);
+    let rate_limits = validate_rate_limits(raw, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -607,6 +617,7 @@ pub fn validate_with(
         raw: raw.clone(),
         credentials: credentials.clone(),
         job,
+        rate_limits,
     })
 }
 
@@ -826,6 +837,36 @@ fn validate_metrics_port(port: i64, problems: &mut Vec<Problem>) -> u16 {
             ));
             0
         }
+    }
+}
+
+/// The bandwidth limits, in bytes per second; `None`: no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimits {
+    pub upload: Option<u64>,
+    pub download: Option<u64>,
+}
+
+/// `upload_rate_limit` and `download_rate_limit`: empty or 0 for none, else a rate as rsync's
+/// `--bwlimit` takes it (see [`crate::backend::throttle::parse_rate`]).
+fn validate_rate_limits(raw: &RawConfig, problems: &mut Vec<Problem>) -> RateLimits {
+    let mut one = |option: &'static str, value: &str| {
+        let value = value.trim();
+        if value.is_empty() {
+            return None;
+        }
+        match crate::backend::throttle::parse_rate(value) {
+            Ok(0) => None,
+            Ok(rate) => Some(rate),
+            Err(e) => {
+                problems.push(problem(option, format!("{option} {e}")));
+                None
+            }
+        }
+    };
+    RateLimits {
+        upload: one("upload_rate_limit", &raw.upload_rate_limit),
+        download: one("download_rate_limit", &raw.download_rate_limit),
     }
 }
 

@@ -125,6 +125,8 @@ impl Runtime {
         backend.s3_endpoint_url.clone_from(&s.s3_endpoint_url);
         backend.s3_region_name.clone_from(&s.s3_region_name);
         s.storage.apply(&mut backend)?;
+        backend.upload_limit = s.upload_rate_limit;
+        backend.download_limit = s.download_rate_limit;
 
         let mut keys = Keys::default();
         match &s.encryption {
@@ -477,5 +479,29 @@ mod tests {
         assert!(c.len() < MAX_VALUE + 50);
         assert!(c.ends_with("more bytes cut)"));
         assert_eq!(cut("short"), "short");
+    }
+
+    #[test]
+    fn rate_limits_reach_the_backend_options() {
+        let raw = super::super::config::RawConfig {
+            backend: "file".into(),
+            remote_backup_url: "file:///srv/b".into(),
+            encryption_passphrase: "p".into(),
+            upload_rate_limit: "500K".into(),
+            download_rate_limit: "2M".into(),
+            ..Default::default()
+        };
+        let state = super::super::config::validate(&raw, "d/0").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let files = super::super::paths::UnitFiles::new("d-0");
+        let runtime = Runtime {
+            settings: Settings::new(&state, "d/0", &files),
+            dir: dir.path().to_path_buf(),
+            paths: Paths::with_root(None),
+            secret: None,
+        };
+        let config = runtime.repository_config().unwrap();
+        assert_eq!(config.backend.upload_limit, Some(500 * 1024));
+        assert_eq!(config.backend.download_limit, Some(2 << 20));
     }
 }

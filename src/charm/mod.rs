@@ -27,6 +27,8 @@ mod tests;
 #[cfg(test)]
 mod tests_cos;
 #[cfg(test)]
+mod tests_rate_limits;
+#[cfg(test)]
 mod tests_secrets;
 
 use anyhow::Result;

@@ -133,6 +133,12 @@ pub struct Settings {
     /// written before the option existed) = no endpoint.
     #[serde(default)]
     pub metrics_port: u16,
+    /// `upload_rate_limit` and `download_rate_limit` in bytes per second; `None` (and files written
+    /// before the options existed): no limit.
+    #[serde(default)]
+    pub upload_rate_limit: Option<u64>,
+    #[serde(default)]
+    pub download_rate_limit: Option<u64>,
     /// How the target stores each upload (absent in files written before these options existed:
     /// all off).
     #[serde(default)]
@@ -269,6 +275,8 @@ impl Settings {
             volume_size_mib: state.job.volume_size_mib,
             metrics_port: state.job.metrics_port,
             storage: StorageSettings::new(raw),
+            upload_rate_limit: state.rate_limits.upload,
+            download_rate_limit: state.rate_limits.download,
         }
     }
 

@@ -11,6 +11,7 @@ mod backend_rsync;
 mod backend_s3;
 mod backend_sftp;
 mod backups;
+mod bandwidth;
 mod chains;
 mod charm;
 mod charm_actions;
