@@ -111,6 +111,9 @@ pub const OPTIONS: &[OptionSpec] = &[
         default: "9781",
         secret: false,
     },
+    // Additional targets every backup is replicated to (see `super::replicas`).
+    s("additional_backup_urls", "", false),
+    s("additional_known_host_keys", "", false),
 ];
 
 /// The backends the Python charm accepted, in its order.
@@ -154,6 +157,8 @@ pub struct RawConfig {
     pub backup_command_timeout: i64,
     pub volume_size: i64,
     pub metrics_port: i64,
+    pub additional_backup_urls: String,
+    pub additional_known_host_keys: String,
 }
 
 impl Default for RawConfig {
@@ -192,6 +197,8 @@ impl Default for RawConfig {
             backup_command_timeout: 3600,
             volume_size: 200,
             metrics_port: super::cos::DEFAULT_METRICS_PORT as i64,
+            additional_backup_urls: String::new(),
+            additional_known_host_keys: String::new(),
         }
     }
 }
@@ -237,7 +244,7 @@ impl std::fmt::Display for Problem {
     }
 }
 
-fn problem(option: &'static str, message: impl Into<String>) -> Problem {
+pub(super) fn problem(option: &'static str, message: impl Into<String>) -> Problem {
     Problem {
         option,
         message: message.into(),
@@ -291,6 +298,8 @@ pub struct CharmState {
     pub credentials: Credentials,
     /// `exclude_patterns`, `pre_backup_command`/`post_backup_command` and `volume_size`.
     pub job: JobOptions,
+    /// `additional_backup_urls` and `additional_known_host_keys`.
+    pub replicas: super::replicas::Replicas,
 }
 
 impl CharmState {
@@ -328,7 +337,14 @@ impl CharmState {
             Encryption::None => ", NOT encrypted",
             _ => "",
         };
-        format!("Ready: {}, {backups}, {retention}{enc}", self.backend)
+        let replicas = match self.replicas.urls.len() {
+            0 => String::new(),
+            n => format!(" + {n} replica target(s)"),
+        };
+        format!(
+            "Ready: {}{replicas}, {backups}, {retention}{enc}",
+            self.backend
+        )
     }
 }
 
@@ -556,6 +572,17 @@ pub fn validate_with(
         false => None,
     };
     let job = validate_job_options(raw, aux.starts_with('/').then_some(aux), &mut problems);
+    let replicas = super::replicas::validate(
+        raw,
+        &backup_url(
+            &backend,
+            raw.remote_backup_url.trim(),
+            &raw.remote_user,
+            unit_name,
+        ),
+        unit_name,
+        &mut problems,
+    );
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -588,6 +615,7 @@ pub fn validate_with(
         raw: raw.clone(),
         credentials: credentials.clone(),
         job,
+        replicas,
     })
 }
 

@@ -133,6 +133,13 @@ pub struct Settings {
     /// written before the option existed) = no endpoint.
     #[serde(default)]
     pub metrics_port: u16,
+    /// `additional_backup_urls`: the targets every backup is replicated to (full URLs, no password);
+    /// absent in older files: none.
+    #[serde(default)]
+    pub replicas: Vec<String>,
+    /// `additional_known_host_keys`: known_hosts lines for the SSH hosts among them.
+    #[serde(default)]
+    pub replica_known_hosts: Vec<String>,
 }
 
 /// duplicity's default `--volsize`, for files written before `volume_size` existed.
@@ -186,6 +193,8 @@ impl Settings {
             backup_commands: state.job.commands.clone(),
             volume_size_mib: state.job.volume_size_mib,
             metrics_port: state.job.metrics_port,
+            replicas: state.replicas.urls.clone(),
+            replica_known_hosts: state.replicas.known_hosts.clone(),
         }
     }
 
