@@ -153,7 +153,12 @@ fn replicate_file_to_file_copies_as_is_or_reencrypts_and_stock_duplicity_restore
     assert_eq!(snapshot(&ws.p("c")), before);
 
     // A new incremental: only that set goes.
-    write_file(&src.join("after-the-replica.txt"), b"new since\n", 0o644, t(3));
+    write_file(
+        &src.join("after-the-replica.txt"),
+        b"new since\n",
+        0o644,
+        t(3),
+    );
     ws.backup(
         Tool::Ours,
         "incremental",

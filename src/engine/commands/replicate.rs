@@ -201,10 +201,7 @@ impl ReplicateContext<'_> {
             None
         };
         file.seek(SeekFrom::Start(0))?;
-        Ok(SourceFile {
-            storage,
-            keys,
-        })
+        Ok(SourceFile { storage, keys })
     }
 }
 
