@@ -210,6 +210,11 @@ enum Command {
     RemoveAllIncOfButNFull { n: usize, url: String },
     /// Delete what interrupted backups left behind (only with --force).
     Cleanup { url: String },
+    /// Copy the backup sets at SOURCE_URL that TARGET_URL lacks (up to -t TIME). Files are copied as
+    /// they are when the target's keys open them; otherwise they are decrypted (SOURCE_PASSPHRASE, or
+    /// PASSPHRASE, and --secret-keyring) and encrypted again as a backup to TARGET_URL would
+    /// (PASSPHRASE, --encrypt-key, --no-encryption, --sign-key). Nothing is overwritten or deleted.
+    Replicate { source_url: String, url: String },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -556,7 +561,38 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
             out.write_all(text.as_bytes())?;
             Ok(0)
         }
+        Command::Replicate { source_url, url } => {
+            let report = replicate(opts, source_url, url)?;
+            for n in &report.notes {
+                crate::logging::notice(n);
+            }
+            writeln!(out, "{}", report.summary())?;
+            Ok(0)
+        }
     }
+}
+
+/// `replicate`: the source is read with the same options as the target, but with
+/// `SOURCE_PASSPHRASE` (when set) as its passphrase.
+fn replicate(
+    opts: &Options,
+    source_url: &str,
+    url: &str,
+) -> Result<crate::engine::commands::replicate::ReplicateReport> {
+    if opts.dry_run {
+        bail!("replicate --dry-run is not supported: run collection-status on both URLs to compare them");
+    }
+    let mut source_config = repository_config(opts, source_url, Access::Read)?;
+    if let Some(p) = Passphrase::from_env("SOURCE_PASSPHRASE") {
+        source_config.keys.passphrase = Some(p);
+    }
+    let source = Repository::open(source_config)?;
+    let target = open(opts, url, Access::Write)?;
+    let time = opts.time.as_ref().map(|_| time_option(opts)).transpose()?;
+    Ok(target.replicate_from(
+        &source,
+        &crate::engine::commands::replicate::ReplicateOptions { time },
+    )?)
 }
 
 /// What `--gpg-options` asks for: the engine's [`CryptoOptions`] and where keys are.

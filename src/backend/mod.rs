@@ -238,6 +238,8 @@ impl std::fmt::Debug for OpenOptions {
 pub const SECRET_ENV: &[&str] = &[
     "PASSPHRASE",
     "SIGN_PASSPHRASE",
+    // replicate: the source's passphrase when it differs from the target's.
+    "SOURCE_PASSPHRASE",
     "FTP_PASSWORD",
     "RSYNC_PASSWORD",
     "AZURE_CONNECTION_STRING",

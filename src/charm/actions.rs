@@ -444,9 +444,17 @@ fn job(
                     let _ = tx.send(line);
                 }
             });
-            rt.backup_with_commands(flag(params, "full"), Some(progress), &mut |line| {
-                let _ = commands_log.send(line);
-            })?
+            let mut out =
+                rt.backup_with_commands(flag(params, "full"), Some(progress), &mut |line| {
+                    let _ = commands_log.send(line);
+                })?;
+            // Then the additional targets; their failures are results, never the action's failure.
+            out.results.extend(
+                rt.replicate_after_backup(state::Trigger::Action, &mut |line| {
+                    let _ = commands_log.send(line);
+                }),
+            );
+            out
         }
         "restore" => return restore(rt, params, paths, log, time_param("time")),
         "verify" => rt.verify(flag(params, "compare-data"))?,

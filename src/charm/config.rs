@@ -120,6 +120,9 @@ pub const OPTIONS: &[OptionSpec] = &[
     // Bandwidth limits of every transfer to and from the target.
     s("upload_rate_limit", "", false),
     s("download_rate_limit", "", false),
+    // Additional targets every backup is replicated to (see `super::replicas`).
+    s("additional_backup_urls", "", false),
+    s("additional_known_host_keys", "", false),
 ];
 
 /// The backends the Python charm accepted, in its order.
@@ -171,6 +174,8 @@ pub struct RawConfig {
     pub azure_blob_tier: String,
     pub upload_rate_limit: String,
     pub download_rate_limit: String,
+    pub additional_backup_urls: String,
+    pub additional_known_host_keys: String,
 }
 
 impl Default for RawConfig {
@@ -217,6 +222,8 @@ impl Default for RawConfig {
             azure_blob_tier: String::new(),
             upload_rate_limit: String::new(),
             download_rate_limit: String::new(),
+            additional_backup_urls: String::new(),
+            additional_known_host_keys: String::new(),
         }
     }
 }
@@ -262,7 +269,7 @@ impl std::fmt::Display for Problem {
     }
 }
 
-fn problem(option: &'static str, message: impl Into<String>) -> Problem {
+pub(super) fn problem(option: &'static str, message: impl Into<String>) -> Problem {
     Problem {
         option,
         message: message.into(),
@@ -318,6 +325,8 @@ pub struct CharmState {
     pub job: JobOptions,
     /// `upload_rate_limit` and `download_rate_limit`.
     pub rate_limits: RateLimits,
+    /// `additional_backup_urls` and `additional_known_host_keys`.
+    pub replicas: super::replicas::Replicas,
 }
 
 impl CharmState {
@@ -355,7 +364,14 @@ impl CharmState {
             Encryption::None => ", NOT encrypted",
             _ => "",
         };
-        format!("Ready: {}, {backups}, {retention}{enc}", self.backend)
+        let replicas = match self.replicas.urls.len() {
+            0 => String::new(),
+            n => format!(" + {n} replica target(s)"),
+        };
+        format!(
+            "Ready: {}{replicas}, {backups}, {retention}{enc}",
+            self.backend
+        )
     }
 }
 
@@ -585,6 +601,17 @@ pub fn validate_with(
     let job = validate_job_options(raw, aux.starts_with('/').then_some(aux), &mut problems);
     validate_storage_options(raw, &mut problems);
     let rate_limits = validate_rate_limits(raw, &mut problems);
+    let replicas = super::replicas::validate(
+        raw,
+        &backup_url(
+            &backend,
+            raw.remote_backup_url.trim(),
+            &raw.remote_user,
+            unit_name,
+        ),
+        unit_name,
+        &mut problems,
+    );
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -618,6 +645,7 @@ pub fn validate_with(
         credentials: credentials.clone(),
         job,
         rate_limits,
+        replicas,
     })
 }
 

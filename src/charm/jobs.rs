@@ -103,7 +103,7 @@ impl Runtime {
     /// The one place where the charm's settings become the engine's configuration. Credentials go to
     /// the backend in its options, never through this process's environment (the hook tools it runs
     /// would inherit them). SSH uses the charm's key and known_hosts only.
-    fn repository_config(&self) -> Result<RepositoryConfig> {
+    pub(super) fn repository_config(&self) -> Result<RepositoryConfig> {
         let s = &self.settings;
         let mut backend = OpenOptions::new();
         if let Some(key) = &s.ssh_key_file {

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod nrpe;
 pub mod paths;
 pub mod reconcile;
+pub mod replicas;
 pub mod runlock;
 pub mod schedule;
 pub mod scheduler;

@@ -160,7 +160,14 @@ fn view_of(l: &Loaded, started: i64) -> metrics::SchedulerView {
 
 /// The scheduled backup: with the operator's commands around it, their output to the journal.
 fn scheduled_backup(rt: &Runtime) -> Result<Outcome> {
-    rt.backup_with_commands(false, None, &mut |line| log(&line))
+    let mut out = rt.backup_with_commands(false, None, &mut |line| log(&line))?;
+    // Then the additional targets; their failures are recorded apart and never fail the backup.
+    out.results.extend(
+        rt.replicate_after_backup(crate::charm::state::Trigger::Scheduled, &mut |line| {
+            log(&line)
+        }),
+    );
+    Ok(out)
 }
 
 /// The fire time a scheduler that starts at `now` has missed: the last one at or before `now`, when it

@@ -133,6 +133,13 @@ pub struct Settings {
     /// written before the option existed) = no endpoint.
     #[serde(default)]
     pub metrics_port: u16,
+    /// `additional_backup_urls`: the targets every backup is replicated to (full URLs, no password);
+    /// absent in older files: none.
+    #[serde(default)]
+    pub replicas: Vec<String>,
+    /// `additional_known_host_keys`: known_hosts lines for the SSH hosts among them.
+    #[serde(default)]
+    pub replica_known_hosts: Vec<String>,
     /// `upload_rate_limit` and `download_rate_limit` in bytes per second; `None` (and files written
     /// before the options existed): no limit.
     #[serde(default)]
@@ -277,6 +284,8 @@ impl Settings {
             storage: StorageSettings::new(raw),
             upload_rate_limit: state.rate_limits.upload,
             download_rate_limit: state.rate_limits.download,
+            replicas: state.replicas.urls.clone(),
+            replica_known_hosts: state.replicas.known_hosts.clone(),
         }
     }
 

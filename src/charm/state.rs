@@ -22,6 +22,8 @@ const HISTORY: usize = 50;
 /// The kinds the status and NRPE look at.
 pub const BACKUP: &str = "backup";
 pub const RETENTION: &str = "retention";
+/// The kinds of replicate runs start with this, followed by the additional target's URL.
+pub const REPLICA_PREFIX: &str = "replica ";
 
 /// Who started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -243,7 +245,29 @@ pub fn assess(
             }
         }
     }
+    out.extend(replica_findings(state, now, scheduled_only));
     out
+}
+
+/// Each additional target whose last replicate failed: a warning (the backup itself is safe on the
+/// main target), `replica <url> failed 5m ago: <why>`.
+fn replica_findings(state: &State, now: i64, scheduled_only: bool) -> Vec<Finding> {
+    let runs = if scheduled_only {
+        &state.last_scheduled
+    } else {
+        &state.last
+    };
+    runs.iter()
+        .filter(|(kind, run)| kind.starts_with(REPLICA_PREFIX) && !run.ok)
+        .map(|(kind, run)| Finding {
+            level: Level::Warning,
+            text: format!(
+                "{kind} failed {} ago: {}",
+                ago(now - run.finished),
+                short_error(run.error.as_deref().unwrap_or("no reason recorded"))
+            ),
+        })
+        .collect()
 }
 
 /// The `; last backup 3h ago, 1.2 GiB` part of the status message.

@@ -16,6 +16,9 @@ use crate::engine::cache::{self, Cache};
 use crate::engine::collection::Collection;
 use crate::engine::commands::backup::{self, BackupOptions, BackupReport};
 use crate::engine::commands::list::{self, ListedFile};
+use crate::engine::commands::replicate::{
+    self, ReplicateContext, ReplicateOptions, ReplicateReport,
+};
 use crate::engine::commands::restore::{self, RestoreOptions, RestoreReport};
 use crate::engine::commands::retention::{self, Applied, Plan, RetentionCommand};
 use crate::engine::commands::verify::{self, VerifyOptions, VerifyReport};
@@ -432,6 +435,41 @@ impl Repository {
             })
             .transpose()?;
         retention::run(command, self.backend.as_ref(), &self.cache_dir, apply)
+            .map_err(Error::classify)
+    }
+
+    /// Copies to this repository (the target) the backup sets of `source` that it lacks: as they are
+    /// when this repository's keys open them, otherwise decrypted with the source's keys and encrypted
+    /// with this one's (see [`replicate`](crate::engine::commands::replicate)). Takes this target's
+    /// writer lock; the source is only read.
+    pub fn replicate_from(
+        &self,
+        source: &Repository,
+        opts: &ReplicateOptions,
+    ) -> Result<ReplicateReport> {
+        let _lock = self.lock_for_writing(&format!(
+            "replicate of {} to {}",
+            source.describe(),
+            self.describe()
+        ))?;
+        let (passphrase, keys) = self.write_keys()?;
+        let ctx = ReplicateContext {
+            source: source.backend.as_ref(),
+            source_decryptor: source.read_decryptor(false)?,
+            source_passphrase: source.keys.passphrase.clone(),
+            target: self.backend.as_ref(),
+            target_decryptor: self.read_decryptor(false)?,
+            target_passphrase: passphrase,
+            target_keys: keys,
+        };
+        replicate::replicate(&ctx, opts)
+            .with_context(|| {
+                format!(
+                    "replicate of {} to {} failed",
+                    source.describe(),
+                    self.describe()
+                )
+            })
             .map_err(Error::classify)
     }
 }

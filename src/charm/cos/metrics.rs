@@ -310,7 +310,53 @@ pub fn render(
         "Backup chains on the target at the last run that listed it.",
         &one(chains.map(|v| v as f64)),
     );
+    replica_metrics(&mut out, state);
     out
+}
+
+/// One series per additional target (`additional_backup_urls`), labelled `target`.
+fn replica_metrics(out: &mut String, state: &State) {
+    let target = |kind: &str| kind.strip_prefix(state::REPLICA_PREFIX).map(str::to_string);
+    let per = |map: &BTreeMap<String, RunRecord>, f: &dyn Fn(&RunRecord) -> Option<f64>| {
+        map.iter()
+            .filter_map(|(k, r)| Some((target(k)?, f(r)?)))
+            .collect::<Vec<(String, f64)>>()
+    };
+    fn samples(v: &[(String, f64)]) -> Vec<(Vec<(&str, &str)>, f64)> {
+        v.iter()
+            .map(|(t, x)| (vec![("target", t.as_str())], *x))
+            .collect()
+    }
+    let result = per(&state.last, &|r| Some(if r.ok { 1.0 } else { 0.0 }));
+    gauge(
+        out,
+        "duplicity_replica_last_result",
+        "The result of the last replicate to this additional target: 1 succeeded, 0 failed.",
+        &samples(&result),
+    );
+    let run = per(&state.last, &|r| Some(r.finished as f64));
+    gauge(
+        out,
+        "duplicity_replica_last_run_timestamp_seconds",
+        "When the last replicate to this additional target finished, successful or not.",
+        &samples(&run),
+    );
+    let success = per(&state.last_ok, &|r| Some(r.finished as f64));
+    gauge(
+        out,
+        "duplicity_replica_last_success_timestamp_seconds",
+        "When the last successful replicate to this additional target finished.",
+        &samples(&success),
+    );
+    let bytes = per(&state.last_ok, &|r| {
+        r.stats.get("stored-bytes").map(|v| *v as f64)
+    });
+    gauge(
+        out,
+        "duplicity_replica_last_stored_bytes",
+        "Bytes the last successful replicate stored on this additional target.",
+        &samples(&bytes),
+    );
 }
 
 /// Answers one connection: `GET /metrics` gets the metrics, anything else an error status.

@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod json;
 pub mod list;
+pub mod replicate;
 pub mod restore;
 pub mod retention;
 pub mod status;
