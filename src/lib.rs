@@ -7,7 +7,9 @@
 pub mod backend;
 pub mod charm;
 pub mod cli;
+pub mod cli_more;
 pub mod cli_ops;
+pub mod cli_progress;
 pub mod cli_selection;
 pub mod engine;
 pub mod juju;

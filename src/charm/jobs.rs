@@ -163,6 +163,8 @@ impl Runtime {
             name: None,
             volsize: u64::from(s.volume_size_mib) * 1024 * 1024,
             lock_wait: engine_lock_wait(),
+            prefixes: Default::default(),
+            compression: true,
         })
     }
 
@@ -202,6 +204,8 @@ impl Runtime {
             progress,
             selection: self.selection()?,
             full_if_n_inc: None,
+            source_bytes_read: None,
+            jsonstat: None,
         })?;
         let s = &report.stats;
         let kind = if report.full { "full" } else { "incremental" };
@@ -256,6 +260,9 @@ impl Runtime {
             path,
             force,
             progress,
+            restore_ownership: true,
+            numeric_owner: false,
+            rename: Vec::new(),
         })?;
         let mut out = Outcome::default();
         for (k, v) in [
