@@ -362,7 +362,7 @@ fn numeric_owner_and_no_restore_ownership() {
     let src = ws.p("src");
     write_file(&src.join("f"), b"owned by daemon", 0o644, T0);
     rustix::fs::chown(
-        &src.join("f"),
+        src.join("f"),
         Some(rustix::fs::Uid::from_raw(1)),
         Some(rustix::fs::Gid::from_raw(1)),
     )
