@@ -42,7 +42,7 @@ struct Cli {
 #[derive(Args, Debug)]
 struct Options {
     /// Do not encrypt: volumes are gzipped, manifests plain.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, overrides_with = "encryption")]
     no_encryption: bool,
     /// Where the local cache of manifests and signatures lives (default ~/.cache/duplicity).
     #[arg(long, global = true, value_name = "DIR")]
@@ -166,6 +166,9 @@ struct Options {
     // Operations options (retries, timeout, tempdir, logging, statistics, ...): see cli_ops.
     #[command(flatten)]
     ops: crate::cli_ops::OperationArgs,
+    // Progress, file name prefixes, ...: see cli_more.
+    #[command(flatten)]
+    more: crate::cli_more::MoreArgs,
     // How S3 and Azure store uploads, S3 Object Lock, other backends' options: see cli_backend.
     #[command(flatten)]
     backend_opts: crate::cli_backend::BackendArgs,
@@ -408,6 +411,8 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
         volsize: opts.volsize * 1024 * 1024,
         lock_wait: std::time::Duration::from_secs(opts.lock_wait),
         concurrency: opts.ops.concurrency.unwrap_or(0) as usize,
+        prefixes: opts.more.prefixes()?,
+        compression: !opts.more.no_compression,
     })
 }
 
@@ -441,6 +446,10 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                 })
                 .transpose()
                 .context("--full-if-older-than")?;
+            let progress = opts
+                .more
+                .progress
+                .then(|| crate::cli_progress::Progress::backup(source, opts.more.progress_rate()));
             let report = repo.backup(&backup::BackupOptions {
                 source: source.clone(),
                 source_as_typed: source.to_string_lossy().into_owned(),
@@ -450,10 +459,20 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                 fixed_time: opts.current_time.is_some(),
                 allow_source_mismatch: opts.allow_source_mismatch,
                 dry_run: opts.dry_run,
-                progress: None,
+                progress: progress.as_ref().map(|p| p.volume_callback()),
                 selection: crate::cli_selection::selection_from_args(argv, source, now(opts))?,
                 full_if_n_inc: opts.ops.full_if_n_inc,
+                source_bytes_read: progress.as_ref().map(|p| p.read_counter()),
+                jsonstat: opts.more.jsonstat.then(|| {
+                    crate::engine::commands::jsonstat::JsonStatRequest {
+                        target: url.clone(),
+                        source: source.to_string_lossy().into_owned(),
+                    }
+                }),
             })?;
+            if let Some(p) = progress {
+                p.finish(Some(report.stats.source_file_size));
+            }
             for p in &report.problems {
                 crate::logging::warn(p);
             }
@@ -470,6 +489,10 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                 for f in &report.files {
                     writeln!(out, "    {f}")?;
                 }
+            }
+            if let Some(json) = &report.jsonstat {
+                // As duplicity 3: printed whatever the verbosity, before the statistics block.
+                crate::cli_ops::print_statistics(&mut out, &format!("{json}\n"))?;
             }
             if opts.ops.print_statistics() {
                 crate::cli_ops::print_statistics(&mut out, &report.stats.render())?;
@@ -488,13 +511,23 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                 })
                 .transpose()?
                 .filter(|p| !p.is_root());
+            let progress = opts
+                .more
+                .progress
+                .then(crate::cli_progress::Progress::restore);
             let report = repo.restore(&restore::RestoreOptions {
                 target: target.clone(),
                 time: time_option(opts)?,
                 path,
                 force: opts.force,
-                progress: None,
+                progress: progress.as_ref().map(|p| p.restore_callback()),
+                restore_ownership: !opts.more.no_restore_ownership,
+                numeric_owner: opts.more.numeric_owner,
+                rename: opts.more.rename_rules()?,
             })?;
+            if let Some(p) = progress {
+                p.finish(None);
+            }
             for n in &report.notes {
                 crate::logging::notice(n);
             }
@@ -786,10 +819,10 @@ fn is_url(arg: &std::ffi::OsStr) -> bool {
 fn with_implicit_command(argv: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsString>> {
     use clap::CommandFactory;
     let cmd = Cli::command();
-    let takes_value = |word: &str| -> Option<bool> {
+    let takes_value = |word: &str| -> Option<usize> {
         let arg = if let Some(long) = word.strip_prefix("--") {
             if long.contains('=') {
-                return Some(false);
+                return Some(0);
             }
             cmd.get_arguments().find(|a| {
                 a.get_long() == Some(long)
@@ -800,11 +833,11 @@ fn with_implicit_command(argv: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::
             let c = chars.next()?;
             let a = cmd.get_arguments().find(|a| a.get_short() == Some(c))?;
             if chars.next().is_some() {
-                return Some(false); // -t3D: the value is attached
+                return Some(0); // -t3D: the value is attached
             }
             a
         };
-        Some(arg.get_action().takes_values())
+        Some(crate::cli_ops::values_taken(arg))
     };
     let mut positional: Vec<usize> = Vec::new();
     let mut i = 1;
@@ -815,9 +848,7 @@ fn with_implicit_command(argv: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::
             break;
         }
         if w.starts_with('-') && w.len() > 1 {
-            if takes_value(&w) == Some(true) {
-                i += 1;
-            }
+            i += takes_value(&w).unwrap_or(0);
         } else {
             positional.push(i);
         }

@@ -24,18 +24,18 @@ pub fn expand_long_prefixes(
     cmd: &clap::Command,
     argv: Vec<OsString>,
 ) -> Result<Vec<OsString>, AmbiguousOption> {
-    // (name, takes a value, the argument's id): names and aliases of the same argument share the id.
-    let mut longs: Vec<(String, bool, String)> = vec![
-        ("help".into(), false, "help".into()),
-        ("version".into(), false, "version".into()),
+    // (name, values it takes, the argument's id): names and aliases of the same argument share the id.
+    let mut longs: Vec<(String, usize, String)> = vec![
+        ("help".into(), 0, "help".into()),
+        ("version".into(), 0, "version".into()),
     ];
-    let mut shorts: Vec<(char, bool)> = vec![('h', false), ('V', false)];
+    let mut shorts: Vec<(char, usize)> = vec![('h', 0), ('V', 0)];
     let mut args: Vec<&clap::Arg> = cmd.get_arguments().collect();
     for sub in cmd.get_subcommands() {
         args.extend(sub.get_arguments());
     }
     for a in args {
-        let takes = a.get_action().takes_values();
+        let takes = values_taken(a);
         let id = a.get_id().to_string();
         if let Some(l) = a.get_long() {
             longs.push((l.to_string(), takes, id.clone()));
@@ -70,7 +70,7 @@ pub fn expand_long_prefixes(
             let found = match exact {
                 Some(e) => Some(e),
                 None => {
-                    let mut matching: Vec<&(String, bool, String)> =
+                    let mut matching: Vec<&(String, usize, String)> =
                         longs.iter().filter(|(l, ..)| l.starts_with(name)).collect();
                     matching.dedup_by(|a, b| a.2 == b.2);
                     let mut ids: Vec<&str> = matching.iter().map(|m| m.2.as_str()).collect();
@@ -97,9 +97,7 @@ pub fn expand_long_prefixes(
                 Some(v) => out.push(format!("--{full}={v}").into()),
                 None => {
                     out.push(format!("--{full}").into());
-                    if *takes {
-                        out.extend(it.next());
-                    }
+                    out.extend(it.by_ref().take(*takes));
                 }
             }
             continue;
@@ -107,16 +105,22 @@ pub fn expand_long_prefixes(
         // `-t 3D`: the value is the next word; `-t3D`, `-v4` carry it.
         if let Some(c) = text.strip_prefix('-').filter(|s| s.chars().count() == 1) {
             let c = c.chars().next().unwrap_or('-');
-            let takes = shorts.iter().any(|(s, t)| *s == c && *t);
+            let takes = shorts.iter().find(|(s, _)| *s == c).map_or(0, |(_, t)| *t);
             out.push(word);
-            if takes {
-                out.extend(it.next());
-            }
+            out.extend(it.by_ref().take(takes));
             continue;
         }
         out.push(word);
     }
     Ok(out)
+}
+
+/// How many words after the option are its values: 0 for a flag, 1 for most, 2 for `--rename FROM TO`.
+pub fn values_taken(a: &clap::Arg) -> usize {
+    if !a.get_action().takes_values() {
+        return 0;
+    }
+    a.get_num_args().map_or(1, |r| r.min_values().max(1))
 }
 
 /// duplicity's operations options: how a run goes (retries, timeouts, temporary files, logging,

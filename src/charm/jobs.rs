@@ -167,6 +167,8 @@ impl Runtime {
             volsize: u64::from(s.volume_size_mib) * 1024 * 1024,
             lock_wait: engine_lock_wait(),
             concurrency: 0,
+            prefixes: Default::default(),
+            compression: true,
         })
     }
 
@@ -206,6 +208,8 @@ impl Runtime {
             progress,
             selection: self.selection()?,
             full_if_n_inc: None,
+            source_bytes_read: None,
+            jsonstat: None,
         })?;
         let s = &report.stats;
         let kind = if report.full { "full" } else { "incremental" };
@@ -260,6 +264,9 @@ impl Runtime {
             path,
             force,
             progress,
+            restore_ownership: true,
+            numeric_owner: false,
+            rename: Vec::new(),
         })?;
         let mut out = Outcome::default();
         for (k, v) in [

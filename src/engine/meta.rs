@@ -101,6 +101,8 @@ pub struct NameCache {
     groups: HashMap<u32, Vec<u8>>,
     uids: HashMap<Vec<u8>, Option<u32>>,
     gids: HashMap<Vec<u8>, Option<u32>>,
+    /// Restores set owners by the recorded numbers, never by the names (`--numeric-owner`).
+    pub numeric: bool,
 }
 
 impl NameCache {
@@ -427,8 +429,14 @@ pub fn is_root() -> bool {
 }
 
 fn owner_of(meta: &Meta, names: &mut NameCache) -> (rustix::fs::Uid, rustix::fs::Gid) {
-    let uid = names.uid_of(&meta.uname).unwrap_or(meta.uid);
-    let gid = names.gid_of(&meta.gname).unwrap_or(meta.gid);
+    let (uid, gid) = if names.numeric {
+        (meta.uid, meta.gid)
+    } else {
+        (
+            names.uid_of(&meta.uname).unwrap_or(meta.uid),
+            names.gid_of(&meta.gname).unwrap_or(meta.gid),
+        )
+    };
     (
         rustix::fs::Uid::from_raw(uid),
         rustix::fs::Gid::from_raw(gid),

@@ -13,6 +13,7 @@ pub mod index;
 pub mod keys;
 pub mod lock;
 pub mod meta;
+pub mod prefixed;
 pub mod repository;
 pub mod selection;
 pub mod stored;

@@ -12,6 +12,7 @@ use anyhow::Context;
 use sequoia_openpgp::Cert;
 
 use crate::backend::{self, Backend, OpenOptions};
+use crate::engine::archive::names::Prefixes;
 use crate::engine::cache::{self, Cache};
 use crate::engine::collection::Collection;
 use crate::engine::commands::backup::{self, BackupOptions, BackupReport};
@@ -27,6 +28,7 @@ use crate::engine::error::{Error, Result};
 use crate::engine::gnupg::{GnupgHome, GnupgSecretKeys};
 use crate::engine::keys::{self, KeyError, KeySetup, SignatureCheck};
 use crate::engine::lock::{self, WriterLock};
+use crate::engine::prefixed::PrefixedBackend;
 
 /// How new backups are encrypted. Reading needs no mode: every file says how it was written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -120,6 +122,12 @@ pub struct RepositoryConfig {
     /// (duplicity's `--concurrency`); below 2, the default of 2. Each costs a volume of temporary disk,
     /// not memory.
     pub concurrency: usize,
+    /// `--file-prefix` and the per-kind prefixes: the names of this collection on the target. Only
+    /// names with exactly these prefixes are this repository's.
+    pub prefixes: Prefixes,
+    /// Backups compress what they store (duplicity's default). False (`--no-compression`): unencrypted
+    /// files are stored as they are (no `.gz`), encrypted ones without compression inside.
+    pub compression: bool,
 }
 
 impl RepositoryConfig {
@@ -134,6 +142,8 @@ impl RepositoryConfig {
             volsize: 200 * 1024 * 1024,
             lock_wait: lock::DEFAULT_WAIT,
             concurrency: 0,
+            prefixes: Prefixes::default(),
+            compression: true,
         }
     }
 }
@@ -153,6 +163,7 @@ pub struct Repository {
     volsize: u64,
     lock_wait: Duration,
     concurrency: usize,
+    compression: bool,
 }
 
 /// What a backup needs from its repository (see [`Repository::backup`]).
@@ -163,6 +174,8 @@ pub(crate) struct WriteContext<'a> {
     pub cache_dir: &'a Path,
     pub volsize: u64,
     pub concurrency: usize,
+    /// Compress what is stored (see [`RepositoryConfig::compression`]).
+    pub compression: bool,
 }
 
 /// What a restore or verify needs from its repository.
@@ -184,11 +197,20 @@ impl Repository {
     /// A repository on an already opened backend (`config.url` names the archive dir and the lock;
     /// `config.backend` is not used).
     pub fn with_backend(backend: Box<dyn Backend>, config: RepositoryConfig) -> Repository {
-        let cache_dir = cache::cache_dir(
+        let mut cache_dir = cache::cache_dir(
             config.archive_dir.as_deref(),
             config.name.as_deref(),
             &config.url,
         );
+        let backend: Box<dyn Backend> = if config.prefixes.is_empty() {
+            backend
+        } else {
+            // The archive dir keeps names without prefixes, so each set of prefixes gets a folder of
+            // its own beside the target's: sharing one, a sync for one collection would drop the
+            // cached files of another in the same target.
+            cache_dir = prefixed_cache_dir(&cache_dir, &config.prefixes);
+            Box::new(PrefixedBackend::new(backend, config.prefixes.clone()))
+        };
         Repository {
             backend,
             keys: config.keys,
@@ -196,6 +218,7 @@ impl Repository {
             volsize: config.volsize,
             lock_wait: config.lock_wait,
             concurrency: config.concurrency,
+            compression: config.compression,
         }
     }
 
@@ -356,6 +379,7 @@ impl Repository {
             cache_dir: &self.cache_dir,
             volsize: self.volsize,
             concurrency: self.concurrency,
+            compression: self.compression,
         };
         backup::backup(&ctx, opts)
             .with_context(|| format!("backup to {} failed", self.describe()))
@@ -472,4 +496,27 @@ impl Repository {
             })
             .map_err(Error::classify)
     }
+}
+
+/// The archive dir of a prefixed collection: the target's folder name, `.prefixed-`, and the MD5 of the
+/// prefixes (a sibling of the unprefixed folder, which duplicity and unprefixed runs use).
+fn prefixed_cache_dir(dir: &Path, prefixes: &Prefixes) -> PathBuf {
+    use md5::{Digest, Md5};
+    let key = [
+        &prefixes.file,
+        &prefixes.archive,
+        &prefixes.manifest,
+        &prefixes.signature,
+        &prefixes.jsonstat,
+    ]
+    .iter()
+    .map(|p| p.as_str())
+    .collect::<Vec<_>>()
+    .join("\0");
+    let mut leaf = dir.file_name().unwrap_or_default().to_os_string();
+    leaf.push(format!(
+        ".prefixed-{}",
+        hex::encode(Md5::digest(key.as_bytes()))
+    ));
+    dir.with_file_name(leaf)
 }

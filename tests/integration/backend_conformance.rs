@@ -217,6 +217,8 @@ pub fn engine_through_faults(tg: Target) {
         progress: None,
         selection: Default::default(),
         full_if_n_inc: None,
+        source_bytes_read: None,
+        jsonstat: None,
     };
     let restore_into = |r: &Repository, dst: &std::path::Path| {
         r.restore(&restore::RestoreOptions {
@@ -225,6 +227,9 @@ pub fn engine_through_faults(tg: Target) {
             path: None,
             force: false,
             progress: None,
+            restore_ownership: true,
+            numeric_owner: false,
+            rename: Vec::new(),
         })
     };
     let plan = FaultPlan {

@@ -102,14 +102,77 @@ pub struct ParsedName {
     pub style: NameStyle,
 }
 
-/// The name prefixes of `--file-prefix` and `--file-prefix-archive|-manifest|-signature`. Listing
-/// recognises only names carrying the same prefixes as writing uses.
+/// The name prefixes of `--file-prefix` and `--file-prefix-archive|-manifest|-signature|-jsonstat`.
+/// Listing recognises only names carrying the same prefixes as writing uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Prefixes {
     pub file: String,
     pub archive: String,
     pub manifest: String,
     pub signature: String,
+    /// duplicity 3's `--file-prefix-jsonstat`, for its `.jsonstat` statistics files.
+    pub jsonstat: String,
+}
+
+impl Prefixes {
+    /// No prefix at all: names as duplicity writes them by default.
+    pub fn is_empty(&self) -> bool {
+        [
+            &self.file,
+            &self.archive,
+            &self.manifest,
+            &self.signature,
+            &self.jsonstat,
+        ]
+        .iter()
+        .all(|p| p.is_empty())
+    }
+
+    /// The name stored on the target for a name without prefixes: `--file-prefix`, then the prefix of
+    /// the file's kind (volume, manifest, signature or jsonstat), as duplicity 3 writes them. A name that
+    /// is none of duplicity's gets the file prefix only.
+    pub fn add_to(&self, bare: &str) -> String {
+        let kind_prefix = match parse(bare).map(|p| p.family()) {
+            Some(Family::Volume) => self.archive.as_str(),
+            Some(Family::Manifest) => self.manifest.as_str(),
+            Some(Family::Signature) => self.signature.as_str(),
+            None if is_jsonstat(bare) => self.jsonstat.as_str(),
+            None => "",
+        };
+        format!("{}{kind_prefix}{bare}", self.file)
+    }
+
+    /// The name without prefixes of a stored name that carries exactly these prefixes for its kind;
+    /// None for any other name (as duplicity 3, whose patterns start with the prefixes, ignores names
+    /// without them, and names with other prefixes).
+    pub fn strip_from<'a>(&self, stored: &'a str) -> Option<&'a str> {
+        let rest = stored.strip_prefix(self.file.as_str())?;
+        let families = [
+            (&self.archive, Some(Family::Volume)),
+            (&self.manifest, Some(Family::Manifest)),
+            (&self.signature, Some(Family::Signature)),
+            (&self.jsonstat, None),
+        ];
+        families.iter().find_map(|(prefix, family)| {
+            let body = rest.strip_prefix(prefix.as_str())?;
+            let fits = match family {
+                Some(f) => parse(body).is_some_and(|p| p.family() == *f),
+                None => is_jsonstat(body),
+            };
+            fits.then_some(body)
+        })
+    }
+}
+
+/// duplicity 3's statistics files (`--jsonstat`): `duplicity-full.T.jsonstat[.part][.gz|.gpg]`,
+/// `duplicity-inc.T1.to.T2.jsonstat…`, and the short `dfst.`/`dist.…jst` forms.
+pub fn is_jsonstat(name: &str) -> bool {
+    let tokens: Vec<&str> = name.split('.').collect();
+    match tokens.first() {
+        Some(&"duplicity-full") | Some(&"duplicity-inc") => tokens.contains(&"jsonstat"),
+        Some(&"dfst") | Some(&"dist") => tokens.contains(&"jst"),
+        _ => false,
+    }
 }
 
 /// Parses a name with no prefixes. Names that are not duplicity's give None.
@@ -391,6 +454,40 @@ mod tests {
         }
     }
 
+    #[test]
+    fn prefixes_are_added_per_kind_and_only_exact_ones_are_stripped() {
+        let p = Prefixes {
+            file: "P_".into(),
+            archive: "A_".into(),
+            manifest: "M_".into(),
+            signature: "S_".into(),
+            jsonstat: "J_".into(),
+        };
+        let vol = "duplicity-full.20261123T053225Z.vol1.difftar.gz";
+        let man = "duplicity-inc.20261123T053225Z.to.20261123T053246Z.manifest.gpg";
+        let sig = "duplicity-full-signatures.20261123T053225Z.sigtar.gz";
+        let stat = "duplicity-full.20261123T053225Z.jsonstat.gz";
+        for (bare, stored) in [
+            (vol, format!("P_A_{vol}")),
+            (man, format!("P_M_{man}")),
+            (sig, format!("P_S_{sig}")),
+            (stat, format!("P_J_{stat}")),
+        ] {
+            assert_eq!(p.add_to(bare), stored);
+            assert_eq!(p.strip_from(&stored), Some(bare));
+            // Without the prefixes, or with those of another kind, the name is not this collection's.
+            assert_eq!(p.strip_from(bare), None);
+        }
+        assert_eq!(p.strip_from(&format!("P_M_{vol}")), None);
+        assert_eq!(p.strip_from(&format!("A_{vol}")), None);
+        assert_eq!(p.strip_from("P_A_notes.txt"), None);
+        assert!(!p.is_empty());
+        assert!(Prefixes::default().is_empty());
+        // No prefixes: a prefixed name is not duplicity's (duplicity's patterns start at the name's start).
+        assert_eq!(parse(&format!("P_A_{vol}")), None);
+        assert_eq!(Prefixes::default().strip_from(vol), Some(vol));
+    }
+
     /// Found by fuzz/names: a short name whose time is in the year 3931 parsed, but the long name we
     /// would write for it did not.
     #[test]
@@ -544,6 +641,7 @@ mod tests {
             archive: "A-".into(),
             manifest: "M-".into(),
             signature: "S-".into(),
+            jsonstat: String::new(),
         };
         let vol = NameKind::FullVolume { time: T0, vol: 1 };
         let name = format_with(&vol, Storage::Gzip, false, &pre);

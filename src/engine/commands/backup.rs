@@ -21,7 +21,7 @@ use crate::engine::archive::manifest::{self, FileAction, ManifestWriter, VolumeI
 use crate::engine::archive::names::{self, NameKind, Storage};
 use crate::engine::archive::sigtar::{self, ChainSignatures, SigTarWriter};
 use crate::engine::cache::{self, Cache};
-use crate::engine::collection::{BackupSet, Collection};
+use crate::engine::collection::{BackupSet, Collection, SetKind};
 use crate::engine::crypto::{Compression, Decryptor, Encryptor};
 use crate::engine::delta::{self, TeeReader};
 use crate::engine::meta::{self, FileType, SourceEntry, TreeWalk};
@@ -62,6 +62,10 @@ pub struct BackupOptions {
     pub selection: Selection,
     /// `--full-if-n-inc`: a full backup when the newest chain has this many incrementals or more.
     pub full_if_n_inc: Option<u64>,
+    /// Kept at the source bytes read so far, as the walk goes (a live progress display reads it).
+    pub source_bytes_read: Option<Arc<AtomicU64>>,
+    /// duplicity 3's `--jsonstat`: store the statistics as JSON beside the set.
+    pub jsonstat: Option<super::jsonstat::JsonStatRequest>,
 }
 
 /// A volume stored, as reported to [`BackupOptions::progress`].
@@ -190,6 +194,8 @@ pub struct BackupReport {
     /// The remote files written (or, in a dry run, that would have been written), in upload order.
     pub files: Vec<String>,
     pub dry_run: bool,
+    /// The `--jsonstat` text (stored unless a dry run), when asked for.
+    pub jsonstat: Option<String>,
 }
 
 impl BackupReport {
@@ -424,11 +430,15 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
     let sealing = match &encryptor {
         Some(e) => Sealing::Gpg(
             e,
-            ctx.keys
-                .compression
-                .unwrap_or(Compression::Deflate(GPG_DEFLATE_LEVEL)),
+            ctx.keys.compression.unwrap_or(if ctx.compression {
+                Compression::Deflate(GPG_DEFLATE_LEVEL)
+            } else {
+                Compression::None
+            }),
         ),
-        None => Sealing::Gzip(GZIP_LEVEL),
+        None if ctx.compression => Sealing::Gzip(GZIP_LEVEL),
+        // --no-compression: stored as they are, as duplicity 3's plain `.difftar`/`.sigtar`.
+        None => Sealing::Plain,
     };
 
     // The previous state, merged from the chain's signature files in the cache.
@@ -540,6 +550,9 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
                     }
                 }
                 source_read.store(stats.source_file_size, Ordering::Relaxed);
+                if let Some(live) = &opts.source_bytes_read {
+                    live.store(stats.source_file_size, Ordering::Relaxed);
+                }
             }
             while let Some(o) = prev.take() {
                 record_deletion(&mut vol, &mut sigs, &mut manifest, &mut stats, &o)?;
@@ -604,6 +617,23 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
 
     stats.total_destination_size_change = total_stored;
     stats.end_time = stats.start_time + started.elapsed().as_secs_f64();
+    // After the manifest, as duplicity: the set is complete whether or not this file makes it.
+    let jsonstat = match &opts.jsonstat {
+        None => None,
+        Some(request) => {
+            let set = match manifest_kind {
+                NameKind::IncManifest { from, to } => SetKind::Inc { from, to },
+                _ => SetKind::Full { time: now },
+            };
+            let continued = (!full)
+                .then(|| collection.incremental_base().map(|b| b.chain))
+                .flatten();
+            let json = super::jsonstat::render(&stats, set, continued, cache.as_ref(), request);
+            // Not counted in TotalDestinationSizeChange, as duplicity counts it before this file.
+            super::jsonstat::store(backend, cache.as_ref(), sealing, set, &json, work.path())?;
+            Some(json)
+        }
+    };
     problems.extend(removed);
     let mut files: Vec<String> = (1..=volumes.len() as u32)
         .map(|v| names::format(&vol_kind(v), sealing.storage()))
@@ -618,6 +648,7 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
         problems,
         files,
         dry_run: opts.dry_run,
+        jsonstat,
     })
 }
 

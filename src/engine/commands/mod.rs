@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod json;
+pub mod jsonstat;
 pub mod list;
 pub mod replicate;
 pub mod restore;

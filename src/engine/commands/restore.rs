@@ -39,6 +39,14 @@ pub struct RestoreOptions {
     pub force: bool,
     /// Called after each volume is applied.
     pub progress: Option<RestoreProgressFn>,
+    /// Set owners as recorded (duplicity's default; only as root). False: `--no-restore-ownership`,
+    /// files belong to who restores them.
+    pub restore_ownership: bool,
+    /// `--numeric-owner`: owners by the recorded numbers, not by the recorded user and group names.
+    pub numeric_owner: bool,
+    /// `--rename FROM TO`: FROM (a file or directory of the backup, and what is below it) is restored
+    /// as TO, both relative to the restore's root.
+    pub rename: Vec<(Index, Index)>,
 }
 
 /// A volume applied, as reported to [`RestoreOptions::progress`].
@@ -111,6 +119,9 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
 
     prepare_target(&opts.target, opts.path.is_some(), opts.force)?;
     let mut applier = Applier::new(opts.target.clone(), opts.path.clone())?;
+    applier.chown = applier.as_root && opts.restore_ownership;
+    applier.names.numeric = opts.numeric_owner;
+    applier.rename.clone_from(&opts.rename);
     let mut report = RestoreReport::default();
 
     std::thread::scope(|scope| -> Result<()> {
@@ -362,6 +373,10 @@ struct Applier {
     only: Option<Index>,
     names: NameCache,
     as_root: bool,
+    /// Set owners: as root, unless `--no-restore-ownership`.
+    chown: bool,
+    /// `--rename` rules (FROM, TO).
+    rename: Vec<(Index, Index)>,
     /// Directory metadata applied at the end, with the (dev, ino) of the directory restore made or kept
     /// there: it is applied to that directory only, never to whatever sits at the path by then.
     dirs: BTreeMap<Index, (Meta, (u64, u64))>,
@@ -379,6 +394,8 @@ impl Applier {
             only,
             names: NameCache::default(),
             as_root: meta::is_root(),
+            chown: meta::is_root(),
+            rename: Vec::new(),
             dirs: BTreeMap::new(),
             pending: None,
             files: 0,
@@ -386,6 +403,26 @@ impl Applier {
             wanted_found: 0,
             notes: Vec::new(),
         })
+    }
+
+    /// `rel` after the `--rename` rules: the rule of its longest renamed ancestor (or itself) applies,
+    /// as duplicity looks for the path, then its parents. The root is never renamed.
+    fn renamed(&self, rel: Index) -> Index {
+        if rel.is_root() {
+            return rel;
+        }
+        let rule = self
+            .rename
+            .iter()
+            .filter(|(from, _)| !from.is_root() && rel.starts_with(from))
+            .max_by_key(|(from, _)| from.depth());
+        match rule {
+            None => rel,
+            Some((from, to)) => match rel.strip_prefix(from) {
+                Some(rest) if !rest.is_root() => to.join(rest.as_bytes()),
+                _ => to.clone(),
+            },
+        }
     }
 
     fn path_of(&self, rel: &Index) -> PathBuf {
@@ -405,6 +442,7 @@ impl Applier {
                     None => continue,
                 },
             };
+            let rel = self.renamed(rel);
             self.wanted_found += 1;
             self.apply_entry(class, rel, &mut entry)?;
         }
@@ -500,7 +538,7 @@ impl Applier {
             FileType::Symlink => {
                 rustix::fs::symlinkat(meta.link_target.as_slice(), parent, &name)
                     .with_context(|| format!("cannot create the symlink {}", shown.display()))?;
-                meta::apply_symlink_meta_at(parent, &name, &meta, &mut self.names, self.as_root)
+                meta::apply_symlink_meta_at(parent, &name, &meta, &mut self.names, self.chown)
             }
             FileType::Fifo => {
                 meta::make_node_at(parent, &name, &meta)
@@ -513,12 +551,12 @@ impl Applier {
                     Mode::empty(),
                 )
                 .with_context(|| format!("cannot open {}", shown.display()))?;
-                meta::apply_meta_fd(&fifo, &meta, &mut self.names, self.as_root)
+                meta::apply_meta_fd(&fifo, &meta, &mut self.names, self.chown)
             }
             FileType::CharDevice | FileType::BlockDevice => {
                 meta::make_node_at(parent, &name, &meta)
                     .with_context(|| format!("cannot create {}", shown.display()))?;
-                meta::apply_device_meta_at(parent, &name, &meta, &mut self.names, self.as_root)
+                meta::apply_device_meta_at(parent, &name, &meta, &mut self.names, self.chown)
             }
             FileType::Regular | FileType::Directory => unreachable!("handled above"),
         };
@@ -595,7 +633,7 @@ impl Applier {
                 rel, file, meta, ..
             } => {
                 self.bytes += file.metadata()?.len();
-                meta::apply_meta_fd(&file, &meta, &mut self.names, self.as_root).with_context(
+                meta::apply_meta_fd(&file, &meta, &mut self.names, self.chown).with_context(
                     || format!("cannot set metadata of {}", self.path_of(&rel).display()),
                 )?;
                 self.files += 1;
@@ -662,7 +700,7 @@ impl Applier {
             .with_context(|| format!("cannot apply the delta to {}", path.display()))?;
         drop(p);
         self.bytes += n;
-        meta::apply_meta_fd(&out, meta, &mut self.names, self.as_root)
+        meta::apply_meta_fd(&out, meta, &mut self.names, self.chown)
             .with_context(|| format!("cannot set metadata of {}", path.display()))?;
         self.files += 1;
         Ok(())
@@ -692,7 +730,7 @@ impl Applier {
             if (st.st_dev, st.st_ino) != *id {
                 return Err(changed());
             }
-            meta::apply_meta_fd(&*fd, meta, &mut self.names, self.as_root)
+            meta::apply_meta_fd(&*fd, meta, &mut self.names, self.chown)
                 .with_context(|| format!("cannot set metadata of {}", path.display()))?;
             self.files += 1;
         }

@@ -135,6 +135,9 @@ pub(crate) fn verify(ctx: &ReadContext, opts: &VerifyOptions) -> Result<VerifyRe
             path: None,
             force: false,
             progress: None,
+            restore_ownership: true,
+            numeric_owner: false,
+            rename: Vec::new(),
         },
     )?;
     let mut report = compare_trees(&tree, &opts.source, &opts.selection, opts.compare_data)?;
