@@ -452,7 +452,11 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
             Ok(0)
         }
         Command::Restore { url, target } => {
-            crate::cli_selection::refuse_for_restore(argv)?;
+            let selection = crate::cli_selection::restore_selection_from_args(
+                argv,
+                opts.file_to_restore.is_some(),
+                now(opts),
+            )?;
             let repo = open(opts, url, Access::Read)?;
             let path = opts
                 .file_to_restore
@@ -469,6 +473,7 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                 path,
                 force: opts.force,
                 progress: None,
+                selection,
             })?;
             for n in &report.notes {
                 crate::logging::notice(n);

@@ -256,6 +256,7 @@ impl Runtime {
             path,
             force,
             progress,
+            selection: None,
         })?;
         let mut out = Outcome::default();
         for (k, v) in [

@@ -225,6 +225,7 @@ pub fn engine_through_faults(tg: Target) {
             path: None,
             force: false,
             progress: None,
+            selection: None,
         })
     };
     let plan = FaultPlan {

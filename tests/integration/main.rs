@@ -37,6 +37,7 @@ mod mixed;
 mod oldkeys;
 mod pubkey;
 mod restore;
+mod restore_selection;
 mod retention;
 mod safety;
 mod secrets;
