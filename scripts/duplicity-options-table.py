@@ -63,7 +63,7 @@ STATUS = {
     "--full-if-n-inc": (YES, ""),
     "--full-if-older-than": (YES, ""),
     "--gpg-binary": (NA, "gpg is not run: OpenPGP is built in"),
-    "--gpg-options": (YES, "partly: --cipher-algo is honoured, harmless options (--batch, --pinentry-mode, ...) accepted, others refused by name"),
+    "--gpg-options": (YES, "honoured: --cipher-algo, --compress-algo (zip, zlib, bzip2, none), -z, --digest-algo, --s2k-*, --throw-keyids, --homedir, --keyring, --secret-keyring; harmless options (--batch, --pinentry-mode, ...) accepted, others refused by name"),
     "--help": (YES, "our own help"),
     "--help-backup": (PLANNED, "per-command help; `duplicity-charm help full` shows ours"),
     "--help-cleanup": (PLANNED, ""),

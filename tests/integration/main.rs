@@ -27,6 +27,7 @@ mod concurrency;
 mod corruption;
 mod demo;
 mod gnupg_home;
+mod gpg_compression;
 mod gpg_options;
 mod harness;
 mod hostile;
