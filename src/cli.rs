@@ -500,7 +500,11 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
             Ok(0)
         }
         Command::Restore { url, target } => {
-            crate::cli_selection::refuse_for_restore(argv)?;
+            let selection = crate::cli_selection::restore_selection_from_args(
+                argv,
+                opts.file_to_restore.is_some(),
+                now(opts),
+            )?;
             let repo = open(opts, url, Access::Read)?;
             let path = opts
                 .file_to_restore
@@ -524,6 +528,7 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                 restore_ownership: !opts.more.no_restore_ownership,
                 numeric_owner: opts.more.numeric_owner,
                 rename: opts.more.rename_rules()?,
+                selection,
             })?;
             if let Some(p) = progress {
                 p.finish(None);
@@ -710,9 +715,12 @@ fn parse_gpg_options(gpg_options: &[String]) -> Result<GpgOptions> {
         o.set_ssh_options(s); // the same shell-like split
         words.extend(o.ssh_options);
     }
-    // -z and --compress-algo combine whatever their order: none/-z 0 store, else ZIP at the level.
+    // -z and --compress-algo combine whatever their order: none/-z 0 store, else the algorithm (ZIP by
+    // default) at the level.
     let mut level: Option<u32> = None;
     let mut uncompressed = false;
+    // gpg's algorithm number: 1 ZIP, 2 ZLIB, 3 BZip2.
+    let mut algo = 1u8;
     let mut it = words.into_iter();
     while let Some(w) = it.next() {
         let (name, inline) = match w.split_once('=') {
@@ -751,10 +759,12 @@ fn parse_gpg_options(gpg_options: &[String]) -> Result<GpgOptions> {
             "--compress-algo" => {
                 let v = value(&name)?;
                 match v.to_ascii_lowercase().as_str() {
-                    "zip" | "1" => uncompressed = false,
+                    "zip" | "1" => (uncompressed, algo) = (false, 1),
+                    "zlib" | "2" => (uncompressed, algo) = (false, 2),
+                    "bzip2" | "3" => (uncompressed, algo) = (false, 3),
                     "none" | "uncompressed" | "0" => uncompressed = true,
                     _ => bail!(
-                        "--gpg-options: --compress-algo {v} is not one this program writes: use zip or none"
+                        "--gpg-options: --compress-algo {v} is not an algorithm gpg knows: use zip, zlib, bzip2 or none"
                     ),
                 }
             }
@@ -779,10 +789,13 @@ fn parse_gpg_options(gpg_options: &[String]) -> Result<GpgOptions> {
             ),
         }
     }
-    out.crypto.compression = match (uncompressed, level) {
-        (true, _) | (false, Some(0)) => Some(Compression::None),
-        (false, Some(n)) => Some(Compression::Deflate(n)),
-        (false, None) => None,
+    out.crypto.compression = match (uncompressed, level, algo) {
+        (true, _, _) | (false, Some(0), _) => Some(Compression::None),
+        (false, Some(n), 1) => Some(Compression::Deflate(n)),
+        (false, None, 1) => None,
+        // gpg's own default level for zlib and bzip2 (zlib's default, and bzip2's 6).
+        (false, n, 2) => Some(Compression::Zlib(n.unwrap_or(6))),
+        (false, n, _) => Some(Compression::Bzip2(n.unwrap_or(6))),
     };
     Ok(out)
 }
@@ -962,16 +975,23 @@ mod tests {
             c(&["--compress-algo Uncompressed"]).unwrap(),
             Some(Compression::None)
         );
-        for bad in [
-            "--compress-algo zlib",
-            "--compress-algo=bzip2",
-            "-z 10",
-            "-z",
-        ] {
+        assert_eq!(
+            c(&["--compress-algo zlib"]).unwrap(),
+            Some(Compression::Zlib(6))
+        );
+        assert_eq!(
+            c(&["-z 9 --compress-algo=BZIP2"]).unwrap(),
+            Some(Compression::Bzip2(9))
+        );
+        assert_eq!(
+            c(&["--compress-algo 3 -z 0"]).unwrap(),
+            Some(Compression::None)
+        );
+        for bad in ["--compress-algo lzma", "-z 10", "-z"] {
             assert!(c(&[bad]).is_err(), "{bad}");
         }
-        let e = c(&["--compress-algo bzip2"]).unwrap_err().to_string();
-        assert!(e.contains("--compress-algo bzip2"), "{e}");
+        let e = c(&["--compress-algo lzma"]).unwrap_err().to_string();
+        assert!(e.contains("--compress-algo lzma"), "{e}");
 
         let g = parse_gpg_options(&[
             "--homedir /g --keyring=/k1 --secret-keyring /s --trust-model always".into(),

@@ -268,8 +268,17 @@ pub mod exit {
     pub const COMMAND_LINE: i32 = 2;
     /// restore: the target exists and is not empty, without --force.
     pub const RESTORE_PATH_EXISTS: i32 = 11;
+    /// A selection pattern that cannot match (outside the source; on restore, not relative to the
+    /// archive root).
+    pub const FILE_PREFIX_ERROR: i32 = 14;
+    /// A shell pattern that is not one (e.g. `a//b`).
+    pub const GLOBBING_ERROR: i32 = 15;
+    /// The last selection option only includes.
+    pub const REDUNDANT_INCLUSION: i32 = 16;
     /// restore --path-to-restore: that path is not in the backup.
     pub const RESTORE_PATH_NOT_FOUND: i32 = 19;
+    /// restore with file selection: nothing selected.
+    pub const NO_RESTORE_FILES: i32 = 20;
     /// A stored file's hash or content does not match: damaged or tampered with.
     pub const MISMATCHED_HASH: i32 = 21;
     /// A wrong request: a bad option value, URL, key, time; another run holds the lock.
@@ -281,6 +290,14 @@ pub mod exit {
     pub const GPG_FAILED: i32 = 31;
     /// The target failed: unreachable, credentials refused, a file missing, an error from the server.
     pub const BACKEND_ERROR: i32 = 50;
+    /// Only the default filter modes were given (`--filter-globbing`, `--filter-strictcase`).
+    pub const REDUNDANT_FILTER: i32 = 70;
+    /// The last selection option is a `--filter-*` mode.
+    pub const TRAILING_FILTER: i32 = 71;
+    /// A `--files-from` list names an absolute path.
+    pub const ABSOLUTE_FILES_FROM: i32 = 72;
+    /// A `--files-from` list names nothing.
+    pub const EMPTY_FILES_FROM: i32 = 73;
 }
 
 /// The exit code for a failed run, as duplicity's for the same failure (see [`exit`]): read from the
@@ -301,7 +318,15 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
         return match r {
             RestoreError::TargetExists { .. } => exit::RESTORE_PATH_EXISTS,
             RestoreError::NotInBackup(_) => exit::RESTORE_PATH_NOT_FOUND,
+            RestoreError::NothingSelected => exit::NO_RESTORE_FILES,
+            RestoreError::SelectionWithPath => exit::USER_ERROR,
         };
+    }
+    if let Some(s) = all
+        .iter()
+        .find_map(|c| c.downcast_ref::<crate::engine::selection::SelectionError>())
+    {
+        return selection_exit_code(s);
     }
     let Some(kind) = e
         .chain()
@@ -322,6 +347,22 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
             exit::NO_BACKUP
         }
         ErrorKind::Missing | ErrorKind::Failed => exit::GENERIC,
+    }
+}
+
+/// duplicity 3.2.1's exit code for a selection option it refuses the same way (its FatalErrors); the
+/// rest (unreadable filelists, bad regular expressions, ...) are user errors.
+fn selection_exit_code(e: &crate::engine::selection::SelectionError) -> i32 {
+    use crate::engine::selection::SelectionError as S;
+    match e {
+        S::OutsideSource { .. } | S::NotArchiveRelative { .. } => exit::FILE_PREFIX_ERROR,
+        S::InvalidPattern { .. } => exit::GLOBBING_ERROR,
+        S::RedundantInclude { .. } => exit::REDUNDANT_INCLUSION,
+        S::RedundantFilters { .. } => exit::REDUNDANT_FILTER,
+        S::TrailingFilter { .. } => exit::TRAILING_FILTER,
+        S::FilesFromAbsolute { .. } => exit::ABSOLUTE_FILES_FROM,
+        S::FilesFromEmpty { .. } => exit::EMPTY_FILES_FROM,
+        _ => exit::USER_ERROR,
     }
 }
 
@@ -493,6 +534,17 @@ mod tests {
             non_empty_dir: true,
         };
         assert_eq!(exit_code(&engine(exists.into())), 11);
+        assert_eq!(exit_code(&engine(RestoreError::NothingSelected.into())), 20);
+        use crate::engine::selection::SelectionError;
+        let redundant = SelectionError::RedundantInclude { rule: "x".into() };
+        assert_eq!(exit_code(&anyhow::Error::new(redundant)), 16);
+        let prefix = SelectionError::NotArchiveRelative {
+            pattern: "/a".into(),
+        };
+        assert_eq!(
+            exit_code(&anyhow::Error::new(prefix).context("restore")),
+            14
+        );
         assert_eq!(exit_code(&anyhow::anyhow!("-t/--time: bad time")), 23);
         assert_eq!(exit_code(&engine(anyhow::anyhow!("disk full"))), 1);
     }

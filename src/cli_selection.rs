@@ -16,13 +16,14 @@ use clap::{ArgAction, Args};
 use crate::engine::selection::{Selection, SelectionRule};
 use crate::engine::timestr;
 
-/// The file selection options (backup and verify), in the order given they decide per file: the first
+/// The file selection options (backup, verify and restore), in the order given they decide per file: the first
 /// that matches includes or excludes it; a file no option matches is included.
 #[derive(Args, Debug, Default, Clone)]
 #[command(next_help_heading = "File selection (first match wins, order matters)")]
 pub struct SelectionArgs {
     /// Exclude files matching this shell pattern (*, **, ?, [...]; 'ignorecase:' prefix), given as a
-    /// full path starting with the source directory as typed, or with '**'.
+    /// full path starting with the source directory as typed, or with '**' (restore: relative to the
+    /// archive root, as list-current-files prints it).
     #[arg(long, global = true, value_name = "PATTERN", action = ArgAction::Append)]
     exclude: Vec<OsString>,
     /// Include files matching this shell pattern, and the directories leading to them.
@@ -177,23 +178,30 @@ where
     Ok(Selection::new(source_as_typed, &rules, null_separator)?)
 }
 
-/// duplicity 3.2.1 filters a restore by the selection options: patterns relative to the backup's root (as
-/// list-current-files prints them; absolute ones and `.`/`..` are an error), not combinable with
-/// --path-to-restore, and --exclude-if-present/--exclude-other-filesystems/--files-from refused. Ours
-/// does not filter yet, so a restore given them fails instead of restoring everything.
-pub fn refuse_for_restore<I, T>(argv: I) -> Result<()>
+/// The selection of a restore, as duplicity 3.2.1 filters one (None: restore everything). Patterns are
+/// relative to the archive root, as list-current-files prints the paths (absolute ones and `.`/`..` are an
+/// error); they cannot be combined with `--path-to-restore` (`path_given`), and the options that look at
+/// the source on disk (`--exclude-if-present`, `--exclude-other-filesystems`, `--files-from`) are refused.
+pub fn restore_selection_from_args<I, T>(
+    argv: I,
+    path_given: bool,
+    now: i64,
+) -> Result<Option<Selection>>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString>,
 {
-    let (rules, _) = rules_from_args(argv, 0)?;
-    if let Some(rule) = rules.first() {
+    let (rules, null_separator) = rules_from_args(argv, now)?;
+    if rules.is_empty() {
+        return Ok(None);
+    }
+    if path_given {
         anyhow::bail!(
-            "{} is not supported with restore yet (duplicity 3.2.1 restores only the selected paths; this program restores everything or one path): restore everything, or one path with --path-to-restore",
-            rule.option()
+            "--path-to-restore cannot be combined with file selection options ({}): restore one path with --path-to-restore, or select with --include/--exclude (patterns relative to the archive root)",
+            rules[0].option()
         );
     }
-    Ok(())
+    Ok(Some(Selection::for_restore(&rules, null_separator)?))
 }
 
 #[cfg(test)]
@@ -304,7 +312,14 @@ mod tests {
             "file:///t",
         ];
         assert!(rules_from_args(args, 0).unwrap().0.is_empty());
-        assert!(refuse_for_restore(args).is_ok());
-        assert!(refuse_for_restore(["d", "restore", "--exclude", "x", "u", "t"]).is_err());
+        assert!(restore_selection_from_args(args, false, 0)
+            .unwrap()
+            .is_none());
+        let restore = ["d", "restore", "--exclude", "x", "u", "t"];
+        assert!(restore_selection_from_args(restore, false, 0)
+            .unwrap()
+            .unwrap()
+            .is_for_restore());
+        assert!(restore_selection_from_args(restore, true, 0).is_err());
     }
 }

@@ -65,6 +65,7 @@ fuzz_target!(|data: &[u8]| {
         path: None,
         force: false,
         progress: None,
+        selection: None,
     };
     let mut config = RepositoryConfig::new(format!("file://{}", remote.display()));
     config.keys.encryption = Encryption::None;

@@ -267,6 +267,7 @@ impl Runtime {
             restore_ownership: true,
             numeric_owner: false,
             rename: Vec::new(),
+            selection: None,
         })?;
         let mut out = Outcome::default();
         for (k, v) in [

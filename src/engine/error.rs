@@ -154,6 +154,8 @@ fn kind_of(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
         return Some(match e {
             RestoreError::TargetExists { .. } => ErrorKind::BadInput,
             RestoreError::NotInBackup(_) => ErrorKind::Missing,
+            RestoreError::NothingSelected => ErrorKind::Missing,
+            RestoreError::SelectionWithPath => ErrorKind::BadInput,
         });
     }
     if let Some(e) = e.downcast_ref::<io::Error>() {

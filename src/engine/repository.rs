@@ -182,6 +182,8 @@ pub(crate) struct WriteContext<'a> {
 pub(crate) struct ReadContext<'a> {
     pub backend: &'a dyn Backend,
     pub decryptor: Decryptor,
+    /// The archive dir (a selective restore reads the signature chain there).
+    pub cache_dir: &'a Path,
 }
 
 impl Repository {
@@ -392,6 +394,7 @@ impl Repository {
         let ctx = ReadContext {
             backend: self.backend.as_ref(),
             decryptor: self.read_decryptor(true)?,
+            cache_dir: &self.cache_dir,
         };
         restore::restore(&ctx, opts)
             .with_context(|| format!("restore from {} failed", self.describe()))
@@ -403,6 +406,7 @@ impl Repository {
         let ctx = ReadContext {
             backend: self.backend.as_ref(),
             decryptor: self.read_decryptor(true)?,
+            cache_dir: &self.cache_dir,
         };
         verify::verify(&ctx, opts)
             .with_context(|| format!("verify of {} failed", self.describe()))

@@ -230,6 +230,7 @@ pub fn engine_through_faults(tg: Target) {
             restore_ownership: true,
             numeric_owner: false,
             rename: Vec::new(),
+            selection: None,
         })
     };
     let plan = FaultPlan {

@@ -222,10 +222,7 @@ fn gpg_options_refusals_name_the_option_and_weak_ciphers_warn() {
             "--gpg-options=--batch --digest-algo=MD5",
             "--digest-algo MD5",
         ),
-        (
-            "--gpg-options=--compress-algo bzip2",
-            "--compress-algo bzip2",
-        ),
+        ("--gpg-options=--compress-algo lzma", "--compress-algo lzma"),
         ("--gpg-options=--rfc2440", "--rfc2440"),
         ("--gpg-options=--export-options x", "--export-options"),
     ] {

@@ -113,8 +113,12 @@ impl<'a> ContainerWriter<'a> {
                     enc.message_signer().map_err(io::Error::other)?,
                 )?)
             }
-            Sealing::Gpg(enc, Compression::None) => Inner::Gpg(
-                enc.writer(BufWriter::with_capacity(BUF, hf), Compression::None)
+            // gpg's other algorithms (--compress-algo zlib/bzip2) go through the general writer.
+            Sealing::Gpg(
+                enc,
+                c @ (Compression::None | Compression::Zlib(_) | Compression::Bzip2(_)),
+            ) => Inner::Gpg(
+                enc.writer(BufWriter::with_capacity(BUF, hf), c)
                     .map_err(io::Error::other)?,
             ),
         };

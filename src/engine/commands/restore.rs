@@ -18,12 +18,15 @@ use crate::backend::Backend;
 use crate::engine::archive::container;
 use crate::engine::archive::names::{self, Storage};
 use crate::engine::archive::tarfmt::{self, EntryClass, CHUNK};
+use crate::engine::cache::Cache;
 use crate::engine::collection::Collection;
+use crate::engine::commands::list;
 use crate::engine::crypto::Decryptor;
 use crate::engine::delta;
 use crate::engine::index::Index;
 use crate::engine::meta::{self, FileType, Meta, NameCache};
 use crate::engine::repository::ReadContext;
+use crate::engine::selection::{ChosenPaths, RestoreFilter, Selection};
 use crate::engine::stored;
 use crate::engine::target_tree::{TargetTree, Walk};
 use crate::engine::timestr;
@@ -47,6 +50,11 @@ pub struct RestoreOptions {
     /// `--rename FROM TO`: FROM (a file or directory of the backup, and what is below it) is restored
     /// as TO, both relative to the restore's root.
     pub rename: Vec<(Index, Index)>,
+    /// Restore only what this selection selects, as duplicity 3.2.1 filters a restore (made by
+    /// [`Selection::for_restore`]; not with `path`). It is decided on the backup's state at `time`, read
+    /// from the signature chain (brought into the archive dir first); volumes holding nothing
+    /// selected are not downloaded.
+    pub selection: Option<Selection>,
 }
 
 /// A volume applied, as reported to [`RestoreOptions::progress`].
@@ -86,6 +94,10 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
     let remote = backend.list().context("cannot list the target")?;
     let collection = Collection::from_names(&remote);
     let sets = restore_sets(&collection, opts.time)?;
+    let chosen = match &opts.selection {
+        Some(sel) => Some(chosen_paths(ctx, sel, opts)?),
+        None => None,
+    };
 
     // Manifests first: they say which volumes hold what, and their hashes.
     let mut plan = Vec::new();
@@ -95,6 +107,11 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
         for v in &m.volumes {
             if let Some(p) = &opts.path {
                 if !v.may_contain(p) {
+                    continue;
+                }
+            }
+            if let Some(c) = &chosen {
+                if !c.any_between(&v.start, &v.end) {
                     continue;
                 }
             }
@@ -122,6 +139,7 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
     applier.chown = applier.as_root && opts.restore_ownership;
     applier.names.numeric = opts.numeric_owner;
     applier.rename.clone_from(&opts.rename);
+    applier.chosen = chosen;
     let mut report = RestoreReport::default();
 
     std::thread::scope(|scope| -> Result<()> {
@@ -166,6 +184,34 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
     Ok(report)
 }
 
+/// What `sel` selects of the backup's state at `opts.time` (from the signature chain, as
+/// list-current-files lists it), as duplicity 3.2.1 filters a restore. Nothing selected is an error.
+fn chosen_paths(ctx: &ReadContext, sel: &Selection, opts: &RestoreOptions) -> Result<ChosenPaths> {
+    if opts.path.is_some() {
+        return Err(RestoreError::SelectionWithPath.into());
+    }
+    if !sel.is_for_restore() {
+        bail!("internal error: a restore was given a backup's file selection");
+    }
+    let cache = Cache::open(ctx.cache_dir.to_path_buf())?;
+    let mut filter = RestoreFilter::new(sel);
+    list::for_each_current_file(ctx.backend, &cache, &ctx.decryptor, opts.time, |f| {
+        let index = if f.path == b"." {
+            Index::root()
+        } else {
+            Index::from_trusted(f.path)
+        };
+        filter.offer(&index, f.ftype, f.mtime);
+        Ok(())
+    })
+    .context("cannot read the backup's file list (its signature files) to apply the selection")?;
+    let chosen = filter.finish();
+    if chosen.is_empty() {
+        return Err(RestoreError::NothingSelected.into());
+    }
+    Ok(chosen)
+}
+
 fn restore_sets(c: &Collection, time: i64) -> Result<Vec<SetFiles>> {
     let chain = c
         .chain_at_time(time)
@@ -205,6 +251,10 @@ pub enum RestoreError {
     TargetExists { target: String, non_empty_dir: bool },
     #[error("{0} not found in the backup as of that time: check the path with list-current-files")]
     NotInBackup(String),
+    #[error("the file selection selects nothing in the backup as of that time, so nothing was restored: check the patterns against list-current-files (they are relative to the archive root, e.g. 'etc/app'; '**/x' does not match a top-level 'x')")]
+    NothingSelected,
+    #[error("--path-to-restore cannot be combined with file selection options: restore one path with --path-to-restore, or select with --include/--exclude")]
+    SelectionWithPath,
 }
 
 /// The target must be new or empty, unless forced.
@@ -371,6 +421,8 @@ enum Pending {
 struct Applier {
     tree: TargetTree,
     only: Option<Index>,
+    /// A selective restore's paths: entries of other paths are skipped.
+    chosen: Option<ChosenPaths>,
     names: NameCache,
     as_root: bool,
     /// Set owners: as root, unless `--no-restore-ownership`.
@@ -392,6 +444,7 @@ impl Applier {
         Ok(Applier {
             tree: TargetTree::open(&target)?,
             only,
+            chosen: None,
             names: NameCache::default(),
             as_root: meta::is_root(),
             chown: meta::is_root(),
@@ -435,6 +488,9 @@ impl Applier {
             let mut entry = entry?;
             let (class, index) = tarfmt::parse_entry_name(&entry.path_bytes())
                 .map_err(|e| anyhow!("refusing entry: {e}"))?;
+            if self.chosen.as_ref().is_some_and(|c| !c.contains(&index)) {
+                continue;
+            }
             let rel = match &self.only {
                 None => index,
                 Some(p) => match index.strip_prefix(p) {

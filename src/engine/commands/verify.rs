@@ -138,6 +138,8 @@ pub(crate) fn verify(ctx: &ReadContext, opts: &VerifyOptions) -> Result<VerifyRe
             restore_ownership: true,
             numeric_owner: false,
             rename: Vec::new(),
+            // duplicity 3.2.1's verify applies the selection to the directory side only.
+            selection: None,
         },
     )?;
     let mut report = compare_trees(&tree, &opts.source, &opts.selection, opts.compare_data)?;

@@ -10,6 +10,12 @@ pub enum Compression {
     None,
     /// A ZIP (raw deflate, algorithm 1) compressed data packet at this zlib level (1..=9; 0 stores).
     Deflate(u32),
+    /// A ZLIB (algorithm 2) compressed data packet at this level (1..=9; 0 stores): gpg's
+    /// `--compress-algo zlib`.
+    Zlib(u32),
+    /// A BZip2 (algorithm 3) compressed data packet with this block size (1..=9, in 100 kB): gpg's
+    /// `--compress-algo bzip2`.
+    Bzip2(u32),
 }
 
 /// gpg's `--s2k-*` options: how the passphrase becomes the key that encrypts each message's session
@@ -177,14 +183,15 @@ fn supported_cipher(c: SymmetricAlgorithm) -> Result<(), CryptoError> {
 
 /// Refuses a deflate level zlib does not have.
 fn check_level(compression: Compression) -> Result<(), CryptoError> {
-    if let Compression::Deflate(l) = compression {
-        if l > 9 {
-            return Err(CryptoError::Encrypt(format!(
-                "deflate level {l} is out of range: use a level from 1 to 9 (0 stores without compressing), or Compression::None"
-            )));
-        }
+    match compression {
+        Compression::Deflate(l) | Compression::Zlib(l) if l > 9 => Err(CryptoError::Encrypt(format!(
+            "deflate level {l} is out of range: use a level from 1 to 9 (0 stores without compressing), or Compression::None"
+        ))),
+        Compression::Bzip2(l) if !(1..=9).contains(&l) => Err(CryptoError::Encrypt(format!(
+            "bzip2 level {l} is out of range: use a level from 1 to 9, or Compression::None"
+        ))),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// A literal packet (new format, tag 11) with partial body lengths, optionally inside a ZIP compressed
@@ -220,6 +227,29 @@ fn literal_writer<'a>(
             let mut literal = Partial::new(deflate, LITERAL_PIECE_BITS);
             literal.write_all(LITERAL_HEADER)?;
             Inner::Zip(literal)
+        }
+        Compression::Zlib(level) => {
+            // The same packet framing as ZIP, algorithm 2: a zlib stream (header and Adler-32).
+            seipd.write_all(&[0xa3, 0x02])?;
+            let mut zlib = flate2::write::ZlibEncoder::new(seipd, flate2::Compression::new(level));
+            if let Some(ops) = &ops {
+                zlib.write_all(ops)?;
+            }
+            zlib.write_all(&LITERAL_TAG)?;
+            let mut literal = Partial::new(zlib, LITERAL_PIECE_BITS);
+            literal.write_all(LITERAL_HEADER)?;
+            Inner::Zlib(literal)
+        }
+        Compression::Bzip2(level) => {
+            seipd.write_all(&[0xa3, 0x03])?;
+            let mut bz = bzip2::write::BzEncoder::new(seipd, bzip2::Compression::new(level));
+            if let Some(ops) = &ops {
+                bz.write_all(ops)?;
+            }
+            bz.write_all(&LITERAL_TAG)?;
+            let mut literal = Partial::new(bz, LITERAL_PIECE_BITS);
+            literal.write_all(LITERAL_HEADER)?;
+            Inner::Bzip2(literal)
         }
     };
     Ok(EncryptWriter { inner, signer })
@@ -655,6 +685,10 @@ pub(super) enum Inner<'a> {
     Literal(Partial<SeipdWriter<'a>>),
     /// Literal data in a ZIP compressed packet.
     Zip(Partial<flate2::write::DeflateEncoder<SeipdWriter<'a>>>),
+    /// Literal data in a ZLIB compressed packet.
+    Zlib(Partial<flate2::write::ZlibEncoder<SeipdWriter<'a>>>),
+    /// Literal data in a BZip2 compressed packet.
+    Bzip2(Partial<bzip2::write::BzEncoder<SeipdWriter<'a>>>),
 }
 
 /// The plaintext side of one message being encrypted. Call [`EncryptWriter::finish`] at the end.
@@ -670,6 +704,8 @@ impl Write for EncryptWriter<'_> {
             Inner::Packets(w) => w.write(buf),
             Inner::Literal(w) => w.write(buf),
             Inner::Zip(w) => w.write(buf),
+            Inner::Zlib(w) => w.write(buf),
+            Inner::Bzip2(w) => w.write(buf),
         }?;
         if let Some(s) = &mut self.signer {
             s.update(&buf[..n]);
@@ -685,6 +721,8 @@ impl Write for EncryptWriter<'_> {
             Inner::Packets(w) => w.write_all(buf),
             Inner::Literal(w) => w.write_all(buf),
             Inner::Zip(w) => w.write_all(buf),
+            Inner::Zlib(w) => w.write_all(buf),
+            Inner::Bzip2(w) => w.write_all(buf),
         }
     }
 
@@ -693,6 +731,8 @@ impl Write for EncryptWriter<'_> {
             Inner::Packets(w) => w.flush(),
             Inner::Literal(w) => w.flush(),
             Inner::Zip(w) => w.flush(),
+            Inner::Zlib(w) => w.flush(),
+            Inner::Bzip2(w) => w.flush(),
         }
     }
 }
@@ -713,6 +753,16 @@ impl EncryptWriter<'_> {
                 let mut deflate = w.finish()?;
                 deflate.write_all(sig)?;
                 deflate.finish()?.finish()
+            }
+            Inner::Zlib(w) => {
+                let mut zlib = w.finish()?;
+                zlib.write_all(sig)?;
+                zlib.finish()?.finish()
+            }
+            Inner::Bzip2(w) => {
+                let mut bz = w.finish()?;
+                bz.write_all(sig)?;
+                bz.finish()?.finish()
             }
         }?;
         Ok(())

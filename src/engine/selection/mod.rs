@@ -10,6 +10,9 @@
 //! `--exclude /srv/data/cache` needs the source to be given as `/srv/data` (or a parent's name).
 
 mod glob;
+mod restore;
+
+pub use restore::{ChosenPaths, RestoreFilter};
 
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
@@ -114,6 +117,10 @@ pub enum SelectionError {
     TrailingFilter { option: &'static str },
     #[error("only the default filter modes were given ({options}): case-sensitive globbing is the default, so they have no effect; drop them")]
     RedundantFilters { options: String },
+    #[error("the restore selection pattern {pattern:?} is invalid: restore patterns are relative to the archive root, as list-current-files prints the paths (e.g. 'etc/app', not '/etc/app'), and must not be absolute or contain '.' or '..' path elements")]
+    NotArchiveRelative { pattern: String },
+    #[error("{options} cannot be used with restore (it looks at the source's files on disk, which a restore does not have): drop it, and select with --include/--exclude")]
+    NotForRestore { options: String },
     #[error("cannot read the source {} for --exclude-other-filesystems: {source}", path.display())]
     SourceUnreadable {
         path: PathBuf,
@@ -189,6 +196,9 @@ pub struct Selection {
     rules: Vec<Rule>,
     /// `--files-from`: the full name of each directory to enter, with the names to look at inside it.
     files_from: Option<HashMap<Vec<u8>, BTreeSet<Vec<u8>>>>,
+    /// A restore's selection: paths are named relative to the archive root (`base` is empty), as
+    /// duplicity 3.2.1's restore names them; see [`Selection::for_restore`].
+    archive: bool,
 }
 
 /// duplicity's canonical form of a typed path: `.` and empty components dropped, absolute stays absolute,
@@ -267,11 +277,64 @@ impl Selection {
         rules: &[SelectionRule],
         null_separator: bool,
     ) -> Result<Selection, SelectionError> {
-        let mut sel = Selection {
+        let sel = Selection {
             base: canonical(source_as_typed.as_os_str().as_bytes()),
             rules: Vec::new(),
             files_from: None,
+            archive: false,
         };
+        sel.compile(Some(source_as_typed), rules, null_separator)
+    }
+
+    /// Compiles `rules` for a restore, as duplicity 3.2.1 applies them to one: patterns name paths
+    /// relative to the archive root, as list-current-files prints them (`etc/app`, a leading `./`
+    /// dropped; absolute ones or `.`/`..` elements are an error), regular expressions are matched
+    /// against that relative path, `--exclude-older-than` and `--exclude-device-files` look at the
+    /// backed-up mtime and type. Options that look at the source on disk (`--exclude-if-present`,
+    /// `--exclude-other-filesystems`, `--files-from`) are refused. Only [`Selection::decide`] and
+    /// [`Selection::for_restore`]'s own checks apply; see [`RestoreFilter`] for the walk.
+    pub fn for_restore(
+        rules: &[SelectionRule],
+        null_separator: bool,
+    ) -> Result<Selection, SelectionError> {
+        let refused: BTreeSet<&'static str> = rules
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r,
+                    SelectionRule::ExcludeIfPresent(_)
+                        | SelectionRule::ExcludeOtherFilesystems
+                        | SelectionRule::FilesFrom(_)
+                )
+            })
+            .map(|r| r.option())
+            .collect();
+        if !refused.is_empty() {
+            return Err(SelectionError::NotForRestore {
+                options: refused.into_iter().collect::<Vec<_>>().join(", "),
+            });
+        }
+        let sel = Selection {
+            base: Vec::new(),
+            rules: Vec::new(),
+            files_from: None,
+            archive: true,
+        };
+        sel.compile(None, rules, null_separator)
+    }
+
+    /// True for a selection made by [`Selection::for_restore`].
+    pub fn is_for_restore(&self) -> bool {
+        self.archive
+    }
+
+    fn compile(
+        self,
+        source_as_typed: Option<&Path>,
+        rules: &[SelectionRule],
+        null_separator: bool,
+    ) -> Result<Selection, SelectionError> {
+        let mut sel = self;
         if let Some(last) = rules.last().filter(|r| r.is_filter()) {
             return Err(SelectionError::TrailingFilter {
                 option: last.option(),
@@ -346,6 +409,8 @@ impl Selection {
                     },
                 ),
                 SelectionRule::ExcludeOtherFilesystems => {
+                    // Refused for restores before compiling.
+                    let source_as_typed = source_as_typed.unwrap_or(Path::new("."));
                     let md = std::fs::symlink_metadata(source_as_typed).map_err(|source| {
                         SelectionError::SourceUnreadable {
                             path: source_as_typed.to_path_buf(),
@@ -400,7 +465,7 @@ impl Selection {
         match mode {
             Mode::Regex => regex_rule(pattern, include, ignore_case),
             Mode::Literal => {
-                let mut text = decode(pattern);
+                let mut text = self.archive_relative(decode(pattern))?;
                 if text != [b'/' as Unit] && text.last() == Some(&(b'/' as Unit)) {
                     text.pop();
                 }
@@ -410,11 +475,14 @@ impl Selection {
                 let rule = Rule {
                     test: Test::Literal { text, ignore_case },
                     include,
-                    name: format!("literal string {verb}: {}", show(pattern)),
+                    name: format!("{}literal string {verb}: {}", self.kind(), show(pattern)),
                 };
-                // The prefix check asks the pattern, as an include, about the source itself.
+                // The prefix check asks the pattern, as an include, about the source itself (a
+                // restore's patterns are relative to the archive root: nothing to check).
                 if let Test::Literal { text, ignore_case } = &rule.test {
-                    if literal_verdict(text, *ignore_case, &self.base, true).is_none() {
+                    if !self.archive
+                        && literal_verdict(text, *ignore_case, &self.base, true).is_none()
+                    {
                         return Err(self.outside(pattern));
                     }
                 }
@@ -431,6 +499,7 @@ impl Selection {
                     text = casefold(&decode(&pattern[PREFIX.len()..]));
                     ignore_case = true;
                 }
+                let text = self.archive_relative(text)?;
                 let invalid = |e: GlobError| SelectionError::InvalidPattern {
                     pattern: show(pattern),
                     reason: match e {
@@ -446,7 +515,7 @@ impl Selection {
                 let glob = Glob::new(&text, ignore_case).map_err(invalid)?;
                 // The prefix check asks the pattern, as an include, about the source itself.
                 let root = decode(&self.base);
-                if glob.verdict(&root, true, true) == GlobVerdict::Silent {
+                if !self.archive && glob.verdict(&root, true, true) == GlobVerdict::Silent {
                     return Err(self.outside(pattern));
                 }
                 let test = if text == decode(b"**") {
@@ -457,10 +526,45 @@ impl Selection {
                 Ok(Rule {
                     test,
                     include,
-                    name: format!("shell glob {verb}: {}", show(pattern)),
+                    name: format!("{}shell glob {verb}: {}", self.kind(), show(pattern)),
                 })
             }
         }
+    }
+
+    /// How duplicity names this kind of pattern in its messages.
+    fn kind(&self) -> &'static str {
+        if self.archive {
+            "archive "
+        } else {
+            ""
+        }
+    }
+
+    /// A restore's pattern as duplicity 3.2.1 takes it: leading `./`s dropped; absolute, or with a `.`
+    /// or `..` element, it is an error. Backup patterns are returned unchanged.
+    fn archive_relative(&self, mut text: Vec<Unit>) -> Result<Vec<Unit>, SelectionError> {
+        if !self.archive {
+            return Ok(text);
+        }
+        let slash = b'/' as Unit;
+        let dot = b'.' as Unit;
+        while text.len() >= 2 && text[0] == dot && text[1] == slash {
+            text.drain(..2);
+        }
+        let bad = text.first() == Some(&slash)
+            || text
+                .split(|u| *u == slash)
+                .any(|part| part == [dot] || part == [dot, dot])
+            // duplicity fails on a pattern left empty ("./"); name it as the invalid pattern it is.
+            || text.is_empty();
+        if bad {
+            let shown: String = text.iter().filter_map(|u| char::from_u32(*u)).collect();
+            return Err(SelectionError::NotArchiveRelative {
+                pattern: if shown.is_empty() { "./".into() } else { shown },
+            });
+        }
+        Ok(text)
     }
 
     fn outside(&self, pattern: &[u8]) -> SelectionError {
