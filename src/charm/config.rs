@@ -111,6 +111,12 @@ pub const OPTIONS: &[OptionSpec] = &[
         default: "9781",
         secret: false,
     },
+    OptionSpec {
+        name: "append_only_target",
+        kind: OptionType::Boolean,
+        default: "false",
+        secret: false,
+    },
 ];
 
 /// The backends the Python charm accepted, in its order.
@@ -154,6 +160,7 @@ pub struct RawConfig {
     pub backup_command_timeout: i64,
     pub volume_size: i64,
     pub metrics_port: i64,
+    pub append_only_target: bool,
 }
 
 impl Default for RawConfig {
@@ -192,6 +199,7 @@ impl Default for RawConfig {
             backup_command_timeout: 3600,
             volume_size: 200,
             metrics_port: super::cos::DEFAULT_METRICS_PORT as i64,
+            append_only_target: false,
         }
     }
 }
@@ -672,6 +680,8 @@ pub struct JobOptions {
     pub volume_size_mib: u32,
     /// `metrics_port`: the scheduler's Prometheus endpoint on 127.0.0.1; 0 = off.
     pub metrics_port: u16,
+    /// `append_only_target`: the target refuses deletes, renames and overwrites.
+    pub append_only_target: bool,
 }
 
 /// The largest `volume_size`, as the CLI's `--volsize` allows.
@@ -732,6 +742,7 @@ fn validate_job_options(
         },
         volume_size_mib,
         metrics_port: validate_metrics_port(raw.metrics_port, problems),
+        append_only_target: raw.append_only_target,
     }
 }
 

@@ -133,6 +133,10 @@ pub struct Settings {
     /// written before the option existed) = no endpoint.
     #[serde(default)]
     pub metrics_port: u16,
+    /// `append_only_target`: the target refuses deletes, renames and overwrites (false in files
+    /// written before the option existed).
+    #[serde(default)]
+    pub append_only_target: bool,
 }
 
 /// duplicity's default `--volsize`, for files written before `volume_size` existed.
@@ -186,6 +190,7 @@ impl Settings {
             backup_commands: state.job.commands.clone(),
             volume_size_mib: state.job.volume_size_mib,
             metrics_port: state.job.metrics_port,
+            append_only_target: state.job.append_only_target,
         }
     }
 

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use sequoia_openpgp::Cert;
 
+use crate::backend::append_only::AppendOnly;
 use crate::backend::{self, Backend, OpenOptions};
 use crate::engine::cache::{self, Cache};
 use crate::engine::collection::Collection;
@@ -20,7 +21,7 @@ use crate::engine::commands::restore::{self, RestoreOptions, RestoreReport};
 use crate::engine::commands::retention::{self, Applied, Plan, RetentionCommand};
 use crate::engine::commands::verify::{self, VerifyOptions, VerifyReport};
 use crate::engine::crypto::{Decryptor, Passphrase, SecretKeySource};
-use crate::engine::error::{Error, Result};
+use crate::engine::error::{Error, ErrorKind, Result};
 use crate::engine::gnupg::{GnupgHome, GnupgSecretKeys};
 use crate::engine::keys::{self, KeyError, KeySetup, SignatureCheck};
 use crate::engine::lock::{self, WriterLock};
@@ -113,6 +114,10 @@ pub struct RepositoryConfig {
     pub volsize: u64,
     /// How long a writing command waits for another run's writer lock.
     pub lock_wait: Duration,
+    /// The target lets this account create and read files but not delete, rename or replace them
+    /// (`--append-only-target`): uploads go straight to final names and are checked, and retention
+    /// and cleanup list what would go instead of deleting (see [`crate::backend::append_only`]).
+    pub append_only_target: bool,
 }
 
 impl RepositoryConfig {
@@ -126,6 +131,7 @@ impl RepositoryConfig {
             name: None,
             volsize: 200 * 1024 * 1024,
             lock_wait: lock::DEFAULT_WAIT,
+            append_only_target: false,
         }
     }
 }
@@ -137,6 +143,7 @@ pub struct Repository {
     cache_dir: PathBuf,
     volsize: u64,
     lock_wait: Duration,
+    append_only_target: bool,
 }
 
 /// What a backup needs from its repository (see [`Repository::backup`]).
@@ -146,6 +153,8 @@ pub(crate) struct WriteContext<'a> {
     pub keys: KeySetup,
     pub cache_dir: &'a Path,
     pub volsize: u64,
+    /// Nothing may be deleted from the target (see [`RepositoryConfig::append_only_target`]).
+    pub append_only_target: bool,
 }
 
 /// What a restore or verify needs from its repository.
@@ -164,6 +173,11 @@ impl Repository {
     /// A repository on an already opened backend (`config.url` names the archive dir and the lock;
     /// `config.backend` is not used).
     pub fn with_backend(backend: Box<dyn Backend>, config: RepositoryConfig) -> Repository {
+        let backend: Box<dyn Backend> = if config.append_only_target {
+            Box::new(AppendOnly::new(backend))
+        } else {
+            backend
+        };
         let cache_dir = cache::cache_dir(
             config.archive_dir.as_deref(),
             config.name.as_deref(),
@@ -175,6 +189,7 @@ impl Repository {
             cache_dir,
             volsize: config.volsize,
             lock_wait: config.lock_wait,
+            append_only_target: config.append_only_target,
         }
     }
 
@@ -334,6 +349,7 @@ impl Repository {
             keys,
             cache_dir: &self.cache_dir,
             volsize: self.volsize,
+            append_only_target: self.append_only_target,
         };
         backup::backup(&ctx, opts)
             .with_context(|| format!("backup to {} failed", self.describe()))
@@ -372,9 +388,16 @@ impl Repository {
     ) -> Result<Vec<String>> {
         let cache = Cache::open(self.cache_dir.clone()).map_err(Error::classify)?;
         let decryptor = self.read_decryptor(false)?;
-        list::for_each_current_file(self.backend.as_ref(), &cache, &decryptor, time, each)
-            .with_context(|| format!("list-current-files of {} failed", self.describe()))
-            .map_err(Error::classify)
+        list::for_each_current_file(
+            self.backend.as_ref(),
+            &cache,
+            &decryptor,
+            time,
+            self.append_only_target,
+            each,
+        )
+        .with_context(|| format!("list-current-files of {} failed", self.describe()))
+        .map_err(Error::classify)
     }
 
     /// The chains and sets on the target. The manifests cached in the archive dir (when there is
@@ -412,7 +435,39 @@ impl Repository {
                 ))
             })
             .transpose()?;
+        if apply && self.append_only_target {
+            return self.refuse_pruning(command);
+        }
         retention::run(command, self.backend.as_ref(), &self.cache_dir, apply)
             .map_err(Error::classify)
+    }
+
+    /// Whether nothing may be deleted from the target (`--append-only-target`).
+    pub fn is_append_only(&self) -> bool {
+        self.append_only_target
+    }
+
+    /// Retention applied to an append-only target: plans it, and when the plan deletes remote files,
+    /// fails before deleting anything, listing them for the server's administrator. A plan that only
+    /// touches the archive dir (or nothing) is applied as usual.
+    fn refuse_pruning(&self, command: RetentionCommand) -> Result<(Plan, Option<Applied>)> {
+        let (plan, _) = retention::run(command, self.backend.as_ref(), &self.cache_dir, false)
+            .map_err(Error::classify)?;
+        let remote = plan.remote_names();
+        if remote.is_empty() {
+            return retention::run(command, self.backend.as_ref(), &self.cache_dir, true)
+                .map_err(Error::classify);
+        }
+        Err(Error::new(
+            ErrorKind::BadInput,
+            anyhow::anyhow!(
+                "{} is an append-only target (--append-only-target): {} deletes nothing from it, so nothing was deleted. Pruning must happen on the server side, by whoever administers it; {} would delete these {} file(s) there:\n  {}",
+                self.describe(),
+                command.name(),
+                command.name(),
+                remote.len(),
+                remote.join("\n  ")
+            ),
+        ))
     }
 }
