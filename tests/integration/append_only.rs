@@ -692,6 +692,16 @@ fn cut_manifest(kind: Kind, fresh_cache: bool) {
     assert_same_tree(&src, &dst, "our restore after a cut manifest");
     ao.ours(&["verify", url, src_s]).ok();
     ao.ours(&["list-current-files", url]).ok();
+
+    // Stock duplicity restores a copy too: it reads the newest chain, not the cut set.
+    let copy = ws.p("copy");
+    fs::create_dir_all(&copy).unwrap();
+    for name in ao.stored().keys() {
+        fs::copy(ao.server_dir.join(name), copy.join(name)).unwrap();
+    }
+    let dup = ws.p("restored-duplicity");
+    ws.restore(Tool::Duplicity, Enc::Pass(PASS), "copy", &dup, None, &[]);
+    assert_same_tree(&src, &dup, "duplicity restores beside a cut manifest");
 }
 
 #[test]
