@@ -552,10 +552,9 @@ fn cut_volume(kind: Kind) {
         ..FaultPlan::default()
     };
     let repo = ao.repository(Box::new(Faulty::new(ao.raw_backend(), plan)));
-    let e = repo
-        .backup(&backup_opts(&src, true, t(0)))
-        .err()
-        .expect("a cut upload fails the backup");
+    let Err(e) = repo.backup(&backup_opts(&src, true, t(0))) else {
+        panic!("a cut upload fails the backup");
+    };
     let msg = format!("{:#}", e.into_anyhow());
     assert!(msg.contains("can neither replace nor delete"), "{msg}");
     let partial = ao.stored();
@@ -637,10 +636,9 @@ fn cut_manifest(kind: Kind, fresh_cache: bool) {
         ..FaultPlan::default()
     };
     let repo = ao.repository(Box::new(Faulty::new(ao.raw_backend(), plan)));
-    let e = repo
-        .backup(&backup_opts(&src, false, t(1)))
-        .err()
-        .expect("a cut manifest fails the backup");
+    let Err(e) = repo.backup(&backup_opts(&src, false, t(1))) else {
+        panic!("a cut manifest fails the backup");
+    };
     let msg = format!("{:#}", e.into_anyhow());
     assert!(
         msg.contains("manifest") && msg.contains("can neither replace"),
