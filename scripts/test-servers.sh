@@ -10,6 +10,10 @@
 #
 # Servers: sshd (sftp/scp/rsync over ssh; a key user and a password), rsync daemon (module "backup"),
 # FTP (pyftpdlib), S3 (moto, SigV4 with an IAM key enforced), Azure Blob (azurite).
+# Append-only targets (create and read, never delete, rename or replace): a second SSH user whose
+# sftp is `internal-sftp -u 0222 -P remove,rename,…` (SSH_AO_*), an rsync module "appendonly" in a
+# `chattr +a` directory written as that user with `incoming chmod = Fa-w` (RSYNCD_AO_*), and an FTP
+# server whose user has no delete/rename/append rights and may not STOR onto an existing file (FTP_AO_*).
 # Needs root: apt-get, the test user (useradd/chpasswd), /run/sshd. Nothing listens on another address.
 set -Eeuo pipefail
 
@@ -96,6 +100,12 @@ start_sshd() {
     echo "$SSH_USER" >"$DIR/ssh_user"
     echo "$SSH_USER:$pw" | chpasswd
     install -d -o $SSH_USER -g $SSH_USER -m 0755 "$home" "$DIR/sftp-abs"
+    # The append-only user: same keys and password, sftp only (ForceCommand below).
+    AO_USER=${SSH_USER}a
+    useradd -M -s /usr/sbin/nologin -d "$DIR/home-ao" "$AO_USER"
+    echo "$AO_USER" >"$DIR/ssh_user_ao"
+    echo "$AO_USER:$pw" | chpasswd
+    install -d -o $AO_USER -g $AO_USER -m 0755 "$DIR/home-ao"
     ssh-keygen -q -t ed25519 -N '' -f "$d/host_ed25519"
     ssh-keygen -q -t ed25519 -N '' -f "$d/other_host_ed25519"
     # Client keys in each format the backend must read: OpenSSH ed25519, OpenSSH RSA, PEM RSA.
@@ -112,7 +122,7 @@ ListenAddress $HOST:$port
 HostKey $d/host_ed25519
 PidFile $d/sshd.pid
 AuthorizedKeysFile $d/authorized_keys
-AllowUsers $SSH_USER
+AllowUsers $SSH_USER $AO_USER
 StrictModes no
 UsePAM no
 PasswordAuthentication yes
@@ -125,6 +135,10 @@ PrintMotd no
 MaxStartups 50:30:100
 MaxSessions 50
 Subsystem sftp internal-sftp
+# Append-only: files are created read-only (-u 0222, and no setstat to change that), so they cannot
+# be reopened for writing; remove, rename and links are refused; no shell, no forwarding.
+Match User $AO_USER
+    ForceCommand internal-sftp -u 0222 -P remove,rename,posix-rename,rmdir,setstat,fsetstat,lsetstat,symlink,hardlink
 EOF
     /usr/sbin/sshd -D -e -f "$d/sshd_config" >"$DIR/sshd.log" 2>&1 &
     local pid=$!; record sshd $pid
@@ -134,10 +148,16 @@ EOF
     envw SSH_KEY_ED25519 "$d/id_ed25519"; envw SSH_KEY_RSA "$d/id_rsa"; envw SSH_KEY_RSA_PEM "$d/id_rsa_pem"
     envw SSH_KNOWN_HOSTS "$d/known_hosts"; envw SSH_KNOWN_HOSTS_HASHED "$d/known_hosts_hashed"
     envw SSH_KNOWN_HOSTS_WRONG "$d/known_hosts_wrong"
+    envw SSH_AO_USER "$AO_USER"; envw SSH_AO_HOME "$DIR/home-ao"
 }
 
 start_rsyncd() {
     local d=$DIR/rsyncd port pw; mkdir -p "$d" "$DIR/rsync-module"; port=$(free_port); pw=$(rand)
+    # Append-only module: written as the (non-root) append-only user, files made read-only on arrival
+    # (so --inplace cannot reopen them), in an append-only directory (so no rename over a file and no
+    # unlink, whatever the client asks), and delete options refused outright.
+    install -d -o "$AO_USER" -g "$AO_USER" -m 0755 "$DIR/rsync-ao"
+    chattr +a "$DIR/rsync-ao"
     cat >"$d/rsyncd.conf" <<EOF
 pid file = $d/rsyncd.pid
 log file = $DIR/rsyncd.log
@@ -149,6 +169,15 @@ gid = root
     read only = no
     auth users = rsuser
     secrets file = $d/secrets
+[appendonly]
+    path = $DIR/rsync-ao
+    read only = no
+    uid = $AO_USER
+    gid = $AO_USER
+    auth users = rsuser
+    secrets file = $d/secrets
+    incoming chmod = Fa-w
+    refuse options = delete remove-source-files
 EOF
     echo "rsuser:$pw" >"$d/secrets"; chmod 600 "$d/secrets"
     rsync --daemon --no-detach --config="$d/rsyncd.conf" --address=$HOST --port="$port" >>"$DIR/rsyncd.log" 2>&1 &
@@ -156,6 +185,7 @@ EOF
     wait_ready rsyncd $pid 15 rsync "rsync://$HOST:$port/"
     envw RSYNCD_PORT "$port"; envw RSYNCD_USER rsuser; envw RSYNCD_PASSWORD "$pw"; envw RSYNCD_MODULE backup
     envw RSYNCD_DIR "$DIR/rsync-module"
+    envw RSYNCD_AO_MODULE appendonly; envw RSYNCD_AO_DIR "$DIR/rsync-ao"
 }
 
 start_ftp() {
@@ -165,6 +195,37 @@ start_ftp() {
     local pid=$!; record ftp $pid
     wait_ready ftp $pid 15 bash -c "exec 3<>/dev/tcp/$HOST/$port; head -c 3 <&3 | grep -q 220"
     envw FTP_PORT "$port"; envw FTP_USER ftpuser; envw FTP_PASSWORD "$pw"; envw FTP_ROOT "$DIR/ftp-root"
+    start_ftp_ao
+}
+
+# An FTP account that may list, read, store new files and make directories ("elrwm": no delete,
+# rename, append or chmod), on a server that refuses STOR onto an existing file, as ProFTPD's
+# `AllowOverwrite off` does.
+start_ftp_ao() {
+    local port pw pmin; port=$(free_port); pw=$(rand); pmin=$(free_port); mkdir -p "$DIR/ftp-ao"
+    printf '%s' "$pw" >"$DIR/ftp-ao.pw"; chmod 600 "$DIR/ftp-ao.pw"
+    "$VENV/bin/python" - "$HOST" "$port" "$DIR/ftp-ao" "$DIR/ftp-ao.pw" "$pmin" <<'PY' >"$DIR/ftp-ao.log" 2>&1 &
+import os, sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+host, port, root, pwfile, pmin = sys.argv[1:]
+class NoOverwrite(FTPHandler):
+    def ftp_STOR(self, file, mode="w"):
+        if os.path.lexists(file):
+            self.respond("550 %s exists: overwriting is not allowed." % os.path.basename(file))
+            return None
+        return super().ftp_STOR(file, mode)
+auth = DummyAuthorizer()
+auth.add_user("ftpao", open(pwfile).read(), root, perm="elrwm")
+NoOverwrite.authorizer = auth
+NoOverwrite.passive_ports = range(int(pmin), int(pmin) + 21)
+FTPServer((host, int(port)), NoOverwrite).serve_forever()
+PY
+    local pid=$!; record ftp-ao $pid
+    wait_ready ftp-ao $pid 15 bash -c "exec 3<>/dev/tcp/$HOST/$port; head -c 3 <&3 | grep -q 220"
+    rm -f "$DIR/ftp-ao.pw"
+    envw FTP_AO_PORT "$port"; envw FTP_AO_USER ftpao; envw FTP_AO_PASSWORD "$pw"; envw FTP_AO_ROOT "$DIR/ftp-ao"
 }
 
 start_s3() {
@@ -242,11 +303,16 @@ do_stop() {
     remove_user
 }
 
-# This set's test user, once its sshd (and so its sessions) is gone.
+# This set's test users, once its sshd (and so its sessions) is gone. The append-only directories lose
+# their `chattr +a` so that DIR can be removed.
 remove_user() {
-    [ -f "$DIR/ssh_user" ] || return 0
-    userdel "$(cat "$DIR/ssh_user")" 2>/dev/null || true
-    rm -f "$DIR/ssh_user"
+    local f
+    for f in "$DIR/rsync-ao" "$DIR/home-ao"; do [ -d "$f" ] && chattr -R -a "$f" 2>/dev/null || true; done
+    for f in "$DIR/ssh_user" "$DIR/ssh_user_ao"; do
+        [ -f "$f" ] || continue
+        userdel "$(cat "$f")" 2>/dev/null || true
+        rm -f "$f"
+    done
 }
 
 cmd=${1:-}; DIR=${2:-}

@@ -140,6 +140,11 @@ struct Options {
     /// s3: plain http to the host of an s3://host/bucket URL (as duplicity's option).
     #[arg(long, global = true)]
     s3_unencrypted_connection: bool,
+    /// The target lets this account create and read files but not delete, rename or replace them
+    /// (sftp, ftp, rsync daemon or file): upload straight to final names, checked by size, and make
+    /// remove-*/cleanup --force list what would go (to prune on the server) instead of deleting.
+    #[arg(long, global = true)]
+    append_only_target: bool,
     /// Backups, and remove-*/cleanup with --force: how long to wait for another run that writes to the
     /// same archive dir or target before giving up (0: do not wait).
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60,
@@ -413,6 +418,7 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
         concurrency: opts.ops.concurrency.unwrap_or(0) as usize,
         prefixes: opts.more.prefixes()?,
         compression: !opts.more.no_compression,
+        append_only_target: opts.append_only_target,
     })
 }
 

@@ -18,6 +18,12 @@ impl Backend for DryRunBackend<'_> {
     fn put(&self, _src: &Path, _name: &str) -> BackendResult<()> {
         Ok(())
     }
+    fn put_new(&self, _src: &Path, _name: &str) -> BackendResult<()> {
+        Ok(())
+    }
+    fn stored_size(&self, name: &str) -> BackendResult<Option<u64>> {
+        self.inner.stored_size(name)
+    }
     fn get(&self, name: &str, dst: &Path) -> BackendResult<()> {
         self.inner.get(name, dst)
     }

@@ -158,6 +158,24 @@ impl Backend for Faulty {
     fn stored_lock(&self, name: &str) -> BackendResult<Option<super::StoredLock>> {
         self.inner.stored_lock(name)
     }
+
+    /// As `put`: a cut upload leaves the first `cut_bytes` under the final name, as a connection
+    /// lost half-way does on an append-only target.
+    fn put_new(&self, src: &Path, name: &str) -> BackendResult<()> {
+        self.maybe_fail(name)?;
+        let n = self.puts.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.plan.cut_put_every > 0 && n % self.plan.cut_put_every == 0 {
+            let part =
+                prefix_of(src, self.plan.cut_bytes).map_err(|e| self.local_error(name, e))?;
+            self.inner.put_new(part.path(), name)?;
+            return Err(self.transient(name, "upload cut off"));
+        }
+        self.inner.put_new(src, name)
+    }
+
+    fn stored_size(&self, name: &str) -> BackendResult<Option<u64>> {
+        self.inner.stored_size(name)
+    }
 }
 
 /// Returns at most `max` bytes per read, as a slow socket does.

@@ -77,6 +77,21 @@ impl FileBackend {
     }
 }
 
+impl FileBackend {
+    /// An upload's error; a refused rename (EPERM: an append-only `chattr +a` directory) names the
+    /// option that makes uploads work there.
+    fn upload_err(&self, name: &str, e: io::Error) -> BackendError {
+        if rustix::io::Errno::from_io_error(&e) == Some(rustix::io::Errno::PERM) {
+            return BackendError::Permanent {
+                backend: self.describe(),
+                name: name.to_string(),
+                message: format!("{}: if this directory is append-only, say so with --append-only-target (charm: append_only_target=true), which writes final names directly", describe_io(&e)),
+            };
+        }
+        self.err(name, e)
+    }
+}
+
 /// io::Error text with a hint for the failures an operator can fix.
 fn describe_io(e: &io::Error) -> String {
     use rustix::io::Errno;
@@ -112,7 +127,7 @@ impl Backend for FileBackend {
         })();
         if let Err(e) = result {
             let _ = fs::remove_file(&tmp);
-            return Err(self.err(name, e));
+            return Err(self.upload_err(name, e));
         }
         Ok(())
     }
@@ -137,7 +152,7 @@ impl Backend for FileBackend {
         })();
         if let Err(e) = result {
             let _ = fs::remove_file(&tmp);
-            return Err(self.err(name, e));
+            return Err(self.upload_err(name, e));
         }
         Ok(())
     }
@@ -192,6 +207,28 @@ impl Backend for FileBackend {
 
     fn describe(&self) -> String {
         format!("file://{}", self.dir.display())
+    }
+
+    fn put_new(&self, src: &Path, name: &str) -> BackendResult<()> {
+        self.ensure_dir()?;
+        // create_new: an existing file (even a partial one) is never replaced.
+        let result = (|| {
+            let mut out = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(self.dir.join(name))?;
+            io::copy(&mut fs::File::open(src)?, &mut out)?;
+            out.sync_all()
+        })();
+        result.map_err(|e| self.err(name, e))
+    }
+
+    fn stored_size(&self, name: &str) -> BackendResult<Option<u64>> {
+        match fs::metadata(self.dir.join(name)) {
+            Ok(md) => Ok(Some(md.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.err(name, e)),
+        }
     }
 }
 

@@ -389,9 +389,17 @@ impl Backend for FtpBackend {
             if c.ftp.rename(part.as_str(), name).is_err() {
                 // Some servers refuse to rename onto an existing file: remove it and try once more.
                 let _ = c.ftp.rm(name);
-                c.ftp
-                    .rename(part.as_str(), name)
-                    .map_err(|e| self.ftp_err(name, "RNFR/RNTO", e))?;
+                c.ftp.rename(part.as_str(), name).map_err(|e| {
+                    let e = self.ftp_err(name, "RNFR/RNTO", e);
+                    match e {
+                        BackendError::Permanent { backend, name, message } => BackendError::Permanent {
+                            backend,
+                            name,
+                            message: format!("{message}: if this account may not rename or delete (an append-only target), say so with --append-only-target (charm: append_only_target=true), which writes final names directly"),
+                        },
+                        e => e,
+                    }
+                })?;
             }
             Ok(())
         })
@@ -470,6 +478,68 @@ impl Backend for FtpBackend {
 
     fn describe(&self) -> String {
         self.url.display()
+    }
+
+    fn put_new(&self, src: &Path, name: &str) -> BackendResult<()> {
+        check_name(name).map_err(|m| self.err(name, Kind::Permanent, m))?;
+        let mut local = fs::File::open(src).map_err(|e| {
+            self.err(
+                name,
+                Kind::Permanent,
+                format!("cannot read the local file {}: {e}", src.display()),
+            )
+        })?;
+        self.with(|c| {
+            self.enter(c, true)?;
+            // STOR replaces a file on servers that allow it: never send it onto an existing name.
+            if self.names(c)?.iter().any(|n| n == name) {
+                return Err(self.err(
+                    name,
+                    Kind::Permanent,
+                    "already exists on the target; an append-only upload never replaces a file"
+                        .into(),
+                ));
+            }
+            local
+                .seek(io::SeekFrom::Start(0))
+                .map_err(|e| self.err(name, Kind::Permanent, format!("local file: {e}")))?;
+            let mut data = c
+                .ftp
+                .put_with_stream(name)
+                .map_err(|e| self.ftp_err(name, "STOR", e))?;
+            if let Err(e) = io::copy(&mut local, &mut data) {
+                drop(data);
+                return Err(self.err(name, Kind::Transient, format!("upload: {e}")));
+            }
+            c.ftp
+                .finalize_put_stream(data)
+                .map_err(|e| self.ftp_err(name, "STOR", e))
+        })
+    }
+
+    fn stored_size(&self, name: &str) -> BackendResult<Option<u64>> {
+        check_name(name).map_err(|m| self.err(name, Kind::Permanent, m))?;
+        self.with(|c| {
+            if !self.enter(c, false)? {
+                return Ok(None);
+            }
+            match c.ftp.size(name) {
+                Ok(n) => Ok(Some(n as u64)),
+                // 550: no such file (or SIZE refused for it): the listing decides.
+                Err(FtpError::UnexpectedResponse(r)) if r.status.code() == FILE_UNAVAILABLE => {
+                    if self.names(c)?.iter().any(|n| n == name) {
+                        Err(self.err(
+                            name,
+                            Kind::Permanent,
+                            format!("SIZE: the server replied {}", reply_text(&r.body)),
+                        ))
+                    } else {
+                        Ok(None)
+                    }
+                }
+                Err(e) => Err(self.ftp_err(name, "SIZE", e)),
+            }
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 //! `open` picks the module from the URL scheme and wraps remote ones in `retry::Retrying`. Wrappers
 //! (retry, dry run, the tests' fault injection) implement the same trait.
 
+pub mod append_only;
 pub mod azure;
 pub mod dry_run;
 pub mod fault;
@@ -106,6 +107,27 @@ pub trait Backend: Send + Sync {
     /// The target as shown to a person: the URL with any password removed.
     fn describe(&self) -> String;
 
+    /// Stores `src` under `name` without renaming, replacing or deleting anything, for append-only
+    /// targets (which refuse those): the bytes go straight to the final name, and an existing `name`
+    /// is an error, never overwritten. A cut upload can leave a partial `name`, which the caller
+    /// finds with [`Backend::stored_size`] (see [`append_only::AppendOnly`]). Backends that cannot
+    /// write that way say so.
+    fn put_new(&self, _src: &Path, name: &str) -> BackendResult<()> {
+        Err(BackendError::Permanent {
+            backend: self.describe(),
+            name: name.to_string(),
+            message: "this kind of target cannot be used as an append-only target (it cannot write a final name directly); use sftp://, ftp://, rsync:// or file://, or drop the append-only option".into(),
+        })
+    }
+
+    /// The size of the stored file `name`; `None` when there is no such file.
+    fn stored_size(&self, name: &str) -> BackendResult<Option<u64>> {
+        Err(BackendError::Permanent {
+            backend: self.describe(),
+            name: name.to_string(),
+            message: "this kind of target cannot report stored sizes, which an append-only target needs; use sftp://, ftp://, rsync:// or file://".into(),
+        })
+    }
     /// The write-once lock the target holds on the stored `name` now (S3 Object Lock), if any: until
     /// it ends the file cannot be deleted or overwritten. `None` for backends without such locks and
     /// for files that are not locked (or not there).

@@ -111,6 +111,16 @@ impl Backend for Retrying {
     fn stored_lock(&self, name: &str) -> BackendResult<Option<super::StoredLock>> {
         self.again(|| self.inner.stored_lock(name))
     }
+
+    // A retried put_new finds the cut first attempt's partial file and fails; the append-only
+    // wrapper outside then judges what the target holds.
+    fn put_new(&self, src: &Path, name: &str) -> BackendResult<()> {
+        self.again(|| self.inner.put_new(src, name))
+    }
+
+    fn stored_size(&self, name: &str) -> BackendResult<Option<u64>> {
+        self.again(|| self.inner.stored_size(name))
+    }
 }
 
 #[cfg(test)]

@@ -387,8 +387,22 @@ impl Backend for RsyncBackend {
         let mut args: Vec<&std::ffi::OsStr> = vec!["--mkpath".as_ref()];
         args.extend(self.bwlimit_up.as_deref().map(std::ffi::OsStr::new));
         args.extend([src.as_os_str(), dst.as_ref()]);
-        self.run(&args, name)?;
-        Ok(())
+        match self.run(&args, name) {
+            // rsync's receiver writes a temporary file and renames it: a directory that refuses
+            // renames is an append-only target.
+            Err(BackendError::Permanent {
+                backend,
+                name,
+                message,
+            }) if message.contains("rename") && message.contains("Operation not permitted") => {
+                Err(BackendError::Permanent {
+                    backend,
+                    name,
+                    message: format!("{message}: the target refuses renames; if it is append-only, say so with --append-only-target (charm: append_only_target=true), which writes final names directly"),
+                })
+            }
+            r => r.map(|_| ()),
+        }
     }
 
     fn get(&self, name: &str, dst: &Path) -> BackendResult<()> {
@@ -463,6 +477,49 @@ impl Backend for RsyncBackend {
 
     fn describe(&self) -> String {
         self.shown.clone()
+    }
+
+    fn put_new(&self, src: &Path, name: &str) -> BackendResult<()> {
+        let dst = format!("{}{name}", self.remote);
+        // --inplace: straight into the final name (no temporary file to rename, which an append-only
+        // module refuses); --ignore-existing: an existing file is never written into.
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "--mkpath".as_ref(),
+            "--inplace".as_ref(),
+            "--ignore-existing".as_ref(),
+        ];
+        args.extend(self.bwlimit_up.as_deref().map(std::ffi::OsStr::new));
+        args.extend([src.as_os_str(), dst.as_ref()]);
+        self.run(&args, name)?;
+        Ok(())
+    }
+
+    fn stored_size(&self, name: &str) -> BackendResult<Option<u64>> {
+        let src = format!("{}{name}", self.remote);
+        let out = match self.run(
+            &["--list-only".as_ref(), "--no-h".as_ref(), src.as_ref()],
+            name,
+        ) {
+            Ok(o) => o,
+            Err(BackendError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // "-rw-r--r--          7 2024/01/01 00:00:00 name"
+        for l in out.lines().filter(|l| l.starts_with('-')) {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            if words.len() > 4 && words[4..].join(" ") == name {
+                let digits: String = words[1].chars().filter(char::is_ascii_digit).collect();
+                return digits
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| BackendError::Permanent {
+                        backend: self.describe(),
+                        name: name.to_string(),
+                        message: format!("cannot read the size in rsync's listing {l:?}"),
+                    });
+            }
+        }
+        Ok(None)
     }
 }
 

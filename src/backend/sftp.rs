@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ssh2::{CheckResult, ErrorCode, KnownHostFileKind, MethodType, RenameFlags, Session, Sftp};
+use ssh2::{
+    CheckResult, ErrorCode, KnownHostFileKind, MethodType, OpenFlags, OpenType, RenameFlags, Session,
+    Sftp,
+};
 
 use super::url::NetUrl;
 use super::{Backend, BackendError, BackendResult, OpenOptions, UrlError};
@@ -398,9 +401,15 @@ impl Backend for SftpBackend {
                 .is_err()
             {
                 let _ = c.sftp.unlink(&dst);
-                c.sftp
-                    .rename(&part, &dst, None)
-                    .map_err(|e| self.err(name, e))?;
+                c.sftp.rename(&part, &dst, None).map_err(|e| {
+                    // A server that lets us create files but not rename them is an append-only
+                    // target: say how to use it (the `.part` file stays, it cannot be removed).
+                    if e.code() == ErrorCode::SFTP(FX_PERMISSION_DENIED) {
+                        self.fail(name, format!("the server refused to rename the uploaded file into place ({}): if this target is append-only (no rename, no delete), say so with --append-only-target (charm: append_only_target=true), which writes final names directly", e.message()))
+                    } else {
+                        self.err(name, e)
+                    }
+                })?;
             }
             Ok(())
         })
@@ -455,6 +464,41 @@ impl Backend for SftpBackend {
 
     fn describe(&self) -> String {
         self.url.display()
+    }
+
+    fn put_new(&self, src: &Path, name: &str) -> BackendResult<()> {
+        let mut local = fs::File::open(src).map_err(|e| {
+            self.fail(
+                name,
+                format!("cannot read the local file {}: {e}", src.display()),
+            )
+        })?;
+        self.with(|c| {
+            self.ensure_dir(c)?;
+            // O_EXCL: an existing (maybe partial) file is never opened for writing.
+            let mut remote = c
+                .sftp
+                .open_mode(
+                    self.remote(name),
+                    OpenFlags::WRITE | OpenFlags::EXCLUSIVE,
+                    0o644,
+                    OpenType::File,
+                )
+                .map_err(|e| self.err(name, e))?;
+            copy_pipelined(&mut local, &mut remote).map_err(|e| self.io_err(name, "upload", e))?;
+            remote.flush().map_err(|e| self.io_err(name, "upload", e))?;
+            // The server's answer to CLOSE is the last word on the write.
+            remote.close().map_err(|e| self.err(name, e))?;
+            Ok(())
+        })
+    }
+
+    fn stored_size(&self, name: &str) -> BackendResult<Option<u64>> {
+        self.with(|c| match c.sftp.stat(&self.remote(name)) {
+            Ok(st) => Ok(Some(st.size.unwrap_or(0))),
+            Err(e) if e.code() == ErrorCode::SFTP(FX_NO_SUCH_FILE) => Ok(None),
+            Err(e) => Err(self.err(name, e)),
+        })
     }
 }
 

@@ -123,6 +123,12 @@ pub const OPTIONS: &[OptionSpec] = &[
     // Additional targets every backup is replicated to (see `super::replicas`).
     s("additional_backup_urls", "", false),
     s("additional_known_host_keys", "", false),
+    OptionSpec {
+        name: "append_only_target",
+        kind: OptionType::Boolean,
+        default: "false",
+        secret: false,
+    },
 ];
 
 /// The backends the Python charm accepted, in its order.
@@ -176,6 +182,7 @@ pub struct RawConfig {
     pub download_rate_limit: String,
     pub additional_backup_urls: String,
     pub additional_known_host_keys: String,
+    pub append_only_target: bool,
 }
 
 impl Default for RawConfig {
@@ -224,6 +231,7 @@ impl Default for RawConfig {
             download_rate_limit: String::new(),
             additional_backup_urls: String::new(),
             additional_known_host_keys: String::new(),
+            append_only_target: false,
         }
     }
 }
@@ -730,6 +738,8 @@ pub struct JobOptions {
     pub volume_size_mib: u32,
     /// `metrics_port`: the scheduler's Prometheus endpoint on 127.0.0.1; 0 = off.
     pub metrics_port: u16,
+    /// `append_only_target`: the target refuses deletes, renames and overwrites.
+    pub append_only_target: bool,
 }
 
 /// The largest `volume_size`, as the CLI's `--volsize` allows.
@@ -847,6 +857,7 @@ fn validate_job_options(
         },
         volume_size_mib,
         metrics_port: validate_metrics_port(raw.metrics_port, problems),
+        append_only_target: raw.append_only_target,
     }
 }
 

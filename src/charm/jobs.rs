@@ -169,6 +169,7 @@ impl Runtime {
             concurrency: 0,
             prefixes: Default::default(),
             compression: true,
+            append_only_target: s.append_only_target,
         })
     }
 
@@ -439,6 +440,9 @@ impl Runtime {
                 n: self.settings.keep_full_backups as usize,
             });
         }
+        if self.settings.append_only_target {
+            return self.scheduled_retention_report(&commands);
+        }
         let mut total = Outcome::default();
         let mut deleted = 0;
         for c in commands {
@@ -449,6 +453,42 @@ impl Runtime {
             }
         }
         total.stats.insert("deleted".into(), deleted);
+        Ok(total)
+    }
+}
+
+impl Runtime {
+    /// Scheduled retention on an append-only target (`append_only_target`): the unit cannot delete, so
+    /// each command is only planned, and what it would delete is logged as the server-side pruning to
+    /// do. Not a failure: backups go on, and the operator was told by the option's documentation.
+    fn scheduled_retention_report(&self, commands: &[RetentionCommand]) -> Result<Outcome> {
+        let mut total = Outcome::default();
+        let mut planned = 0;
+        for c in commands {
+            let o = self.retention(*c, true)?;
+            let n = o.stats.get("planned").copied().unwrap_or(0);
+            planned += n;
+            if n > 0 {
+                crate::logging::warn(&format!(
+                    "append_only_target: {} deletes nothing on this append-only target; prune these {n} file(s) on the server side:\n{}",
+                    c.name(),
+                    o.results.get("files").map(String::as_str).unwrap_or("")
+                ));
+            }
+            for (k, v) in o.results {
+                total.results.insert(format!("{}.{k}", c.name()), v);
+            }
+        }
+        total.results.insert(
+            "append-only".into(),
+            "nothing deleted: this target is append-only; prune on the server side".into(),
+        );
+        total.stats.insert("deleted".into(), 0);
+        total.stats.insert("prune-on-server".into(), planned);
+        // Shown in the scheduler's log line and kept in the state file's record of the run.
+        total.detail = Some(format!(
+            "append-only target: nothing deleted; {planned} file(s) to prune on the server side"
+        ));
         Ok(total)
     }
 }

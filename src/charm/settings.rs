@@ -133,6 +133,10 @@ pub struct Settings {
     /// written before the option existed) = no endpoint.
     #[serde(default)]
     pub metrics_port: u16,
+    /// `append_only_target`: the target refuses deletes, renames and overwrites (false in files
+    /// written before the option existed).
+    #[serde(default)]
+    pub append_only_target: bool,
     /// `additional_backup_urls`: the targets every backup is replicated to (full URLs, no password);
     /// absent in older files: none.
     #[serde(default)]
@@ -286,6 +290,7 @@ impl Settings {
             download_rate_limit: state.rate_limits.download,
             replicas: state.replicas.urls.clone(),
             replica_known_hosts: state.replicas.known_hosts.clone(),
+            append_only_target: state.job.append_only_target,
         }
     }
 

@@ -32,6 +32,15 @@ impl Backend for PrefixedBackend {
     fn put_move(&self, src: &Path, name: &str) -> BackendResult<()> {
         self.inner.put_move(src, &self.stored(name))
     }
+    fn put_new(&self, src: &Path, name: &str) -> BackendResult<()> {
+        self.inner.put_new(src, &self.stored(name))
+    }
+    fn stored_size(&self, name: &str) -> BackendResult<Option<u64>> {
+        self.inner.stored_size(&self.stored(name))
+    }
+    fn stored_lock(&self, name: &str) -> BackendResult<Option<crate::backend::StoredLock>> {
+        self.inner.stored_lock(&self.stored(name))
+    }
     fn get(&self, name: &str, dst: &Path) -> BackendResult<()> {
         self.inner.get(&self.stored(name), dst)
     }

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use sequoia_openpgp::Cert;
 
+use crate::backend::append_only::AppendOnly;
 use crate::backend::{self, Backend, OpenOptions};
 use crate::engine::archive::names::Prefixes;
 use crate::engine::cache::{self, Cache};
@@ -24,7 +25,7 @@ use crate::engine::commands::restore::{self, RestoreOptions, RestoreReport};
 use crate::engine::commands::retention::{self, Applied, Plan, RetentionCommand};
 use crate::engine::commands::verify::{self, VerifyOptions, VerifyReport};
 use crate::engine::crypto::{Decryptor, Passphrase, SecretKeySource};
-use crate::engine::error::{Error, Result};
+use crate::engine::error::{Error, ErrorKind, Result};
 use crate::engine::gnupg::{GnupgHome, GnupgSecretKeys};
 use crate::engine::keys::{self, KeyError, KeySetup, SignatureCheck};
 use crate::engine::lock::{self, WriterLock};
@@ -128,6 +129,10 @@ pub struct RepositoryConfig {
     /// Backups compress what they store (duplicity's default). False (`--no-compression`): unencrypted
     /// files are stored as they are (no `.gz`), encrypted ones without compression inside.
     pub compression: bool,
+    /// The target lets this account create and read files but not delete, rename or replace them
+    /// (`--append-only-target`): uploads go straight to final names and are checked, and retention
+    /// and cleanup list what would go instead of deleting (see [`crate::backend::append_only`]).
+    pub append_only_target: bool,
 }
 
 impl RepositoryConfig {
@@ -144,6 +149,7 @@ impl RepositoryConfig {
             concurrency: 0,
             prefixes: Prefixes::default(),
             compression: true,
+            append_only_target: false,
         }
     }
 }
@@ -164,6 +170,7 @@ pub struct Repository {
     lock_wait: Duration,
     concurrency: usize,
     compression: bool,
+    append_only_target: bool,
 }
 
 /// What a backup needs from its repository (see [`Repository::backup`]).
@@ -176,6 +183,8 @@ pub(crate) struct WriteContext<'a> {
     pub concurrency: usize,
     /// Compress what is stored (see [`RepositoryConfig::compression`]).
     pub compression: bool,
+    /// Nothing may be deleted from the target (see [`RepositoryConfig::append_only_target`]).
+    pub append_only_target: bool,
 }
 
 /// What a restore or verify needs from its repository.
@@ -199,6 +208,11 @@ impl Repository {
     /// A repository on an already opened backend (`config.url` names the archive dir and the lock;
     /// `config.backend` is not used).
     pub fn with_backend(backend: Box<dyn Backend>, config: RepositoryConfig) -> Repository {
+        let backend: Box<dyn Backend> = if config.append_only_target {
+            Box::new(AppendOnly::new(backend))
+        } else {
+            backend
+        };
         let mut cache_dir = cache::cache_dir(
             config.archive_dir.as_deref(),
             config.name.as_deref(),
@@ -221,6 +235,7 @@ impl Repository {
             lock_wait: config.lock_wait,
             concurrency: config.concurrency,
             compression: config.compression,
+            append_only_target: config.append_only_target,
         }
     }
 
@@ -382,6 +397,7 @@ impl Repository {
             volsize: self.volsize,
             concurrency: self.concurrency,
             compression: self.compression,
+            append_only_target: self.append_only_target,
         };
         backup::backup(&ctx, opts)
             .with_context(|| format!("backup to {} failed", self.describe()))
@@ -422,9 +438,16 @@ impl Repository {
     ) -> Result<Vec<String>> {
         let cache = Cache::open(self.cache_dir.clone()).map_err(Error::classify)?;
         let decryptor = self.read_decryptor(false)?;
-        list::for_each_current_file(self.backend.as_ref(), &cache, &decryptor, time, each)
-            .with_context(|| format!("list-current-files of {} failed", self.describe()))
-            .map_err(Error::classify)
+        list::for_each_current_file(
+            self.backend.as_ref(),
+            &cache,
+            &decryptor,
+            time,
+            self.append_only_target,
+            each,
+        )
+        .with_context(|| format!("list-current-files of {} failed", self.describe()))
+        .map_err(Error::classify)
     }
 
     /// The chains and sets on the target. The manifests cached in the archive dir (when there is
@@ -462,6 +485,9 @@ impl Repository {
                 ))
             })
             .transpose()?;
+        if apply && self.append_only_target {
+            return self.refuse_pruning(command);
+        }
         retention::run(command, self.backend.as_ref(), &self.cache_dir, apply)
             .map_err(Error::classify)
     }
@@ -523,4 +549,32 @@ fn prefixed_cache_dir(dir: &Path, prefixes: &Prefixes) -> PathBuf {
         hex::encode(Md5::digest(key.as_bytes()))
     ));
     dir.with_file_name(leaf)
+    /// Whether nothing may be deleted from the target (`--append-only-target`).
+    pub fn is_append_only(&self) -> bool {
+        self.append_only_target
+    }
+
+    /// Retention applied to an append-only target: plans it, and when the plan deletes remote files,
+    /// fails before deleting anything, listing them for the server's administrator. A plan that only
+    /// touches the archive dir (or nothing) is applied as usual.
+    fn refuse_pruning(&self, command: RetentionCommand) -> Result<(Plan, Option<Applied>)> {
+        let (plan, _) = retention::run(command, self.backend.as_ref(), &self.cache_dir, false)
+            .map_err(Error::classify)?;
+        let remote = plan.remote_names();
+        if remote.is_empty() {
+            return retention::run(command, self.backend.as_ref(), &self.cache_dir, true)
+                .map_err(Error::classify);
+        }
+        Err(Error::new(
+            ErrorKind::BadInput,
+            anyhow::anyhow!(
+                "{} is an append-only target (--append-only-target): {} deletes nothing from it, so nothing was deleted. Pruning must happen on the server side, by whoever administers it; {} would delete these {} file(s) there:\n  {}",
+                self.describe(),
+                command.name(),
+                command.name(),
+                remote.len(),
+                remote.join("\n  ")
+            ),
+        ))
+    }
 }

@@ -4,6 +4,7 @@
 mod juju_support;
 mod support;
 
+mod append_only;
 mod backend_azure;
 mod backend_conformance;
 mod backend_ftp;

@@ -258,6 +258,7 @@ fn drop_dead_signatures(
     backend: &dyn Backend,
     remote: &mut Vec<String>,
     dry_run: bool,
+    append_only: bool,
 ) -> Result<Vec<String>> {
     let dead: Vec<String> = Collection::from_names(remote)
         .signatures_of_incomplete_sets(remote)
@@ -267,16 +268,76 @@ fn drop_dead_signatures(
     if dead.is_empty() {
         return Ok(Vec::new());
     }
+    remote.retain(|n| !dead.contains(n));
+    // An append-only target keeps them: they are left out of this run's view instead (every run
+    // does the same), and the note says where to remove them.
+    if append_only {
+        return Ok(dead
+            .iter()
+            .map(|n| format!("ignoring {n}, left by an interrupted backup (its set has no manifest); this append-only target keeps it: remove it on the server side when pruning"))
+            .collect());
+    }
     if !dry_run {
         backend
             .delete(&dead)
             .context("cannot remove the signatures an interrupted backup left")?;
     }
-    remote.retain(|n| !dead.contains(n));
     Ok(dead
         .iter()
         .map(|n| format!("removed {n}, left by an interrupted backup (its set has no manifest)"))
         .collect())
+}
+
+/// Append-only targets: a manifest upload cut half-way stays under its final name, and neither the
+/// archive dir nor a restore can read it. Each manifest the archive dir lacks is read first; one that
+/// is damaged is left out of `remote` (its set then counts as incomplete: no restore or incremental
+/// uses it). Returns notes and the newest such set's time. Other failures (a wrong passphrase, the
+/// network) stop the backup as before.
+fn leave_out_cut_manifests(
+    backend: &dyn Backend,
+    remote: &mut Vec<String>,
+    decryptor: &Decryptor,
+    cache_dir: &Path,
+) -> Result<(Vec<String>, Option<i64>)> {
+    let mut notes = Vec::new();
+    let mut newest = None;
+    let manifests: Vec<(String, i64)> = remote
+        .iter()
+        .filter_map(|n| {
+            let p = names::parse(n)?;
+            let cached = cache::local_name(&p.kind).is_some_and(|l| cache_dir.join(l).exists());
+            (p.kind.is_manifest() && !p.partial && !cached).then(|| (n.clone(), p.kind.time()))
+        })
+        .collect();
+    for (name, time) in manifests {
+        let Err(e) = stored::read_manifest(backend, &name, decryptor) else {
+            continue;
+        };
+        let e = crate::engine::error::Error::classify(e);
+        if e.kind() != crate::engine::error::ErrorKind::Corrupt {
+            return Err(e.into_anyhow());
+        }
+        remote.retain(|n| n != &name);
+        newest = newest.max(Some(time));
+        notes.push(format!(
+            "ignoring {name}: it is unreadable (a cut upload?) and this append-only target keeps it; its set is left out. Remove that set on the server side when pruning"
+        ));
+    }
+    Ok((notes, newest))
+}
+
+/// What readers of an append-only target's listing leave out (see [`leave_out_cut_manifests`] and
+/// [`drop_dead_signatures`]): manifests cut half-way and the signatures of sets without a manifest,
+/// which such a target keeps. Nothing is deleted.
+pub(crate) fn append_only_listing(
+    backend: &dyn Backend,
+    remote: &mut Vec<String>,
+    decryptor: &Decryptor,
+    cache_dir: &Path,
+) -> Result<()> {
+    leave_out_cut_manifests(backend, remote, decryptor, cache_dir)?;
+    drop_dead_signatures(backend, remote, true, true)?;
+    Ok(())
 }
 
 /// The chain an incremental continues.
@@ -306,8 +367,15 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
         bail!("the source {} is not a directory", opts.source.display());
     }
     let mut remote = backend.list().context("cannot list the target")?;
-    let removed = drop_dead_signatures(backend, &mut remote, opts.dry_run)?;
     let decryptor = Decryptor::with_keys(ctx.passphrase.clone(), &ctx.keys);
+    let (mut cut_notes, newest_cut) = if ctx.append_only_target && !opts.dry_run {
+        leave_out_cut_manifests(backend, &mut remote, &decryptor, ctx.cache_dir)?
+    } else {
+        (Vec::new(), None)
+    };
+    let mut removed =
+        drop_dead_signatures(backend, &mut remote, opts.dry_run, ctx.append_only_target)?;
+    removed.append(&mut cut_notes);
     // A dry run leaves the archive dir alone: metadata is read from the target instead.
     let cache = if opts.dry_run {
         None
@@ -321,6 +389,14 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
     let tip = chain_tip(&collection);
     let mut notes: Vec<String> = Vec::new();
     let mut full = opts.force_full || tip.is_none();
+    // A set left out for its cut manifest was the end of a chain: an incremental on the set before it
+    // would make two incrementals from one time, which readers cannot tell apart. Start a new chain.
+    if let (Some(cut), Some(tip)) = (newest_cut, tip.as_ref()) {
+        if cut > tip.end && !full {
+            full = true;
+            notes.push("starting a new full backup: the chain ends in a set whose manifest is unreadable (see the note on it)".into());
+        }
+    }
     if tip.is_none() && !opts.force_full && !collection.chains.is_empty() {
         notes.push(
             "starting a new full backup: no backup chain on the target has matching signatures to continue"
@@ -345,6 +421,22 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
             full = true;
             notes.push(format!(
                 "starting a new full backup instead of an incremental: {reason}"
+            ));
+        }
+    }
+    // On an append-only target a cut manifest upload stays under its final name; a chain ending in
+    // one cannot be continued (nor replaced): start a new full instead of building on it.
+    if !full && ctx.append_only_target && !opts.dry_run {
+        let tip = tip.as_ref().expect("incremental has a chain");
+        if let Err(e) = stored::read_manifest(backend, &tip.last_manifest_remote, &decryptor) {
+            let e = crate::engine::error::Error::classify(e);
+            if e.kind() != crate::engine::error::ErrorKind::Corrupt {
+                return Err(e.into_anyhow());
+            }
+            full = true;
+            notes.push(format!(
+                "starting a new full backup: the last manifest on this append-only target, {}, is unreadable (a cut upload?) and cannot be replaced; remove that set on the server side when pruning",
+                tip.last_manifest_remote
             ));
         }
     }

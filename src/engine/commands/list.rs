@@ -44,9 +44,13 @@ pub(crate) fn for_each_current_file(
     cache: &Cache,
     decryptor: &Decryptor,
     time: i64,
+    append_only: bool,
     mut each: impl FnMut(ListedFile) -> Result<()>,
 ) -> Result<Vec<String>> {
-    let remote = backend.list().context("cannot list the target")?;
+    let mut remote = backend.list().context("cannot list the target")?;
+    if append_only {
+        super::backup::append_only_listing(backend, &mut remote, decryptor, &cache.dir)?;
+    }
     cache.sync(backend, &remote, decryptor)?;
     let col = Collection::from_names(&remote);
     let chain = col.sig_chain_at_time(time)?;
