@@ -66,6 +66,9 @@ fuzz_target!(|data: &[u8]| {
         force: false,
         progress: None,
         selection: None,
+        restore_ownership: true,
+        numeric_owner: false,
+        rename: Vec::new(),
     };
     let mut config = RepositoryConfig::new(format!("file://{}", remote.display()));
     config.keys.encryption = Encryption::None;

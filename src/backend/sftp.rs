@@ -13,8 +13,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use ssh2::{
-    CheckResult, ErrorCode, KnownHostFileKind, MethodType, OpenFlags, OpenType, RenameFlags, Session,
-    Sftp,
+    CheckResult, ErrorCode, KnownHostFileKind, MethodType, OpenFlags, OpenType, RenameFlags,
+    Session, Sftp,
 };
 
 use super::url::NetUrl;

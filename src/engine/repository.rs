@@ -193,6 +193,8 @@ pub(crate) struct ReadContext<'a> {
     pub decryptor: Decryptor,
     /// The archive dir (a selective restore reads the signature chain there).
     pub cache_dir: &'a Path,
+    /// The target is append-only (its listing leaves out cut manifests).
+    pub append_only: bool,
 }
 
 impl Repository {
@@ -411,6 +413,7 @@ impl Repository {
             backend: self.backend.as_ref(),
             decryptor: self.read_decryptor(true)?,
             cache_dir: &self.cache_dir,
+            append_only: self.append_only_target,
         };
         restore::restore(&ctx, opts)
             .with_context(|| format!("restore from {} failed", self.describe()))
@@ -423,6 +426,7 @@ impl Repository {
             backend: self.backend.as_ref(),
             decryptor: self.read_decryptor(true)?,
             cache_dir: &self.cache_dir,
+            append_only: self.append_only_target,
         };
         verify::verify(&ctx, opts)
             .with_context(|| format!("verify of {} failed", self.describe()))
@@ -526,29 +530,7 @@ impl Repository {
             })
             .map_err(Error::classify)
     }
-}
 
-/// The archive dir of a prefixed collection: the target's folder name, `.prefixed-`, and the MD5 of the
-/// prefixes (a sibling of the unprefixed folder, which duplicity and unprefixed runs use).
-fn prefixed_cache_dir(dir: &Path, prefixes: &Prefixes) -> PathBuf {
-    use md5::{Digest, Md5};
-    let key = [
-        &prefixes.file,
-        &prefixes.archive,
-        &prefixes.manifest,
-        &prefixes.signature,
-        &prefixes.jsonstat,
-    ]
-    .iter()
-    .map(|p| p.as_str())
-    .collect::<Vec<_>>()
-    .join("\0");
-    let mut leaf = dir.file_name().unwrap_or_default().to_os_string();
-    leaf.push(format!(
-        ".prefixed-{}",
-        hex::encode(Md5::digest(key.as_bytes()))
-    ));
-    dir.with_file_name(leaf)
     /// Whether nothing may be deleted from the target (`--append-only-target`).
     pub fn is_append_only(&self) -> bool {
         self.append_only_target
@@ -577,4 +559,27 @@ fn prefixed_cache_dir(dir: &Path, prefixes: &Prefixes) -> PathBuf {
             ),
         ))
     }
+}
+
+/// The archive dir of a prefixed collection: the target's folder name, `.prefixed-`, and the MD5 of the
+/// prefixes (a sibling of the unprefixed folder, which duplicity and unprefixed runs use).
+fn prefixed_cache_dir(dir: &Path, prefixes: &Prefixes) -> PathBuf {
+    use md5::{Digest, Md5};
+    let key = [
+        &prefixes.file,
+        &prefixes.archive,
+        &prefixes.manifest,
+        &prefixes.signature,
+        &prefixes.jsonstat,
+    ]
+    .iter()
+    .map(|p| p.as_str())
+    .collect::<Vec<_>>()
+    .join("\0");
+    let mut leaf = dir.file_name().unwrap_or_default().to_os_string();
+    leaf.push(format!(
+        ".prefixed-{}",
+        hex::encode(Md5::digest(key.as_bytes()))
+    ));
+    dir.with_file_name(leaf)
 }

@@ -211,6 +211,8 @@ fn backup_opts(src: &Path, full: bool, now: i64) -> backup::BackupOptions {
         progress: None,
         selection: Default::default(),
         full_if_n_inc: None,
+        source_bytes_read: None,
+        jsonstat: None,
     }
 }
 

@@ -97,6 +97,8 @@ fn most_uploads_at_once(ws: &Ws, concurrency: usize) -> usize {
         progress: None,
         selection: Default::default(),
         full_if_n_inc: None,
+        source_bytes_read: None,
+        jsonstat: None,
     })
     .expect("backup");
     let dst = ws.p(&format!("restored-{concurrency}"));
@@ -106,6 +108,10 @@ fn most_uploads_at_once(ws: &Ws, concurrency: usize) -> usize {
         path: None,
         force: false,
         progress: None,
+        restore_ownership: true,
+        numeric_owner: false,
+        rename: Vec::new(),
+        selection: None,
     })
     .expect("restore");
     assert_same_tree(&src, &dst, "restore of the backup made with --concurrency");

@@ -195,15 +195,22 @@ fn chosen_paths(ctx: &ReadContext, sel: &Selection, opts: &RestoreOptions) -> Re
     }
     let cache = Cache::open(ctx.cache_dir.to_path_buf())?;
     let mut filter = RestoreFilter::new(sel);
-    list::for_each_current_file(ctx.backend, &cache, &ctx.decryptor, opts.time, |f| {
-        let index = if f.path == b"." {
-            Index::root()
-        } else {
-            Index::from_trusted(f.path)
-        };
-        filter.offer(&index, f.ftype, f.mtime);
-        Ok(())
-    })
+    list::for_each_current_file(
+        ctx.backend,
+        &cache,
+        &ctx.decryptor,
+        opts.time,
+        ctx.append_only,
+        |f| {
+            let index = if f.path == b"." {
+                Index::root()
+            } else {
+                Index::from_trusted(f.path)
+            };
+            filter.offer(&index, f.ftype, f.mtime);
+            Ok(())
+        },
+    )
     .context("cannot read the backup's file list (its signature files) to apply the selection")?;
     let chosen = filter.finish();
     if chosen.is_empty() {
