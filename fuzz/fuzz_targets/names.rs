@@ -14,6 +14,7 @@ fuzz_target!(|data: &[u8]| {
         archive: "a_".into(),
         manifest: "m_".into(),
         signature: "s_".into(),
+        jsonstat: "j_".into(),
     };
     for p in [Prefixes::default(), prefixes] {
         let Some(parsed) = names::parse_with_prefixes(name, &p) else {
