@@ -84,7 +84,9 @@ fn report_line(line: &str) {
 impl Progress {
     /// Progress of a backup of `source`, drawn every `rate` seconds on a terminal.
     pub fn backup(source: &Path, rate: Duration) -> Progress {
-        let total = Arc::new(AtomicU64::new(tree_size(source)));
+        let total = Arc::new(AtomicU64::new(
+            crate::engine::commands::backup::source_size(source),
+        ));
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(
                 Some(total.load(Ordering::Relaxed)),
@@ -212,26 +214,6 @@ impl Drop for Progress {
             bar.abandon();
         }
     }
-}
-
-/// Bytes of regular files under `dir` (symlinks not followed, selection not applied): what a backup's
-/// progress counts to; the count grows when reading finds more.
-fn tree_size(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            match e.file_type() {
-                Ok(t) if t.is_dir() => stack.push(e.path()),
-                Ok(t) if t.is_file() => total += e.metadata().map(|m| m.len()).unwrap_or(0),
-                _ => {}
-            }
-        }
-    }
-    total
 }
 
 #[cfg(test)]

@@ -379,25 +379,6 @@ fn with_progress<T: Send>(
     })
 }
 
-/// Bytes of regular files under `dir` (symlinks not followed): the total a backup's progress counts to.
-fn tree_size(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            match e.file_type() {
-                Ok(t) if t.is_dir() => stack.push(e.path()),
-                Ok(t) if t.is_file() => total += e.metadata().map(|m| m.len()).unwrap_or(0),
-                _ => {}
-            }
-        }
-    }
-    total
-}
-
 fn job(
     name: &str,
     rt: &Runtime,
@@ -422,7 +403,7 @@ fn job(
     let count = params.get("count").and_then(Value::as_u64).unwrap_or(1) as usize;
     let outcome = match name {
         "backup" | "do-backup" => {
-            let total = tree_size(&rt.source());
+            let total = crate::engine::commands::backup::source_size(&rt.source());
             let _ = log.send(format!(
                 "backing up {} ({}) to {}",
                 rt.settings.source,

@@ -1365,3 +1365,23 @@ impl VolumeSink for PipelineSink<'_, '_> {
         Ok(())
     }
 }
+
+/// Bytes of regular files under `dir` (symlinks not followed, selection not applied): the total a
+/// backup's progress (the CLI's bar, the charm's action-log) counts to; reading may find more.
+pub fn source_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(t) if t.is_file() => total += e.metadata().map(|m| m.len()).unwrap_or(0),
+                _ => {}
+            }
+        }
+    }
+    total
+}
