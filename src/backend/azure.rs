@@ -611,7 +611,7 @@ impl Backend for AzureBackend {
             .metadata()
             .map_err(|e| self.io_err(name, "read the local file", e))?
             .len();
-        let block = self.block_size(len);
+        let paced_block = self.block_size(len);
         let blob = self.client.blob_client(name);
         let tier = self.tier_for(name);
         let single = self.upload.max_single_put_size.unwrap_or(BLOCK).max(1);
@@ -619,7 +619,7 @@ impl Backend for AzureBackend {
         // Under an upload limit, no request body may take longer to send than the read timeout allows.
         let (single, block) = match &self.limits.upload {
             None => (single, chosen_block),
-            Some(_) => (single.min(block), chosen_block.min(block)),
+            Some(_) => (single.min(paced_block), chosen_block.min(paced_block)),
         };
         if len <= single as u64 {
             let mut buf = vec![0u8; len as usize];
