@@ -123,6 +123,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     // Additional targets every backup is replicated to (see `super::replicas`).
     s("additional_backup_urls", "", false),
     s("additional_known_host_keys", "", false),
+    secret("additional_targets_secret"),
     OptionSpec {
         name: "append_only_target",
         kind: OptionType::Boolean,
@@ -182,6 +183,7 @@ pub struct RawConfig {
     pub download_rate_limit: String,
     pub additional_backup_urls: String,
     pub additional_known_host_keys: String,
+    pub additional_targets_secret: String,
     pub append_only_target: bool,
 }
 
@@ -231,6 +233,7 @@ impl Default for RawConfig {
             download_rate_limit: String::new(),
             additional_backup_urls: String::new(),
             additional_known_host_keys: String::new(),
+            additional_targets_secret: String::new(),
             append_only_target: false,
         }
     }
@@ -611,6 +614,7 @@ pub fn validate_with(
     let rate_limits = validate_rate_limits(raw, &mut problems);
     let replicas = super::replicas::validate(
         raw,
+        &credentials.targets,
         &backup_url(
             &backend,
             raw.remote_backup_url.trim(),

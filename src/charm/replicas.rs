@@ -5,10 +5,13 @@
 //! recorded in the state file as a run of kind `replica <url>`, which the status, the NRPE check and the
 //! metrics show.
 //!
-//! Credentials: the main target's credential options serve every target that needs them (the SSH key
-//! and `remote_password` for sftp/scp/ftp/rsync, the AWS keys for s3, the Azure connection string for
-//! azure), so a main sftp target with an S3 replica uses `aws_keys_secret` for the replica. Host keys of
-//! additional SSH hosts come from `additional_known_host_keys`.
+//! Credentials: a target's own, from `additional_targets_secret` (keys `target<N>-<kind>`, N counting
+//! the entries of `additional_backup_urls` from 1), else the main target's credential options (the SSH
+//! key and `remote_password` for sftp/scp/ftp/rsync, the AWS keys for s3, the Azure connection string
+//! for azure), so a main sftp target with an S3 replica uses `aws_keys_secret` for the replica unless
+//! the secret has keys for it. The fallback is per group: a target with its own key or password gets
+//! neither of the main ones (offering the main key to another host would hand it a login it was not
+//! meant to have). Host keys of additional SSH hosts come from `additional_known_host_keys`.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +19,8 @@ use anyhow::{Context, Result};
 
 use super::config::{problem, Problem, RawConfig};
 use super::jobs::{Results, Runtime};
+use super::secrets::{TargetSecret, TARGET_KEYS};
+use super::settings::{ReplicaCredentials, Secret};
 use super::state::{self, RunRecord, Trigger};
 use super::validate;
 use crate::backend::url::NetUrl;
@@ -33,15 +38,127 @@ pub struct Replicas {
     /// Full target URLs (the unit's folder appended, as for the main target), without passwords.
     pub urls: Vec<String>,
     pub known_hosts: Vec<String>,
+    /// Each URL's own credentials (from `additional_targets_secret`), in the order of `urls`.
+    pub credentials: Vec<ReplicaCredentials>,
 }
 
 const SCHEMES: &[&str] = &[
     "file", "sftp", "scp", "rsync", "ftp", "s3", "s3+http", "boto3+s3", "azure",
 ];
 
+/// The `additional_targets_secret` keys (after `target<N>-`) a target's URL can use.
+fn credential_kinds(scheme: &str, rest: &str) -> &'static [&'static str] {
+    match scheme {
+        "sftp" | "scp" => &["ssh-key", "password"],
+        // A daemon (`host::module`) takes its module's password; over SSH, rsync logs in with a key.
+        "rsync" if rest.contains("::") => &["password"],
+        "rsync" => &["ssh-key"],
+        "ftp" => &["password"],
+        "s3" | "s3+http" | "boto3+s3" => &["access-key-id", "secret-access-key"],
+        "azure" => &["connection-string"],
+        _ => &[],
+    }
+}
+
+/// Checks `additional_targets_secret`'s keys against the targets (`entries`: every entry of
+/// `additional_backup_urls` in order, with its scheme and the rest when it is a URL) and returns each
+/// entry's credentials. Every bad key is a problem naming it and the fix; no value reaches a message.
+fn target_credentials(
+    secret: &TargetSecret,
+    entries: &[(String, Option<(String, String)>)],
+    problems: &mut Vec<Problem>,
+) -> Vec<ReplicaCredentials> {
+    const OPT: &str = "additional_targets_secret";
+    let mut out = vec![ReplicaCredentials::default(); entries.len()];
+    let TargetSecret::Content { uri, content } = secret else {
+        return out;
+    };
+    let rewrite = format!("store the content again without it (`juju update-secret {uri} <the other keys>`)");
+    for (key, value) in content {
+        let parsed = key.strip_prefix("target").and_then(|k| {
+            let (n, kind) = k.split_once('-')?;
+            let n: usize = n.parse().ok()?;
+            TARGET_KEYS.contains(&kind).then_some((n, kind))
+        });
+        let Some((n, kind)) = parsed else {
+            problems.push(problem(OPT, format!(
+                "{OPT} {uri}: the key \"{key}\" is not target<N>-<kind> with kind one of {}: rename it (N counts additional_backup_urls from 1) or {rewrite}",
+                TARGET_KEYS.join(", ")
+            )));
+            continue;
+        };
+        if n == 0 || n > entries.len() {
+            problems.push(problem(OPT, format!(
+                "{OPT} {uri}: {key} is for target {n}, but additional_backup_urls lists {} target(s) (numbered from 1 in their order): add the target or {rewrite}",
+                entries.len()
+            )));
+            continue;
+        }
+        let (given, url) = &entries[n - 1];
+        let Some((scheme, rest)) = url else {
+            // A bad URL has its own problem.
+            continue;
+        };
+        let kinds = credential_kinds(scheme, rest);
+        if !kinds.contains(&kind) {
+            let takes = match kinds.is_empty() {
+                true => "no credentials".to_string(),
+                false => kinds
+                    .iter()
+                    .map(|k| format!("target{n}-{k}"))
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            };
+            problems.push(problem(OPT, format!(
+                "{OPT} {uri}: {key} does not fit target {n} ({}), a {scheme}:// target that takes {takes}: {rewrite}, or put the credential under the key that fits",
+                crate::backend::url::redact(given)
+            )));
+            continue;
+        }
+        if value.trim().is_empty() {
+            problems.push(problem(
+                OPT,
+                format!("{OPT} {uri}: {key} is empty: set its value or {rewrite}"),
+            ));
+            continue;
+        }
+        let c = &mut out[n - 1];
+        match kind {
+            "ssh-key" => match validate::private_key_text(
+                value,
+                "is not a private key",
+                &format!("store the private key file itself (`juju update-secret {uri} ... {key}#file=<private key file>`)"),
+            ) {
+                Ok(text) => c.ssh_key = Some(Secret::new(text)),
+                Err(why) => problems.push(problem(OPT, format!("{OPT} {uri}: {key} {why}"))),
+            },
+            "password" => c.password = Some(Secret::new(value.as_str())),
+            "access-key-id" => c.aws_access_key_id = Some(value.trim().to_string()),
+            "secret-access-key" => c.aws_secret_access_key = Some(Secret::new(value.as_str())),
+            "connection-string" => c.azure_connection_string = Some(Secret::new(value.as_str())),
+            other => unreachable!("TARGET_KEYS has {other}"),
+        }
+    }
+    for (i, c) in out.iter().enumerate() {
+        let n = i + 1;
+        let missing = match (&c.aws_access_key_id, &c.aws_secret_access_key) {
+            (Some(_), None) => Some(("access-key-id", "secret-access-key")),
+            (None, Some(_)) => Some(("secret-access-key", "access-key-id")),
+            _ => None,
+        };
+        if let Some((has, lacks)) = missing {
+            problems.push(problem(OPT, format!(
+                "{OPT} {uri}: target{n}-{has} has no target{n}-{lacks}: the two go together, add target{n}-{lacks} (`juju update-secret {uri} ... target{n}-{lacks}=<...>`) or remove both to use the main AWS keys"
+            )));
+        }
+    }
+    out
+}
+
 /// Checks the options; every bad entry is a problem naming it and what to write instead.
 pub fn validate(
     raw: &RawConfig,
+    secret: &TargetSecret,
     main_url: &str,
     unit_name: &str,
     problems: &mut Vec<Problem>,
@@ -49,11 +166,21 @@ pub fn validate(
     const OPT: &str = "additional_backup_urls";
     let unit = unit_name.replace('/', "-");
     let mut out = Replicas::default();
-    for given in raw
+    let entries: Vec<(String, Option<(String, String)>)> = raw
         .additional_backup_urls
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|s| !s.is_empty())
-    {
+        .map(|given| {
+            let url = given
+                .split_once("://")
+                .filter(|(scheme, _)| SCHEMES.contains(scheme))
+                .map(|(a, b)| (a.to_string(), b.to_string()));
+            (given.to_string(), url)
+        })
+        .collect();
+    let credentials = target_credentials(secret, &entries, problems);
+    for ((given, _), own) in entries.iter().zip(credentials) {
+        let given = given.as_str();
         let shown = crate::backend::url::redact(given);
         let Some((scheme, rest)) = given.split_once("://") else {
             problems.push(problem(
@@ -120,6 +247,7 @@ pub fn validate(
             continue;
         }
         out.urls.push(url);
+        out.credentials.push(own);
     }
     for line in raw
         .additional_known_host_keys
@@ -170,8 +298,9 @@ impl Runtime {
         for (i, url) in urls.iter().enumerate() {
             let started = chrono::Utc::now().timestamp();
             log(format!("replicating to {url}"));
+            let own = self.settings.replica_credentials.get(i);
             let outcome = match &source {
-                Some(source) => self.replicate_to(source, url),
+                Some(source) => self.replicate_to(source, url, own),
                 None => Err(anyhow::anyhow!("the main target could not be opened")),
             };
             let finished = chrono::Utc::now().timestamp();
@@ -219,15 +348,48 @@ impl Runtime {
             .with_context(|| format!("cannot open the backup target {}", self.settings.url))
     }
 
-    /// One additional target: the main target's options and credentials, its own URL (and so its own
-    /// folder in the archive dir and its own writer lock), the extra host keys beside the main ones.
+    /// One additional target: the main target's options, its own URL (and so its own folder in the
+    /// archive dir and its own writer lock), its own credentials where it has them (else the main
+    /// ones), the extra host keys beside the main ones.
     fn replicate_to(
         &self,
         source: &Repository,
         url: &str,
+        own: Option<&ReplicaCredentials>,
     ) -> Result<crate::engine::commands::replicate::ReplicateReport> {
         let mut config = self.repository_config()?;
         config.url = url.to_string();
+        // Kept until the replication is done: the target's key file (0600, removed on drop).
+        let mut _key_file = None;
+        if let Some(own) = own {
+            let backend = &mut config.backend;
+            let expose = |v: &Option<Secret>| v.as_ref().map(|v| v.expose().to_string());
+            if own.has_login() {
+                backend
+                    .ssh_options
+                    .retain(|o| !o.to_ascii_lowercase().starts_with("-oidentityfile"));
+                backend.ftp_password = expose(&own.password);
+            }
+            if let Some(key) = &own.ssh_key {
+                let mut tmp = tempfile::Builder::new()
+                    .prefix(".replica-key-")
+                    .tempfile_in(&self.dir)
+                    .context("cannot write the additional target's SSH key to the state directory")?;
+                std::io::Write::write_all(&mut tmp, key.expose().as_bytes())
+                    .context("cannot write the additional target's SSH key")?;
+                backend
+                    .ssh_options
+                    .push(format!("-oIdentityFile={}", tmp.path().display()));
+                _key_file = Some(tmp);
+            }
+            if own.aws_access_key_id.is_some() {
+                backend.aws_access_key_id.clone_from(&own.aws_access_key_id);
+                backend.aws_secret_access_key = expose(&own.aws_secret_access_key);
+            }
+            if own.azure_connection_string.is_some() {
+                backend.azure_connection_string = expose(&own.azure_connection_string);
+            }
+        }
         if !self.settings.replica_known_hosts.is_empty() {
             let file = self.dir.join(KNOWN_HOSTS_FILE);
             let mut text = self.settings.replica_known_hosts.join("\n");
@@ -263,8 +425,166 @@ mod tests {
             ..RawConfig::default()
         };
         let mut problems = Vec::new();
-        let r = validate(&raw, "file:///main/app-0", "app/0", &mut problems);
+        let r = validate(
+            &raw,
+            &TargetSecret::Unset,
+            "file:///main/app-0",
+            "app/0",
+            &mut problems,
+        );
         (r, problems.into_iter().map(|p| p.message).collect())
+    }
+
+    const URI: &str = "secret:d2targets0000000000";
+
+    /// `validate` with `additional_targets_secret` holding `keys`.
+    fn check_secret(urls: &str, keys: &[(&str, &str)]) -> (Replicas, Vec<Problem>) {
+        let raw = RawConfig {
+            additional_backup_urls: urls.into(),
+            ..RawConfig::default()
+        };
+        let secret = TargetSecret::Content {
+            uri: URI.into(),
+            content: keys
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let mut problems = Vec::new();
+        let r = validate(&raw, &secret, "file:///main/app-0", "app/0", &mut problems);
+        (r, problems)
+    }
+
+    fn key_pem() -> String {
+        use base64::{engine::general_purpose::STANDARD, Engine};
+        let mut blob = b"openssh-key-v1\0".to_vec();
+        blob.extend_from_slice(&4u32.to_be_bytes());
+        blob.extend_from_slice(b"none");
+        format!(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+            STANDARD.encode(blob)
+        )
+    }
+
+    const URLS: &str = "sftp://u@h2/srv s3://bucket/pre file:///r rsync://u@h3::/mod azure://c";
+
+    #[test]
+    fn each_target_gets_its_own_keys_and_the_others_none() {
+        let key = key_pem();
+        let (r, p) = check_secret(
+            URLS,
+            &[
+                ("target1-ssh-key", &key),
+                ("target1-password", "pw-one"),
+                ("target2-access-key-id", "AKIDTWO"),
+                ("target2-secret-access-key", "sk-two"),
+                ("target4-password", "pw-four"),
+                ("target5-connection-string", "cs-five"),
+            ],
+        );
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(r.urls.len(), 5);
+        let c = &r.credentials;
+        assert_eq!(c.len(), 5);
+        assert_eq!(c[0].ssh_key.as_ref().unwrap().expose(), key);
+        assert_eq!(c[0].password.as_ref().unwrap().expose(), "pw-one");
+        assert!(c[0].aws_access_key_id.is_none() && c[0].has_login());
+        assert_eq!(c[1].aws_access_key_id.as_deref(), Some("AKIDTWO"));
+        assert_eq!(c[1].aws_secret_access_key.as_ref().unwrap().expose(), "sk-two");
+        assert!(!c[1].has_login());
+        assert_eq!(c[2], ReplicaCredentials::default(), "file:// uses none");
+        assert_eq!(c[3].password.as_ref().unwrap().expose(), "pw-four");
+        assert_eq!(
+            c[4].azure_connection_string.as_ref().unwrap().expose(),
+            "cs-five"
+        );
+        // Debug output (logs, panics) shows no value.
+        let shown = format!("{r:?}");
+        for v in ["pw-one", "sk-two", "pw-four", "cs-five", "OPENSSH"] {
+            assert!(!shown.contains(v), "{v} in {shown}");
+        }
+        // No secret at all: every target falls back to the main credentials.
+        let (r, p) = check(URLS);
+        assert!(p.is_empty(), "{p:?}");
+        assert!(r.credentials.iter().all(|c| *c == ReplicaCredentials::default()));
+    }
+
+    #[test]
+    fn bad_target_keys_block_naming_the_key_and_the_fix_without_values() {
+        let (r, p) = check_secret(
+            URLS,
+            &[
+                ("target1-access-key-id", "AKIDONE"),
+                ("target2-ssh-key", "x"),
+                ("target2-secret-access-key", "sk-two"),
+                ("target3-password", "pw-three"),
+                ("target4-ssh-key", "k"),
+                ("target6-password", "pw-six"),
+                ("target0-password", "pw-zero"),
+                ("password", "pw-bare"),
+                ("target1-token", "tok"),
+                ("target1-ssh-key", "ssh-ed25519 AAAAC3 me@host"),
+                ("target1-password", ""),
+            ],
+        );
+        let texts: Vec<&str> = p.iter().map(|p| p.message.as_str()).collect();
+        assert!(p.iter().all(|p| p.option == "additional_targets_secret"));
+        let has = |needle: &str| {
+            assert!(
+                texts.iter().any(|t| t.contains(needle) && t.contains(URI)),
+                "no problem says {needle:?}: {texts:#?}"
+            )
+        };
+        has("target1-access-key-id does not fit target 1 (sftp://u@h2/srv), a sftp:// target that takes target1-ssh-key or target1-password");
+        has("target2-ssh-key does not fit target 2 (s3://bucket/pre), a s3:// target that takes target2-access-key-id or target2-secret-access-key");
+        has("target2-secret-access-key has no target2-access-key-id: the two go together");
+        has("target3-password does not fit target 3 (file:///r), a file:// target that takes no credentials");
+        has("target4-ssh-key does not fit target 4 (rsync://u@h3::/mod), a rsync:// target that takes target4-password");
+        has("target6-password is for target 6, but additional_backup_urls lists 5 target(s)");
+        has("target0-password is for target 0");
+        has("the key \"password\" is not target<N>-<kind>");
+        has("the key \"target1-token\" is not target<N>-<kind>");
+        has("target1-ssh-key is a public key");
+        has("target1-password is empty");
+        assert_eq!(texts.len(), 11, "{texts:#?}");
+        for v in [
+            "AKIDONE", "sk-two", "pw-three", "pw-six", "pw-zero", "pw-bare", "tok", "AAAAC3",
+        ] {
+            assert!(!texts.iter().any(|t| t.contains(v)), "{v} leaked: {texts:#?}");
+        }
+        // The URLs themselves are fine.
+        assert_eq!(r.urls.len(), 5);
+
+        // A malformed key; an access key id alone; rsync over SSH takes a key, not a password.
+        let (_, p) = check_secret(
+            "sftp://u@h2/srv s3://b rsync://u@h3/srv",
+            &[
+                ("target1-ssh-key", "not a key at all"),
+                ("target2-access-key-id", "AKID"),
+                ("target3-password", "pw"),
+            ],
+        );
+        let texts: Vec<&str> = p.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(texts.len(), 3, "{texts:#?}");
+        assert!(texts[0].contains("target1-ssh-key is not a private key") && texts[0].contains("target1-ssh-key#file=<private key file>"), "{texts:#?}");
+        assert!(texts[1].contains("target3-password does not fit target 3 (rsync://u@h3/srv), a rsync:// target that takes target3-ssh-key"), "{texts:#?}");
+        assert!(texts[2].contains("target2-access-key-id has no target2-secret-access-key"), "{texts:#?}");
+    }
+
+    #[test]
+    fn keys_count_every_listed_entry_even_a_bad_one() {
+        // Entry 1 is not a URL (its own problem): target2's key still belongs to the s3 entry.
+        let (r, p) = check_secret(
+            "relative s3://b",
+            &[
+                ("target2-access-key-id", "AKID"),
+                ("target2-secret-access-key", "sk"),
+            ],
+        );
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].option, "additional_backup_urls");
+        assert_eq!(r.urls, ["s3://b/app-0"]);
+        assert_eq!(r.credentials[0].aws_access_key_id.as_deref(), Some("AKID"));
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! blocked, never failed. Only the secret's ID and its key names ever reach a message; the values go
 //! into [`Credentials`] (whose `Debug` hides them) and from there only into the 0600 settings file.
 
+use std::collections::BTreeMap;
+
 use anyhow::Result;
 
 use crate::juju::{HookToolError, HookTools};
@@ -114,6 +116,49 @@ impl std::fmt::Debug for Credential {
     }
 }
 
+/// `additional_targets_secret`: the additional targets' own credentials, keyed `target<N>-<kind>`
+/// (checked against `additional_backup_urls` by `super::replicas::validate`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum TargetSecret {
+    /// The option is not set: every target uses the main target's credentials.
+    #[default]
+    Unset,
+    /// The secret's ID (for messages) and its content.
+    Content {
+        uri: String,
+        content: BTreeMap<String, String>,
+    },
+    /// Set but unreadable; a [`Problem`] says why.
+    Unavailable,
+}
+
+impl std::fmt::Debug for TargetSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TargetSecret::Unset => f.write_str("Unset"),
+            TargetSecret::Unavailable => f.write_str("Unavailable"),
+            // The key names only: they say which target has what, never the values.
+            TargetSecret::Content { uri, content } => f
+                .debug_struct("Content")
+                .field("uri", uri)
+                .field("keys", &content.keys().collect::<Vec<_>>())
+                .finish(),
+        }
+    }
+}
+
+/// The content keys `additional_targets_secret` takes per target, after `target<N>-`.
+pub const TARGET_KEYS: &[&str] = &[
+    "ssh-key",
+    "password",
+    "access-key-id",
+    "secret-access-key",
+    "connection-string",
+];
+
+/// How an operator stores `additional_targets_secret`.
+pub const TARGET_EXAMPLE: &str = "target1-password=<password> target2-access-key-id=<id> target2-secret-access-key=<key> target3-ssh-key#file=<private key file>";
+
 /// Every credential the charm uses, each from its secret option when that is set, else its plain option.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
@@ -123,6 +168,8 @@ pub struct Credentials {
     pub remote_password: Credential,
     pub encryption_passphrase: Credential,
     pub private_ssh_key: Credential,
+    /// `additional_targets_secret`.
+    pub targets: TargetSecret,
 }
 
 impl Credentials {
@@ -135,6 +182,7 @@ impl Credentials {
             remote_password: Credential::plain(&raw.remote_password),
             encryption_passphrase: Credential::plain(&raw.encryption_passphrase),
             private_ssh_key: Credential::plain(&raw.private_ssh_key),
+            targets: TargetSecret::Unset,
         }
     }
 
@@ -171,7 +219,7 @@ impl Credentials {
 
     /// Every value, for the leak checks of the tests.
     pub fn values(&self) -> Vec<&str> {
-        [
+        let mut v: Vec<&str> = [
             &self.aws_access_key_id,
             &self.aws_secret_access_key,
             &self.azure_connection_string,
@@ -181,7 +229,11 @@ impl Credentials {
         ]
         .into_iter()
         .filter_map(Credential::value)
-        .collect()
+        .collect();
+        if let TargetSecret::Content { content, .. } = &self.targets {
+            v.extend(content.values().map(String::as_str).filter(|s| !s.is_empty()));
+        }
+        v
     }
 }
 
@@ -241,28 +293,12 @@ pub fn resolve(
             );
             continue;
         }
-        let content = match tools.secret_get(uri) {
+        let content = match read(tools, option, uri, &how, app)? {
             Ok(content) => content,
-            Err(e) => match unreadable(&e) {
-                Some(Unreadable::NotGranted) => {
-                    unavailable(&mut credentials, format!(
-                        "{option} {uri} is not granted to {app}: run `juju grant-secret {uri} {app}` (the unit looks again on its next hook, at the latest at update-status); if the secret was removed, {how}, or unset {option}"
-                    ));
-                    continue;
-                }
-                Some(Unreadable::NotFound) => {
-                    unavailable(
-                        &mut credentials,
-                        format!(
-                            "{option} {uri} was not found (removed?): {how}, or unset {option}"
-                        ),
-                    );
-                    continue;
-                }
-                None => {
-                    return Err(anyhow::Error::new(e).context(format!("cannot read {option} {uri}")))
-                }
-            },
+            Err(message) => {
+                unavailable(&mut credentials, message);
+                continue;
+            }
         };
         let missing: Vec<&str> = spec
             .keys
@@ -284,5 +320,57 @@ pub fn resolve(
             *credentials.get_mut(plain) = Credential::Secret(content[*key].clone());
         }
     }
+    let uri = raw.additional_targets_secret.trim();
+    if !uri.is_empty() {
+        const OPTION: &str = "additional_targets_secret";
+        let how = format!(
+            "create one with `juju add-secret <name> {TARGET_EXAMPLE}` (keys target<N>-{} for the N-th of additional_backup_urls), run `juju grant-secret <name> {app}` and set {OPTION} to the secret:<id> it printed",
+            TARGET_KEYS.join("|")
+        );
+        let message = if !uri.starts_with("secret:") {
+            Some(format!("{OPTION} \"{uri}\" is not a secret ID: {how}"))
+        } else {
+            match read(tools, OPTION, uri, &how, app)? {
+                Ok(content) => {
+                    credentials.targets = TargetSecret::Content {
+                        uri: uri.to_string(),
+                        content,
+                    };
+                    None
+                }
+                Err(message) => Some(message),
+            }
+        };
+        if let Some(message) = message {
+            credentials.targets = TargetSecret::Unavailable;
+            problems.push(Problem {
+                option: OPTION,
+                message,
+            });
+        }
+    }
     Ok((credentials, problems))
+}
+
+/// `secret-get --refresh` of one secret option's secret: its content, or (inner `Err`) the message of a
+/// secret that is not granted or not found, with `how` to set it up. Other failures are errors.
+fn read(
+    tools: &dyn HookTools,
+    option: &str,
+    uri: &str,
+    how: &str,
+    app: &str,
+) -> Result<Result<BTreeMap<String, String>, String>> {
+    match tools.secret_get(uri) {
+        Ok(content) => Ok(Ok(content)),
+        Err(e) => match unreadable(&e) {
+            Some(Unreadable::NotGranted) => Ok(Err(format!(
+                "{option} {uri} is not granted to {app}: run `juju grant-secret {uri} {app}` (the unit looks again on its next hook, at the latest at update-status); if the secret was removed, {how}, or unset {option}"
+            ))),
+            Some(Unreadable::NotFound) => Ok(Err(format!(
+                "{option} {uri} was not found (removed?): {how}, or unset {option}"
+            ))),
+            None => Err(anyhow::Error::new(e).context(format!("cannot read {option} {uri}"))),
+        },
+    }
 }

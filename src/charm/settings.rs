@@ -82,6 +82,31 @@ impl Credentials {
     }
 }
 
+/// One additional target's own credentials (`additional_targets_secret`), each only when set; a
+/// target with none uses the main target's [`Credentials`]. `ssh_key` is the private key file's
+/// text, written to a 0600 file only for the run that uses it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaCredentials {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_key: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_access_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_secret_access_key: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure_connection_string: Option<Secret>,
+}
+
+impl ReplicaCredentials {
+    /// Whether the target has a login of its own for SSH, FTP or an rsync daemon (then the main
+    /// target's key and password are not offered to it).
+    pub fn has_login(&self) -> bool {
+        self.ssh_key.is_some() || self.password.is_some()
+    }
+}
+
 /// The settings file's content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
@@ -144,6 +169,10 @@ pub struct Settings {
     /// `additional_known_host_keys`: known_hosts lines for the SSH hosts among them.
     #[serde(default)]
     pub replica_known_hosts: Vec<String>,
+    /// `additional_targets_secret`: each target's own credentials, in the order of `replicas`
+    /// (absent in older files: every target uses the main credentials).
+    #[serde(default)]
+    pub replica_credentials: Vec<ReplicaCredentials>,
     /// `upload_rate_limit` and `download_rate_limit` in bytes per second; `None` (and files written
     /// before the options existed): no limit.
     #[serde(default)]
@@ -290,6 +319,7 @@ impl Settings {
             download_rate_limit: state.rate_limits.download,
             replicas: state.replicas.urls.clone(),
             replica_known_hosts: state.replicas.known_hosts.clone(),
+            replica_credentials: state.replicas.credentials.clone(),
             append_only_target: state.job.append_only_target,
         }
     }

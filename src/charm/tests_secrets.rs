@@ -484,3 +484,68 @@ fn a_rotated_passphrase_fails_the_next_incremental_saying_to_start_a_new_chain()
     assert_eq!(r.action_failed, None);
     assert_eq!(r.action_results["type"], "incremental");
 }
+
+#[test]
+fn additional_targets_secret_ungranted_or_misfit_blocks_and_granted_reaches_the_settings_only() {
+    const TARGETS_ID: &str = "secret:tgt0000000000000000000";
+    let mut u = Unit::new();
+    let pem = ssh_key_pem("replica-key-body");
+    u.secrets.insert(
+        TARGETS_ID.into(),
+        content(&[
+            ("target1-password", "replica-Sekr1t-pw"),
+            ("target2-access-key-id", "AKIA-replica"),
+            ("target2-secret-access-key", "replica-Sekr1t-key"),
+            ("target3-ssh-key", &pem),
+        ]),
+    );
+    u.denied.push(TARGETS_ID.into());
+    let cfg = config(&[
+        (
+            "additional_backup_urls",
+            json!("ftp://bk@host2/srv s3://bucket/x sftp://bk@host3/srv"),
+        ),
+        ("additional_targets_secret", json!(TARGETS_ID)),
+    ]);
+    let tools = u.hook("config-changed", &cfg);
+    let (st, msg) = status(&tools);
+    assert_eq!(st, WorkloadStatus::Blocked);
+    assert!(
+        msg.starts_with(&format!(
+            "additional_targets_secret {TARGETS_ID} is not granted to duplicity: run `juju grant-secret {TARGETS_ID} duplicity`"
+        )),
+        "{msg}"
+    );
+    assert!(u.settings().is_none(), "nothing written while blocked");
+
+    u.denied.clear();
+    let tools = u.hook("update-status", &cfg);
+    assert_eq!(status(&tools).0, WorkloadStatus::Active, "{:?}", status(&tools));
+    let settings = u.settings().unwrap();
+    let own = &settings["replica_credentials"];
+    assert_eq!(own[0]["password"], "replica-Sekr1t-pw", "{own}");
+    assert_eq!(own[1]["aws_access_key_id"], "AKIA-replica", "{own}");
+    assert_eq!(own[1]["aws_secret_access_key"], "replica-Sekr1t-key", "{own}");
+    assert_eq!(own[2]["ssh_key"], pem.as_str(), "{own}");
+    assert!(own[0].get("ssh_key").is_none(), "{own}");
+    // The main target's key file is not the replica's.
+    assert_eq!(u.ssh_key_file(), None);
+    for call in tools.record().calls {
+        for v in ["replica-Sekr1t-pw", "replica-Sekr1t-key", "replica-key-body"] {
+            assert!(!call.contains(v), "{v:?} leaked into {call:?}");
+        }
+    }
+
+    // An SSH key for the s3 target: blocked, naming the key and the fix.
+    u.secrets.insert(
+        TARGETS_ID.into(),
+        content(&[("target2-ssh-key", &pem), ("target1-password", "pw")]),
+    );
+    let tools = u.hook("secret-changed", &cfg);
+    let (st, msg) = status(&tools);
+    assert_eq!(st, WorkloadStatus::Blocked);
+    assert!(
+        msg.starts_with(&format!("additional_targets_secret {TARGETS_ID}: target2-ssh-key does not fit target 2 (s3://bucket/x)")),
+        "{msg}"
+    );
+}

@@ -35,7 +35,7 @@ pub fn ssh_private_key_text(text: &str) -> Result<String, String> {
 }
 
 /// Checks a private key file's text; `not_key` and `fix` word the messages for where it came from.
-fn private_key_text(text: &str, not_key: &str, fix: &str) -> Result<String, String> {
+pub fn private_key_text(text: &str, not_key: &str, fix: &str) -> Result<String, String> {
     let trimmed = text.trim();
     let first = trimmed.lines().next().unwrap_or("");
     if trimmed.starts_with("ssh-") || trimmed.starts_with("ecdsa-") || first.contains("PUBLIC KEY")
