@@ -73,7 +73,8 @@ fn target_credentials(
     let TargetSecret::Content { uri, content } = secret else {
         return out;
     };
-    let rewrite = format!("store the content again without it (`juju update-secret {uri} <the other keys>`)");
+    let rewrite =
+        format!("store the content again without it (`juju update-secret {uri} <the other keys>`)");
     for (key, value) in content {
         let parsed = key.strip_prefix("target").and_then(|k| {
             let (n, kind) = k.split_once('-')?;
@@ -207,6 +208,15 @@ pub fn validate(
                 ));
                 continue;
             }
+        } else if scheme == "rsync" && rest.contains("::") {
+            // An rsync daemon (`host::/module/path`): not a URL NetUrl reads; only the password matters.
+            if crate::backend::url::redact(given) != given {
+                problems.push(problem(
+                    OPT,
+                    format!("{OPT}: {shown} holds a password, which `juju config` would show to anyone: remove it from the URL and set it as target<N>-password in additional_targets_secret (or remote_password, which every target without its own uses)"),
+                ));
+                continue;
+            }
         } else if !matches!(scheme, "s3" | "s3+http" | "boto3+s3" | "azure") {
             match NetUrl::parse(given) {
                 Err(e) => {
@@ -216,7 +226,7 @@ pub fn validate(
                 Ok(u) if u.password.is_some() => {
                     problems.push(problem(
                         OPT,
-                        format!("{OPT}: {shown} holds a password, which `juju config` would show to anyone: remove it from the URL and set remote_password (or remote_password_secret), which every target uses"),
+                        format!("{OPT}: {shown} holds a password, which `juju config` would show to anyone: remove it from the URL and set it as target<N>-password in additional_targets_secret (or remote_password, which every target without its own uses)"),
                     ));
                     continue;
                 }
@@ -374,7 +384,9 @@ impl Runtime {
                 let mut tmp = tempfile::Builder::new()
                     .prefix(".replica-key-")
                     .tempfile_in(&self.dir)
-                    .context("cannot write the additional target's SSH key to the state directory")?;
+                    .context(
+                        "cannot write the additional target's SSH key to the state directory",
+                    )?;
                 std::io::Write::write_all(&mut tmp, key.expose().as_bytes())
                     .context("cannot write the additional target's SSH key")?;
                 backend
@@ -490,7 +502,10 @@ mod tests {
         assert_eq!(c[0].password.as_ref().unwrap().expose(), "pw-one");
         assert!(c[0].aws_access_key_id.is_none() && c[0].has_login());
         assert_eq!(c[1].aws_access_key_id.as_deref(), Some("AKIDTWO"));
-        assert_eq!(c[1].aws_secret_access_key.as_ref().unwrap().expose(), "sk-two");
+        assert_eq!(
+            c[1].aws_secret_access_key.as_ref().unwrap().expose(),
+            "sk-two"
+        );
         assert!(!c[1].has_login());
         assert_eq!(c[2], ReplicaCredentials::default(), "file:// uses none");
         assert_eq!(c[3].password.as_ref().unwrap().expose(), "pw-four");
@@ -506,7 +521,10 @@ mod tests {
         // No secret at all: every target falls back to the main credentials.
         let (r, p) = check(URLS);
         assert!(p.is_empty(), "{p:?}");
-        assert!(r.credentials.iter().all(|c| *c == ReplicaCredentials::default()));
+        assert!(r
+            .credentials
+            .iter()
+            .all(|c| *c == ReplicaCredentials::default()));
     }
 
     #[test]
@@ -522,7 +540,7 @@ mod tests {
                 ("target6-password", "pw-six"),
                 ("target0-password", "pw-zero"),
                 ("password", "pw-bare"),
-                ("target1-token", "tok"),
+                ("target1-token", "tok-Sekr1t"),
                 ("target1-ssh-key", "ssh-ed25519 AAAAC3 me@host"),
                 ("target1-password", ""),
             ],
@@ -548,9 +566,19 @@ mod tests {
         has("target1-password is empty");
         assert_eq!(texts.len(), 11, "{texts:#?}");
         for v in [
-            "AKIDONE", "sk-two", "pw-three", "pw-six", "pw-zero", "pw-bare", "tok", "AAAAC3",
+            "AKIDONE",
+            "sk-two",
+            "pw-three",
+            "pw-six",
+            "pw-zero",
+            "pw-bare",
+            "tok-Sekr1t",
+            "AAAAC3",
         ] {
-            assert!(!texts.iter().any(|t| t.contains(v)), "{v} leaked: {texts:#?}");
+            assert!(
+                !texts.iter().any(|t| t.contains(v)),
+                "{v} leaked: {texts:#?}"
+            );
         }
         // The URLs themselves are fine.
         assert_eq!(r.urls.len(), 5);
@@ -566,9 +594,16 @@ mod tests {
         );
         let texts: Vec<&str> = p.iter().map(|p| p.message.as_str()).collect();
         assert_eq!(texts.len(), 3, "{texts:#?}");
-        assert!(texts[0].contains("target1-ssh-key is not a private key") && texts[0].contains("target1-ssh-key#file=<private key file>"), "{texts:#?}");
+        assert!(
+            texts[0].contains("target1-ssh-key is not a private key")
+                && texts[0].contains("target1-ssh-key#file=<private key file>"),
+            "{texts:#?}"
+        );
         assert!(texts[1].contains("target3-password does not fit target 3 (rsync://u@h3/srv), a rsync:// target that takes target3-ssh-key"), "{texts:#?}");
-        assert!(texts[2].contains("target2-access-key-id has no target2-secret-access-key"), "{texts:#?}");
+        assert!(
+            texts[2].contains("target2-access-key-id has no target2-secret-access-key"),
+            "{texts:#?}"
+        );
     }
 
     #[test]

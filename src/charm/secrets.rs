@@ -231,7 +231,12 @@ impl Credentials {
         .filter_map(Credential::value)
         .collect();
         if let TargetSecret::Content { content, .. } = &self.targets {
-            v.extend(content.values().map(String::as_str).filter(|s| !s.is_empty()));
+            v.extend(
+                content
+                    .values()
+                    .map(String::as_str)
+                    .filter(|s| !s.is_empty()),
+            );
         }
         v
     }

@@ -520,18 +520,30 @@ fn additional_targets_secret_ungranted_or_misfit_blocks_and_granted_reaches_the_
 
     u.denied.clear();
     let tools = u.hook("update-status", &cfg);
-    assert_eq!(status(&tools).0, WorkloadStatus::Active, "{:?}", status(&tools));
+    assert_eq!(
+        status(&tools).0,
+        WorkloadStatus::Active,
+        "{:?}",
+        status(&tools)
+    );
     let settings = u.settings().unwrap();
     let own = &settings["replica_credentials"];
     assert_eq!(own[0]["password"], "replica-Sekr1t-pw", "{own}");
     assert_eq!(own[1]["aws_access_key_id"], "AKIA-replica", "{own}");
-    assert_eq!(own[1]["aws_secret_access_key"], "replica-Sekr1t-key", "{own}");
+    assert_eq!(
+        own[1]["aws_secret_access_key"], "replica-Sekr1t-key",
+        "{own}"
+    );
     assert_eq!(own[2]["ssh_key"], pem.as_str(), "{own}");
     assert!(own[0].get("ssh_key").is_none(), "{own}");
     // The main target's key file is not the replica's.
     assert_eq!(u.ssh_key_file(), None);
     for call in tools.record().calls {
-        for v in ["replica-Sekr1t-pw", "replica-Sekr1t-key", "replica-key-body"] {
+        for v in [
+            "replica-Sekr1t-pw",
+            "replica-Sekr1t-key",
+            "replica-key-body",
+        ] {
             assert!(!call.contains(v), "{v:?} leaked into {call:?}");
         }
     }
