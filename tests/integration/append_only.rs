@@ -714,6 +714,119 @@ fn rsync_daemon_cut_manifest_starts_a_new_full_with_a_fresh_archive_dir() {
     cut_manifest(Kind::RsyncDaemon, true);
 }
 
+/// `-t` at or inside a cut set: a cut inc manifest (the set holds volumes and signatures and a
+/// truncated manifest under its final name) and a cut first volume of a full (no manifest). The cut
+/// set never happened for restore: restore, verify and list-current-files at its time (and between
+/// it and the next set) give the latest complete state before it, with a warning naming the set;
+/// before any complete set there is nothing to restore.
+fn cut_set_times(kind: Kind) {
+    let ao = ao_target(kind);
+    let ws = &ao.t.ws;
+    let src = ws.p("src");
+    build_sample(&src);
+    let url = ao.t.url.as_str();
+    let src_s = src.to_str().unwrap();
+    ao.ours(&["full", "--current-time", &t(0).to_string(), src_s, url])
+        .ok();
+    let at_t0 = ws.p("src-at-t0");
+    copy_tree(&src, &at_t0);
+    mutate(&src, 1);
+    let plan = FaultPlan {
+        cut_put_every: 3,
+        cut_bytes: 100,
+        ..FaultPlan::default()
+    };
+    let repo = ao.repository(Box::new(Faulty::new(ao.raw_backend(), plan)));
+    assert!(repo.backup(&backup_opts(&src, false, t(1))).is_err());
+    mutate(&src, 2);
+    ao.ours(&["full", "--current-time", &t(2).to_string(), src_s, url])
+        .ok();
+    let cut = format!("duplicity-inc.{}.to.{}", stamp(t(0)), stamp(t(1)));
+    let listed_t0 = ao
+        .ours(&["list-current-files", "-t", &t(0).to_string(), url])
+        .ok()
+        .stdout;
+    for (i, when) in [t(1), t(1) + 5].into_iter().enumerate() {
+        let when = when.to_string();
+        let dst = ws.p(&format!("restored-{i}"));
+        let r = ao
+            .ours(&["restore", "-t", &when, url, dst.to_str().unwrap()])
+            .ok();
+        assert_same_tree(&at_t0, &dst, "restore -t at a cut set");
+        assert!(
+            r.stderr.contains(&cut) && r.stderr.contains("ignored"),
+            "the warning names the ignored set: {}",
+            r.output()
+        );
+        let at = at_t0.to_str().unwrap();
+        ao.ours(&["verify", "-t", &when, url, at]).ok();
+        let r = ao.ours(&["list-current-files", "-t", &when, url]).ok();
+        assert_eq!(r.stdout, listed_t0, "list-current-files -t at a cut set");
+    }
+    // The latest state is the new full's, as ever.
+    let dst = ws.p("restored-now");
+    ao.ours(&["restore", url, dst.to_str().unwrap()]).ok();
+    assert_same_tree(&src, &dst, "restore after a cut set");
+}
+
+#[test]
+fn file_restore_at_a_cut_set_gives_the_state_before_it() {
+    cut_set_times(Kind::File);
+}
+
+#[test]
+fn sftp_restore_at_a_cut_set_gives_the_state_before_it() {
+    cut_set_times(Kind::Sftp);
+}
+
+/// A cut first volume of the first full: nothing complete at or before its time.
+#[test]
+fn file_restore_at_a_cut_first_full_finds_nothing_before_it() {
+    let ao = ao_target(Kind::File);
+    let ws = &ao.t.ws;
+    let src = ws.p("src");
+    build_sample(&src);
+    let plan = FaultPlan {
+        cut_put_every: 1,
+        cut_bytes: 1000,
+        ..FaultPlan::default()
+    };
+    let repo = ao.repository(Box::new(Faulty::new(ao.raw_backend(), plan)));
+    assert!(repo.backup(&backup_opts(&src, true, t(0))).is_err());
+    let url = ao.t.url.as_str();
+    let src_s = src.to_str().unwrap();
+    ao.ours(&["full", "--current-time", &t(1).to_string(), src_s, url])
+        .ok();
+    for when in [t(0), t(0) + 5] {
+        let dst = ws.p(&format!("restored-{when}"));
+        let r = ao
+            .ours(&[
+                "restore",
+                "-t",
+                &when.to_string(),
+                url,
+                dst.to_str().unwrap(),
+            ])
+            .fails();
+        assert!(
+            r.stderr.contains("no backup at or before"),
+            "{}",
+            r.output()
+        );
+        assert!(!dst.exists(), "nothing restored");
+    }
+    let dst = ws.p("restored");
+    ao.ours(&[
+        "restore",
+        "-t",
+        &t(1).to_string(),
+        url,
+        dst.to_str().unwrap(),
+    ])
+    .ok();
+    assert_same_tree(&src, &dst, "restore at the complete full");
+}
+
 /// The charm with `append_only_target=true`: backups as usual; the retention actions fail naming the
 /// files to prune on the server and delete nothing; the scheduled retention deletes nothing, succeeds,
 /// and logs the list.

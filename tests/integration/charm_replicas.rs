@@ -208,7 +208,11 @@ fn charm_additional_targets_use_their_own_credentials_from_a_secret() {
     let j = FakeJuju::new("replicas-creds");
     let (dir_pw, dir_key) = (unique("replica-pw"), unique("replica-key"));
     let prefix = unique("replica");
-    let ssh = format!("sftp://{}@127.0.0.1:{}", server("SSH_USER"), server("SSH_PORT"));
+    let ssh = format!(
+        "sftp://{}@127.0.0.1:{}",
+        server("SSH_USER"),
+        server("SSH_PORT")
+    );
     let urls = format!("{ssh}/{dir_pw} {ssh}/{dir_key} s3:///dc-charm/{prefix}");
     let known_hosts = fs::read_to_string(server("SSH_KNOWN_HOSTS")).unwrap();
     let mut cfg = vec![
@@ -276,7 +280,10 @@ fn charm_additional_targets_use_their_own_credentials_from_a_secret() {
     // Each replica restores: the SSH ones with stock duplicity from the server's disk, the S3 one
     // with ours through moto.
     let ws = Ws::new("charm-replicas-creds");
-    let from_key = format!("file://{}", home.join(&dir_key).join("duplicity-0").display());
+    let from_key = format!(
+        "file://{}",
+        home.join(&dir_key).join("duplicity-0").display()
+    );
     let dst = ws.p("restored-sftp");
     ws.run(
         Tool::Duplicity,
