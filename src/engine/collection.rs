@@ -31,6 +31,9 @@ pub enum CollectionError {
     NoSignatureChains,
     #[error("two backup chains cover the time {0}: the target holds overlapping chains")]
     TwoChainsCover(String),
+    /// Only sets left out (no readable manifest: a cut upload) lie at or before the time.
+    #[error("no backup at or before {time}: the only set by then, {ignored}, was never completed (no readable manifest; ignored): pass a later time (collection-status lists the complete sets)")]
+    NoneAtOrBefore { time: String, ignored: String },
 }
 
 /// Full or incremental, with the times from the names.
@@ -104,6 +107,15 @@ impl BackupSet {
             }
         }
         v
+    }
+
+    /// The set's name without its file part: `duplicity-full.<time>` or `duplicity-inc.<from>.to.<to>`.
+    pub fn label(&self) -> String {
+        use crate::engine::timestr::format_timestamp as ts;
+        match self.kind {
+            SetKind::Full { time } => format!("duplicity-full.{}", ts(time)),
+            SetKind::Inc { from, to } => format!("duplicity-inc.{}.to.{}", ts(from), ts(to)),
+        }
     }
 
     /// duplicity's `str(set)`: `[manifest, vol1, vol2, …]`.
@@ -551,6 +563,36 @@ impl Collection {
             .unwrap_or(&self.chains[0]))
     }
 
+    /// The chain a restore (or verify) as of `t` reads: [`Collection::chain_at_time`], except that when
+    /// no chain starts at or before `t` but a set left out for want of a manifest (a cut upload) does,
+    /// there is nothing to restore: duplicity's fallback to the oldest chain would give a state later
+    /// than the one asked for, which the cut set's time makes a likely mistake.
+    pub fn restore_chain_at_time(&self, t: i64) -> Result<&BackupChain, CollectionError> {
+        let chain = self.chain_at_time(t)?;
+        if chain.start > t {
+            if let Some(cut) = self.ignored_sets_between(None, t).last() {
+                return Err(CollectionError::NoneAtOrBefore {
+                    time: crate::engine::timestr::format_timestamp(t),
+                    ignored: cut.label(),
+                });
+            }
+        }
+        Ok(chain)
+    }
+
+    /// The sets without a manifest (cut uploads; also a last inc discarded for want of signatures)
+    /// taken after `after` (any time when `None`) and at or before `t`, oldest first: what a restore
+    /// as of `t` from the state of `after` passes over.
+    pub fn ignored_sets_between(&self, after: Option<i64>, t: i64) -> Vec<&BackupSet> {
+        let mut v: Vec<&BackupSet> = self
+            .incomplete_sets
+            .iter()
+            .filter(|s| after.is_none_or(|a| s.time() > a) && s.time() <= t)
+            .collect();
+        v.sort_by_key(|s| s.time());
+        v
+    }
+
     /// The sets to apply, in order, to restore the state at `t`.
     pub fn sets_at_time(&self, t: i64) -> Result<Vec<&BackupSet>, CollectionError> {
         Ok(self.chain_at_time(t)?.sets_at_time(t))
@@ -803,6 +845,59 @@ mod tests {
     use super::fixture::*;
     use super::*;
     use crate::engine::archive::names::{format, Storage};
+
+    /// Sets without a manifest (cut uploads) never happened for a restore: a time at or after one
+    /// selects the complete state before it and names it; a time before every complete set but at or
+    /// after a cut one is an error, not duplicity's fallback to the oldest (later) chain.
+    #[test]
+    fn cut_sets_are_passed_over_and_named() {
+        let cut_inc = format(
+            &NameKind::IncVolume {
+                from: T0,
+                to: T0 + 100,
+                vol: 1,
+            },
+            Storage::Gzip,
+        );
+        let cut_full = format(
+            &NameKind::FullVolume {
+                time: T0 - 50,
+                vol: 1,
+            },
+            Storage::Gzip,
+        );
+        let c =
+            Collection::from_names(&[full(T0), vec![cut_inc, cut_full], full(T0 + 1000)].concat());
+        for t in [T0 + 100, T0 + 500] {
+            let chain = c.restore_chain_at_time(t).unwrap();
+            assert_eq!((chain.start, chain.end), (T0, T0));
+            let ignored: Vec<String> = c
+                .ignored_sets_between(Some(T0), t)
+                .iter()
+                .map(|s| s.label())
+                .collect();
+            assert_eq!(
+                ignored,
+                [format!(
+                    "duplicity-inc.{}.to.{}",
+                    crate::engine::timestr::format_timestamp(T0),
+                    crate::engine::timestr::format_timestamp(T0 + 100)
+                )]
+            );
+        }
+        assert!(c.ignored_sets_between(Some(T0), T0 + 99).is_empty());
+        let err = c.restore_chain_at_time(T0 - 10).unwrap_err();
+        assert!(
+            matches!(&err, CollectionError::NoneAtOrBefore { ignored, .. } if ignored.starts_with("duplicity-full.")),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().starts_with("no backup at or before"),
+            "{err}"
+        );
+        // Before every set, cut or not: duplicity's fallback to the oldest chain stays.
+        assert_eq!(c.restore_chain_at_time(T0 - 60).unwrap().start, T0);
+    }
 
     fn example() -> Collection {
         Collection::from_names(&fixture::example())

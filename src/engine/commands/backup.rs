@@ -703,9 +703,16 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
     total_stored += stored.size;
     let man_name = names::format(&manifest_kind, man_sealing.storage());
     test_hook("before-manifest");
-    backend
-        .put_move(&man_path, &man_name)
-        .with_context(|| format!("cannot upload {man_name}"))?;
+    let uploaded = backend.put_move(&man_path, &man_name);
+    if uploaded.is_err() && ctx.append_only_target {
+        // The target may keep a cut copy under the final name: without the local one, readers check
+        // the stored manifest and leave its set out (see `leave_out_cut_manifests`).
+        if let Some(cache) = &cache {
+            let local = cache.path(&cache::local_name(&manifest_kind).expect("manifest"));
+            let _ = std::fs::remove_file(local);
+        }
+    }
+    uploaded.with_context(|| format!("cannot upload {man_name}"))?;
 
     stats.total_destination_size_change = total_stored;
     stats.end_time = stats.start_time + started.elapsed().as_secs_f64();

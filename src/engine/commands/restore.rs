@@ -91,18 +91,49 @@ struct SetFiles {
 pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<RestoreReport> {
     let backend = ctx.backend;
     let decryptor = &ctx.decryptor;
-    let remote = backend.list().context("cannot list the target")?;
-    let collection = Collection::from_names(&remote);
-    let sets = restore_sets(&collection, opts.time)?;
+    let mut remote = backend.list().context("cannot list the target")?;
+    let mut notes = Vec::new();
+    // Manifests first: they say which volumes hold what, and their hashes. On an append-only target
+    // a manifest upload cut half-way stays under its final name: its set never completed, so it is
+    // left out (as a set without a manifest is) and the sets are chosen again.
+    let (collection, sets, manifests) = loop {
+        let collection = Collection::from_names(&remote);
+        let sets = restore_sets(&collection, opts.time)?;
+        let mut manifests = Vec::new();
+        let mut cut = None;
+        for set in &sets {
+            match stored::read_manifest(backend, &set.manifest, decryptor) {
+                Ok(m) => manifests.push(m),
+                Err(e) => {
+                    let e = crate::engine::error::Error::classify(e);
+                    if !ctx.append_only || e.kind() != crate::engine::error::ErrorKind::Corrupt {
+                        return Err(e.into_anyhow());
+                    }
+                    cut = Some(set.manifest.clone());
+                    break;
+                }
+            }
+        }
+        match cut {
+            Some(name) => remote.retain(|n| *n != name),
+            None => break (collection, sets, manifests),
+        }
+    };
+    let state = sets.last().map(|s| s.time);
+    for set in collection.ignored_sets_between(state, opts.time) {
+        notes.push(format!(
+            "ignored the set {}: its upload was cut (no readable manifest), so it never completed; restoring the state as of {}",
+            set.label(),
+            state.map(timestr::format_timestamp).unwrap_or_default()
+        ));
+    }
     let chosen = match &opts.selection {
         Some(sel) => Some(chosen_paths(ctx, sel, opts)?),
         None => None,
     };
 
-    // Manifests first: they say which volumes hold what, and their hashes.
     let mut plan = Vec::new();
-    for set in &sets {
-        let m = stored::read_manifest(backend, &set.manifest, decryptor)?;
+    for (set, m) in sets.iter().zip(manifests) {
         let mut vols = Vec::new();
         for v in &m.volumes {
             if let Some(p) = &opts.path {
@@ -140,7 +171,10 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
     applier.names.numeric = opts.numeric_owner;
     applier.rename.clone_from(&opts.rename);
     applier.chosen = chosen;
-    let mut report = RestoreReport::default();
+    let mut report = RestoreReport {
+        notes,
+        ..RestoreReport::default()
+    };
 
     std::thread::scope(|scope| -> Result<()> {
         let all: Vec<(String, String)> = plan.iter().flat_map(|(_, v)| v.iter().cloned()).collect();
@@ -180,7 +214,7 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
     }
     report.files = applier.files;
     report.bytes = applier.bytes;
-    report.notes = applier.notes;
+    report.notes.extend(applier.notes);
     Ok(report)
 }
 
@@ -221,7 +255,7 @@ fn chosen_paths(ctx: &ReadContext, sel: &Selection, opts: &RestoreOptions) -> Re
 
 fn restore_sets(c: &Collection, time: i64) -> Result<Vec<SetFiles>> {
     let chain = c
-        .chain_at_time(time)
+        .restore_chain_at_time(time)
         .map_err(|e| anyhow::Error::new(e).context("nothing to restore"))?;
     // A time past a break would silently give the older state: refuse, and say how to get it.
     if let Some(b) = c.break_of(chain).filter(|b| time >= b.lost_from) {
