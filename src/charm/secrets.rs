@@ -2,6 +2,8 @@
 //! ([`SECRET_OPTIONS`]), read with `secret-get --refresh` on every hook (so `secret-changed`, and any other
 //! hook after `juju update-secret`, applies the newest revision). A secret option wins over the plain
 //! option(s) of the same credential; the plain options keep working when it is unset.
+//! `additional_targets_secret` is read the same way, but its keys depend on `additional_backup_urls`
+//! ([`TargetSecret`]; checked by `super::replicas::validate`).
 //!
 //! A secret that cannot be read (not granted yet, removed, without the expected content key) is a
 //! [`Problem`] naming the option and the exact fix (`juju grant-secret <id> <app>`), so the unit is
