@@ -379,6 +379,17 @@ impl Runtime {
                     .ssh_options
                     .retain(|o| !o.to_ascii_lowercase().starts_with("-oidentityfile"));
                 backend.ftp_password = expose(&own.password);
+                // Only the target's own key: no default identities (`~/.ssh`, which holds the main
+                // key file too).
+                backend.ssh_options.push("-oIdentitiesOnly=yes".into());
+                if own.ssh_key.is_none() {
+                    // A key file that does not exist: ssh and the sftp backend skip it, and having
+                    // one stops both from falling back to the default files.
+                    backend.ssh_options.push(format!(
+                        "-oIdentityFile={}",
+                        self.dir.join(".replica-no-key").display()
+                    ));
+                }
             }
             if let Some(key) = &own.ssh_key {
                 let mut tmp = tempfile::Builder::new()
