@@ -6,7 +6,7 @@
 //! cannot list or delete (duplicity's scp backend also lists over sftp).
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
