@@ -363,7 +363,10 @@ fn describe(cmd: &clap::Command, long: &str) -> String {
     let Some(arg) = cmd.get_arguments().find(|a| a.get_long() == Some(long)) else {
         return format!("  --{long}\n");
     };
-    let mut head = format!("  --{long}");
+    let mut head = match arg.get_short() {
+        Some(c) => format!("  -{c}, --{long}"),
+        None => format!("  --{long}"),
+    };
     if arg.get_action().takes_values() {
         for v in arg.get_value_names().unwrap_or_default() {
             head.push(' ');
@@ -429,7 +432,8 @@ mod tests {
         let cmd = command();
         let argv = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
         let restore = help_screen_requested(&cmd, &argv(&["d", "--help-restore"])).unwrap();
-        assert!(restore.contains("--file-to-restore PATH"), "{restore}");
+        assert!(restore.contains("-r, --file-to-restore PATH"), "{restore}");
+        assert!(restore.contains("-t, --time TIME"), "{restore}");
         assert!(!restore.contains("--volsize"), "{restore}");
         let backup =
             help_screen_requested(&cmd, &argv(&["d", "full", "--help-backup", "x"])).unwrap();
