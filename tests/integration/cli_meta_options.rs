@@ -429,3 +429,49 @@ fn copy_blocksize_and_config_dir_are_checked_and_backups_round_trip() {
         assert!(r.stderr.contains(name), "{bad:?}: {}", r.stderr);
     }
 }
+
+/// A put and a get of a file that is not a multiple of the block size, through `url` with
+/// `--copy-blocksize 3` (KiB) in the options.
+fn copy_blocksize_round_trip(url: &str, mut o: duplicity_charm::backend::OpenOptions) {
+    o.attempts = 1;
+    o.copy_blocksize = Some(3 * 1024);
+    let b = duplicity_charm::backend::open(url, &o).unwrap();
+    let ws = Ws::new("copy-blocksize-backend");
+    let data = random_bytes(7, 100_001);
+    std::fs::write(ws.p("f"), &data).unwrap();
+    b.put(&ws.p("f"), ROUND_TRIP_NAME).unwrap();
+    b.get(ROUND_TRIP_NAME, &ws.p("got")).unwrap();
+    assert!(std::fs::read(ws.p("got")).unwrap() == data, "{url}");
+    b.delete(&[ROUND_TRIP_NAME.to_string()]).unwrap();
+}
+
+#[test]
+fn copy_blocksize_copies_whole_files_over_sftp_and_ftp() {
+    let mut sftp = duplicity_charm::backend::OpenOptions::new();
+    sftp.set_ssh_options(&ssh_options_with(
+        server("SSH_KEY_ED25519"),
+        server("SSH_KNOWN_HOSTS"),
+    ));
+    copy_blocksize_round_trip(
+        &format!(
+            "sftp://{}@127.0.0.1:{}/{}",
+            server("SSH_USER"),
+            server("SSH_PORT"),
+            unique("copy-blocksize")
+        ),
+        sftp,
+    );
+    let ftp = duplicity_charm::backend::OpenOptions {
+        ftp_password: Some(server("FTP_PASSWORD").to_string()),
+        ..duplicity_charm::backend::OpenOptions::new()
+    };
+    copy_blocksize_round_trip(
+        &format!(
+            "ftp://{}@127.0.0.1:{}/{}",
+            server("FTP_USER"),
+            server("FTP_PORT"),
+            unique("copy-blocksize")
+        ),
+        ftp,
+    );
+}
