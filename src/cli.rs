@@ -174,6 +174,9 @@ struct Options {
     // Progress, file name prefixes, ...: see cli_more.
     #[command(flatten)]
     more: crate::cli_more::MoreArgs,
+    // Per-command help screens, --config-dir, --copy-blocksize, --check-remote, --metadata-sync-mode.
+    #[command(flatten)]
+    meta: crate::cli_meta::MetaArgs,
     // How S3 and Azure store uploads, S3 Object Lock, other backends' options: see cli_backend.
     #[command(flatten)]
     backend_opts: crate::cli_backend::BackendArgs,
@@ -239,6 +242,11 @@ pub fn main() -> i32 {
                 return 2;
             }
         };
+    // duplicity's --help-* screens: shown whatever else is on the command line.
+    if let Some(screen) = crate::cli_meta::help_screen_requested(&command(), &argv) {
+        print!("{screen}");
+        return 0;
+    }
     let argv = match with_implicit_command(argv) {
         Ok(a) => a,
         Err(e) => {
@@ -263,6 +271,11 @@ pub fn main() -> i32 {
             code
         }
     }
+}
+
+/// The command line's definition (options, subcommands), for the help screens.
+pub(crate) fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 /// The error chain on one line: what failed, then why.
@@ -322,6 +335,7 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
     opts.backend_opts.apply(&mut backend)?;
     backend.upload_limit = opts.limit_upload.filter(|&r| r > 0);
     backend.download_limit = opts.limit_download.filter(|&r| r > 0);
+    backend.copy_blocksize = opts.meta.copy_block_bytes();
 
     let gpg = parse_gpg_options(&opts.gpg_options)?;
     let recipients: Vec<RecipientSpec> = opts
@@ -419,6 +433,7 @@ fn repository_config(opts: &Options, url: &str, access: Access) -> Result<Reposi
         prefixes: opts.more.prefixes()?,
         compression: !opts.more.no_compression,
         append_only_target: opts.append_only_target,
+        metadata: opts.meta.sync_policy(),
     })
 }
 

@@ -266,6 +266,8 @@ pub mod exit {
     pub const GENERIC: i32 = 1;
     /// A wrong command line: unknown or ambiguous option, missing argument.
     pub const COMMAND_LINE: i32 = 2;
+    /// Before an incremental, the target's last manifest differs from the archive dir's copy.
+    pub const MISMATCHED_MANIFESTS: i32 = 5;
     /// restore: the target exists and is not empty, without --force.
     pub const RESTORE_PATH_EXISTS: i32 = 11;
     /// A selection pattern that cannot match (outside the source; on restore, not relative to the
@@ -321,6 +323,9 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
             RestoreError::NothingSelected => exit::NO_RESTORE_FILES,
             RestoreError::SelectionWithPath => exit::USER_ERROR,
         };
+    }
+    if find(&|c| c.is::<crate::engine::cache::ManifestMismatch>()) {
+        return exit::MISMATCHED_MANIFESTS;
     }
     if let Some(s) = all
         .iter()

@@ -4,7 +4,7 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use super::throttle::Limits;
+use super::throttle::{Limits, COPY_BUFFER};
 use super::{Backend, BackendError, BackendResult, UrlError};
 
 pub struct FileBackend {
@@ -112,14 +112,15 @@ impl Backend for FileBackend {
         // Write under a temporary name and rename, so a reader never sees a partial file.
         let tmp = self.dir.join(format!(".{name}.part"));
         let result = (|| {
-            match &self.limits.upload {
-                // The kernel's copy (copy_file_range) when nothing limits it.
-                None => {
+            match (&self.limits.upload, self.limits.copy_block) {
+                // The kernel's copy (copy_file_range) when nothing limits it or sets the block size.
+                (None, None) => {
                     fs::copy(src, &tmp)?;
                 }
-                Some(_) => {
+                _ => {
                     let mut from = self.limits.upload(fs::File::open(src)?);
-                    io::copy(&mut from, &mut fs::File::create(&tmp)?)?;
+                    let mut to = fs::File::create(&tmp)?;
+                    self.limits.copy(&mut from, &mut to, COPY_BUFFER)?;
                 }
             }
             fs::File::open(&tmp)?.sync_all()?;
@@ -159,10 +160,13 @@ impl Backend for FileBackend {
 
     fn get(&self, name: &str, dst: &Path) -> BackendResult<()> {
         let src = self.dir.join(name);
-        let result = match &self.limits.download {
-            None => fs::copy(&src, dst),
-            Some(_) => fs::File::open(&src)
-                .and_then(|f| io::copy(&mut self.limits.download(f), &mut fs::File::create(dst)?)),
+        let result = match (&self.limits.download, self.limits.copy_block) {
+            (None, None) => fs::copy(&src, dst),
+            _ => fs::File::open(&src).and_then(|f| {
+                let mut to = fs::File::create(dst)?;
+                self.limits
+                    .copy(&mut self.limits.download(f), &mut to, COPY_BUFFER)
+            }),
         };
         result.map(|_| ()).map_err(|e| self.err(name, e))
     }
@@ -217,7 +221,8 @@ impl Backend for FileBackend {
                 .write(true)
                 .create_new(true)
                 .open(self.dir.join(name))?;
-            io::copy(&mut fs::File::open(src)?, &mut out)?;
+            self.limits
+                .copy(&mut fs::File::open(src)?, &mut out, COPY_BUFFER)?;
             out.sync_all()
         })();
         result.map_err(|e| self.err(name, e))

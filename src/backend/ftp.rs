@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, FtpStream, Mode};
 
+use super::throttle::COPY_BUFFER;
 use super::url::NetUrl;
 use super::{Backend, BackendError, BackendResult, OpenOptions, UrlError};
 
@@ -379,7 +380,9 @@ impl Backend for FtpBackend {
                 .ftp
                 .put_with_stream(&part)
                 .map_err(|e| self.ftp_err(name, "STOR", e))?;
-            if let Err(e) = io::copy(&mut self.limits.upload(&mut local), &mut data) {
+            if let Err(e) = self
+                .limits
+                .copy(&mut self.limits.upload(&mut local), &mut data, COPY_BUFFER) {
                 drop(data);
                 return Err(self.err(name, Kind::Transient, format!("upload: {e}")));
             }
@@ -425,7 +428,10 @@ impl Backend for FtpBackend {
                     format!("cannot write {}: {e}", dst.display()),
                 )
             })?;
-            if let Err(e) = io::copy(&mut self.limits.download(&mut data), &mut out) {
+            if let Err(e) =
+                self.limits
+                    .copy(&mut self.limits.download(&mut data), &mut out, COPY_BUFFER)
+            {
                 return Err(self.err(name, Kind::Transient, format!("download: {e}")));
             }
             c.ftp
@@ -507,7 +513,7 @@ impl Backend for FtpBackend {
                 .ftp
                 .put_with_stream(name)
                 .map_err(|e| self.ftp_err(name, "STOR", e))?;
-            if let Err(e) = io::copy(&mut local, &mut data) {
+            if let Err(e) = self.limits.copy(&mut local, &mut data, COPY_BUFFER) {
                 drop(data);
                 return Err(self.err(name, Kind::Transient, format!("upload: {e}")));
             }

@@ -210,6 +210,9 @@ pub struct OpenOptions {
     /// receives (see [`throttle`]); `None` or 0: no limit.
     pub upload_limit: Option<u64>,
     pub download_limit: Option<u64>,
+    /// `--copy-blocksize`: bytes per read when file, sftp and ftp copy a file (see
+    /// [`throttle::Limits::copy`]); `None`: each backend's default.
+    pub copy_blocksize: Option<usize>,
 }
 
 // Hand-written so a password never reaches a log through `{:?}`.
@@ -250,6 +253,7 @@ impl std::fmt::Debug for OpenOptions {
             .field("azure", &self.azure)
             .field("upload_limit", &self.upload_limit)
             .field("download_limit", &self.download_limit)
+            .field("copy_blocksize", &self.copy_blocksize)
             .finish_non_exhaustive()
     }
 }

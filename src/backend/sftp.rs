@@ -6,7 +6,7 @@
 //! cannot list or delete (duplicity's scp backend also lists over sftp).
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -347,23 +347,6 @@ impl SftpBackend {
     }
 }
 
-/// `io::copy` with [`TRANSFER_BUFFER`]-sized calls, so that libssh2 keeps many SFTP requests in flight.
-/// `write_all` re-offers the unacknowledged tail, which is what libssh2's pipelined write expects.
-fn copy_pipelined(from: &mut impl Read, to: &mut impl Write) -> io::Result<u64> {
-    let mut buf = vec![0u8; TRANSFER_BUFFER];
-    let mut total = 0u64;
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        to.write_all(&buf[..n])?;
-        total += n as u64;
-    }
-}
-
 fn expand_tilde(p: &str, home: &Path) -> PathBuf {
     match p.strip_prefix("~/") {
         Some(rest) => home.join(rest),
@@ -387,7 +370,8 @@ impl Backend for SftpBackend {
             let mut remote = c.sftp.create(&part).map_err(|e| self.err(name, e))?;
             // The limit paces the reads of the local file, so libssh2 never has more than one
             // chunk of it to send ahead.
-            copy_pipelined(&mut self.limits.upload(&mut local), &mut remote)
+            self.limits
+                .copy(&mut self.limits.upload(&mut local), &mut remote, TRANSFER_BUFFER)
                 .map_err(|e| self.io_err(name, "upload", e))?;
             remote.flush().map_err(|e| self.io_err(name, "upload", e))?;
             drop(remote);
@@ -424,7 +408,12 @@ impl Backend for SftpBackend {
             let mut out = fs::File::create(dst)
                 .map_err(|e| self.fail(name, format!("cannot write {}: {e}", dst.display())))?;
             // Paced reads also keep libssh2's read-ahead to a few chunks.
-            copy_pipelined(&mut self.limits.download(&mut remote), &mut out)
+            self.limits
+                .copy(
+                    &mut self.limits.download(&mut remote),
+                    &mut out,
+                    TRANSFER_BUFFER,
+                )
                 .map_err(|e| self.io_err(name, "download", e))?;
             Ok(())
         })
@@ -485,7 +474,9 @@ impl Backend for SftpBackend {
                     OpenType::File,
                 )
                 .map_err(|e| self.err(name, e))?;
-            copy_pipelined(&mut local, &mut remote).map_err(|e| self.io_err(name, "upload", e))?;
+            self.limits
+                .copy(&mut local, &mut remote, TRANSFER_BUFFER)
+                .map_err(|e| self.io_err(name, "upload", e))?;
             remote.flush().map_err(|e| self.io_err(name, "upload", e))?;
             // The server's answer to CLOSE is the last word on the write.
             remote.close().map_err(|e| self.err(name, e))?;

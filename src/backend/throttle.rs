@@ -200,11 +200,17 @@ impl<T: Write> Write for Throttled<T> {
     }
 }
 
+/// Bytes per read when copying without `--copy-blocksize` (as `io::copy`).
+pub const COPY_BUFFER: usize = 8 * 1024;
+
 /// A backend's two limiters, made once when it is opened from [`super::OpenOptions`].
 #[derive(Clone, Default, Debug)]
 pub struct Limits {
     pub upload: Option<Arc<RateLimiter>>,
     pub download: Option<Arc<RateLimiter>>,
+    /// `--copy-blocksize`: bytes per read of [`Limits::copy`] (travels with the limiters because every
+    /// backend that copies has them).
+    pub copy_block: Option<usize>,
 }
 
 impl Limits {
@@ -213,6 +219,29 @@ impl Limits {
         Limits {
             upload: make(o.upload_limit),
             download: make(o.download_limit),
+            copy_block: o.copy_blocksize.filter(|&b| b > 0),
+        }
+    }
+
+    /// `io::copy` with reads of `--copy-blocksize` bytes, else of `default` bytes. `write_all`
+    /// re-offers an unwritten tail, which pipelined writers (libssh2's SFTP) expect.
+    pub fn copy(
+        &self,
+        from: &mut impl std::io::Read,
+        to: &mut impl std::io::Write,
+        default: usize,
+    ) -> std::io::Result<u64> {
+        let mut buf = vec![0u8; self.copy_block.unwrap_or(default).max(1)];
+        let mut total = 0u64;
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) => return Ok(total),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            to.write_all(&buf[..n])?;
+            total += n as u64;
         }
     }
 
@@ -309,6 +338,38 @@ pub fn format_rate(bytes_per_second: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reader that records how many bytes each read asked for.
+    struct Asked<'a>(&'a [u8], Vec<usize>);
+    impl std::io::Read for Asked<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.1.push(buf.len());
+            self.0.read(buf)
+        }
+    }
+
+    #[test]
+    fn copy_reads_copy_blocksize_bytes_at_a_time() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+        let copy_with = |block: Option<usize>| {
+            let limits = Limits {
+                copy_block: block,
+                ..Limits::default()
+            };
+            let mut r = Asked(&data, Vec::new());
+            let mut out = Vec::new();
+            assert_eq!(limits.copy(&mut r, &mut out, 4096).unwrap(), 10_000);
+            assert_eq!(out, data);
+            r.1
+        };
+        assert!(copy_with(Some(3 * 1024)).iter().all(|&n| n == 3072));
+        assert!(copy_with(None).iter().all(|&n| n == 4096));
+        let o = super::super::OpenOptions {
+            copy_blocksize: Some(65536),
+            ..Default::default()
+        };
+        assert_eq!(Limits::from_options(&o).copy_block, Some(65536));
+    }
 
     /// A clock that only moves when someone sleeps (or the test advances it); it records the sleeps.
     #[derive(Default)]

@@ -170,6 +170,11 @@ impl Runtime {
             prefixes: Default::default(),
             compression: true,
             append_only_target: s.append_only_target,
+            // Every chain's metadata in the archive dir, as before duplicity 3's partial sync.
+            metadata: crate::engine::cache::SyncPolicy {
+                check_remote: true,
+                full: true,
+            },
         })
     }
 

@@ -52,6 +52,42 @@ pub struct Cache {
     pub dir: PathBuf,
 }
 
+/// How the archive dir follows the target, as duplicity 3's `--check-remote`/`--no-check-remote` and
+/// `--metadata-sync-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncPolicy {
+    /// Read metadata from the target (the default). False: the archive dir is used as it is, and the
+    /// target's last manifest is not compared with the cached one before an incremental.
+    pub check_remote: bool,
+    /// Fetch the metadata of every chain; false (duplicity 3's default, `partial`): only that of the
+    /// chain the command works on, the one at the time it reads (now for backups).
+    pub full: bool,
+}
+
+impl Default for SyncPolicy {
+    fn default() -> SyncPolicy {
+        SyncPolicy {
+            check_remote: true,
+            full: false,
+        }
+    }
+}
+
+/// The target's last manifest differs from the archive dir's copy (duplicity's `mismatched_manifests`):
+/// the target or the archive dir was changed behind our back; an incremental on it could not be
+/// trusted.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the manifest {name} on the target does not match the archive dir's copy in {}: the backup set or \
+     the archive dir was damaged or changed. Check the target (collection-status, verify); to rebuild the \
+     archive dir from the target, move that folder away and run again",
+    cache_dir.display()
+)]
+pub struct ManifestMismatch {
+    pub name: String,
+    pub cache_dir: PathBuf,
+}
+
 /// Mode of the archive dir and of every directory we create for it: its files name every backed-up
 /// file (also those in private directories) and manifests are kept decrypted.
 pub const PRIVATE_DIR_MODE: u32 = 0o700;
@@ -106,14 +142,37 @@ impl Cache {
         self.dir.join(local)
     }
 
-    /// Brings the cache in step with `remote` (the target's listing): fetches metadata the cache lacks
-    /// (decrypting manifests, re-gzipping sigtars) and drops metadata the target no longer has.
+    /// Brings the cache in step with `remote` (the target's listing), as `policy` says: fetches
+    /// metadata the cache lacks (decrypting manifests, re-gzipping sigtars) — all of it, or only that
+    /// of the chain at time `at` — and drops metadata the target no longer has. Without
+    /// `check_remote`, the cache is left as it is.
     pub fn sync(
         &self,
         backend: &dyn Backend,
         remote: &[String],
         decryptor: &Decryptor,
+        policy: SyncPolicy,
+        at: i64,
     ) -> Result<()> {
+        if !policy.check_remote {
+            return Ok(());
+        }
+        // duplicity's partial sync: the files whose times overlap the chain at `at`; with no chain
+        // (or two covering `at`), everything.
+        let span = if policy.full {
+            None
+        } else {
+            crate::engine::collection::Collection::from_names(remote)
+                .chain_at_time(at)
+                .ok()
+                .map(|c| (c.start, c.end))
+        };
+        let needed = |kind: &NameKind| match span {
+            None => true,
+            Some((start, end)) => {
+                kind.time() >= start && kind.from_time().unwrap_or(kind.time()) <= end
+            }
+        };
         let mut wanted = HashSet::new();
         for r in remote {
             let Some(p) = names::parse(r) else { continue };
@@ -125,7 +184,7 @@ impl Cache {
             };
             wanted.insert(local.clone());
             let lp = self.path(&local);
-            if lp.exists() {
+            if lp.exists() || !needed(&p.kind) {
                 continue;
             }
             self.fetch(backend, r, p.storage, &p.kind, &lp, decryptor)

@@ -14,7 +14,7 @@ use sequoia_openpgp::Cert;
 use crate::backend::append_only::AppendOnly;
 use crate::backend::{self, Backend, OpenOptions};
 use crate::engine::archive::names::Prefixes;
-use crate::engine::cache::{self, Cache};
+use crate::engine::cache::{self, Cache, SyncPolicy};
 use crate::engine::collection::Collection;
 use crate::engine::commands::backup::{self, BackupOptions, BackupReport};
 use crate::engine::commands::list::{self, ListedFile};
@@ -133,6 +133,8 @@ pub struct RepositoryConfig {
     /// (`--append-only-target`): uploads go straight to final names and are checked, and retention
     /// and cleanup list what would go instead of deleting (see [`crate::backend::append_only`]).
     pub append_only_target: bool,
+    /// How the archive dir follows the target (`--check-remote`, `--metadata-sync-mode`).
+    pub metadata: SyncPolicy,
 }
 
 impl RepositoryConfig {
@@ -150,6 +152,7 @@ impl RepositoryConfig {
             prefixes: Prefixes::default(),
             compression: true,
             append_only_target: false,
+            metadata: SyncPolicy::default(),
         }
     }
 }
@@ -171,6 +174,7 @@ pub struct Repository {
     concurrency: usize,
     compression: bool,
     append_only_target: bool,
+    metadata: SyncPolicy,
 }
 
 /// What a backup needs from its repository (see [`Repository::backup`]).
@@ -185,6 +189,8 @@ pub(crate) struct WriteContext<'a> {
     pub compression: bool,
     /// Nothing may be deleted from the target (see [`RepositoryConfig::append_only_target`]).
     pub append_only_target: bool,
+    /// How the archive dir follows the target.
+    pub metadata: SyncPolicy,
 }
 
 /// What a restore or verify needs from its repository.
@@ -195,6 +201,8 @@ pub(crate) struct ReadContext<'a> {
     pub cache_dir: &'a Path,
     /// The target is append-only (its listing leaves out cut manifests).
     pub append_only: bool,
+    /// How the archive dir follows the target.
+    pub metadata: SyncPolicy,
 }
 
 impl Repository {
@@ -238,6 +246,7 @@ impl Repository {
             concurrency: config.concurrency,
             compression: config.compression,
             append_only_target: config.append_only_target,
+            metadata: config.metadata,
         }
     }
 
@@ -400,6 +409,7 @@ impl Repository {
             concurrency: self.concurrency,
             compression: self.compression,
             append_only_target: self.append_only_target,
+            metadata: self.metadata,
         };
         backup::backup(&ctx, opts)
             .with_context(|| format!("backup to {} failed", self.describe()))
@@ -414,6 +424,7 @@ impl Repository {
             decryptor: self.read_decryptor(true)?,
             cache_dir: &self.cache_dir,
             append_only: self.append_only_target,
+            metadata: self.metadata,
         };
         restore::restore(&ctx, opts)
             .with_context(|| format!("restore from {} failed", self.describe()))
@@ -427,6 +438,7 @@ impl Repository {
             decryptor: self.read_decryptor(true)?,
             cache_dir: &self.cache_dir,
             append_only: self.append_only_target,
+            metadata: self.metadata,
         };
         verify::verify(&ctx, opts)
             .with_context(|| format!("verify of {} failed", self.describe()))
@@ -448,6 +460,7 @@ impl Repository {
             &decryptor,
             time,
             self.append_only_target,
+            self.metadata,
             each,
         )
         .with_context(|| format!("list-current-files of {} failed", self.describe()))

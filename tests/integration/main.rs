@@ -25,6 +25,7 @@ mod charm_scheduler;
 mod charm_secrets;
 mod charm_upgrade_python;
 mod cli_compat;
+mod cli_meta_options;
 mod cli_more_options;
 mod cli_options;
 mod cli_prefixes;

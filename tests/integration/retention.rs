@@ -37,8 +37,13 @@ fn run_on_copy(
     copy_tree(&ws.p(base), &ws.p(copy));
     let url = ws.url(copy);
     let enc = Enc::Plain;
-    // Fill the archive dir first, as after a backup on this machine.
-    ws.run(tool, enc, &["list-current-files", &url]).ok();
+    // Fill the archive dir first, as after backups on this machine (every chain's metadata: ours syncs
+    // only the chain in use by default, as duplicity 3).
+    let fill: &[&str] = match tool {
+        Tool::Ours => &["list-current-files", "--metadata-sync-mode", "full", &url],
+        Tool::Duplicity => &["list-current-files", &url],
+    };
+    ws.run(tool, enc, fill).ok();
     let before = dir_names(&ws.p(copy));
     let dry = ws.run(tool, enc, &args(cmd, &url, false)).ok();
     let after_dry = dir_names(&ws.p(copy));

@@ -381,7 +381,7 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
         None
     } else {
         let cache = Cache::open(ctx.cache_dir.to_path_buf())?;
-        cache.sync(backend, &remote, &decryptor)?;
+        cache.sync(backend, &remote, &decryptor, ctx.metadata, opts.now)?;
         Some(cache)
     };
     let collection = Collection::from_names(&remote);
@@ -424,6 +424,25 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
             ));
         }
     }
+    // --no-check-remote: the archive dir as it is. Without the chain's metadata there, a new chain, as
+    // duplicity (whose collection then comes from the archive dir and has no chain to continue).
+    if let (false, false, Some(cache), Some(tip)) = (
+        full,
+        ctx.metadata.check_remote,
+        cache.as_ref(),
+        tip.as_ref(),
+    ) {
+        let lacking = std::iter::once(&tip.last_manifest)
+            .chain(&tip.signatures)
+            .filter_map(cache::local_name)
+            .find(|l| !cache.path(l).exists());
+        if let Some(l) = lacking {
+            full = true;
+            notes.push(format!(
+                "starting a new full backup: the archive dir lacks {l} of the chain to continue, and --no-check-remote does not fetch it"
+            ));
+        }
+    }
     // On an append-only target a cut manifest upload stays under its final name; a chain ending in
     // one cannot be continued (nor replaced): start a new full instead of building on it.
     if !full && ctx.append_only_target && !opts.dry_run {
@@ -446,9 +465,19 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
         let last = match &cache {
             Some(cache) => {
                 let local = cache::local_name(&tip.last_manifest).expect("manifest");
-                manifest::parse(&cache.read(&local)?).map_err(|e| {
+                let cached = manifest::parse(&cache.read(&local)?).map_err(|e| {
                     anyhow!("the manifest {local} in the archive dir is unreadable: {e}")
-                })?
+                })?;
+                if ctx.metadata.check_remote {
+                    check_remote_manifest(
+                        backend,
+                        &tip.last_manifest_remote,
+                        &decryptor,
+                        &cached,
+                        &cache.dir,
+                    )?;
+                }
+                cached
             }
             None => stored::read_manifest(backend, &tip.last_manifest_remote, &decryptor)?,
         };
@@ -805,6 +834,42 @@ fn chain_unusable(c: &Collection, cache: Option<&Cache>) -> Option<String> {
             missing.join(" and ")
         )
     })
+}
+
+/// duplicity 3's `--check-remote` before an incremental: the target's last manifest must agree with the
+/// archive dir's copy, or one of them was changed behind our back. A manifest this run cannot decrypt is not
+/// compared, as duplicity compares only when it has the passphrase.
+fn check_remote_manifest(
+    backend: &dyn Backend,
+    name: &str,
+    decryptor: &Decryptor,
+    cached: &manifest::Manifest,
+    cache_dir: &Path,
+) -> Result<()> {
+    use crate::engine::error::{Error, ErrorKind};
+    let remote = match stored::read_manifest(backend, name, decryptor) {
+        Ok(m) => m,
+        Err(e) => {
+            let e = Error::classify(e);
+            if e.kind() == ErrorKind::WrongKey {
+                return Ok(());
+            }
+            return Err(e.into_anyhow());
+        }
+    };
+    // What duplicity's Manifest.__eq__ compares: the volume numbers, the host and the directory.
+    let key = |m: &manifest::Manifest| {
+        let numbers: Vec<u32> = m.volumes.iter().map(|v| v.number).collect();
+        (numbers, m.hostname.clone(), m.localdir.clone())
+    };
+    if key(&remote) != key(cached) {
+        return Err(cache::ManifestMismatch {
+            name: name.to_string(),
+            cache_dir: cache_dir.to_path_buf(),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// Checks, before anything is written, that an incremental encrypts as the chain it continues: the

@@ -45,17 +45,24 @@ pub(crate) fn for_each_current_file(
     decryptor: &Decryptor,
     time: i64,
     append_only: bool,
+    policy: crate::engine::cache::SyncPolicy,
     mut each: impl FnMut(ListedFile) -> Result<()>,
 ) -> Result<Vec<String>> {
     let mut remote = backend.list().context("cannot list the target")?;
     if append_only {
         super::backup::append_only_listing(backend, &mut remote, decryptor, &cache.dir)?;
     }
-    cache.sync(backend, &remote, decryptor)?;
+    cache.sync(backend, &remote, decryptor, policy, time)?;
     let col = Collection::from_names(&remote);
     let chain = col.sig_chain_at_time(time)?;
     let names = chain.names(Some(time));
-    let mut sigs = cache.chain_signatures(&names)?;
+    let mut sigs = cache.chain_signatures(&names).map_err(|e| {
+        if policy.check_remote {
+            e
+        } else {
+            e.context("--no-check-remote reads only the archive dir, which lacks this chain's signatures: run once without it to fetch them")
+        }
+    })?;
     while let Some(e) = sigs.next_entry()? {
         let Some(meta) = e.meta else { continue };
         each(ListedFile {

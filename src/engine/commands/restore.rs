@@ -235,6 +235,7 @@ fn chosen_paths(ctx: &ReadContext, sel: &Selection, opts: &RestoreOptions) -> Re
         &ctx.decryptor,
         opts.time,
         ctx.append_only,
+        ctx.metadata,
         |f| {
             let index = if f.path == b"." {
                 Index::root()
