@@ -85,7 +85,7 @@ STATUS = {
     "--include": (YES, "also on restore, relative to the archive root"),
     "--include-filelist": (YES, "also on restore, relative to the archive root"),
     "--include-regexp": (YES, "also on restore, relative to the archive root"),
-    "--jsonstat": (YES, "backups: the same keys as 3.2.1 (nulls included); remove-* leave the jsonstat files; collection-status does not read them yet"),
+    "--jsonstat": (YES, "backups: the same keys as 3.2.1 (nulls included); remove-* and cleanup delete the jsonstat files with their sets, as 3.2.1"),
     "--log-fd": (YES, "duplicity's machine-readable records (`LEVEL CODE`, `. ` message lines)"),
     "--log-file": (YES, "appended, duplicity's machine-readable records"),
     "--log-timestamp": (YES, "time and level before each message on stderr"),

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use crate::support::*;
 
-fn duplicity3() -> &'static str {
+pub(crate) fn duplicity3() -> &'static str {
     static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     PATH.get_or_init(|| {
         let out = Command::new("bash")

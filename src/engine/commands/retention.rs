@@ -588,6 +588,7 @@ pub fn apply(plan: &Plan, backend: &dyn Backend, archive_dir: Option<&Path>) -> 
         .filter(|d| d.location == Location::Remote)
     {
         let ours = names::parse(&d.name).is_some()
+            || names::parse_jsonstat(&d.name).is_some()
             || d.name
                 .strip_prefix('.')
                 .and_then(|n| n.strip_suffix(".part"))
