@@ -107,7 +107,7 @@ STATUS = {
     "--par2-redundancy": (NA, "no par2 wrapper"),
     "--par2-volumes": (NA, "no par2 wrapper"),
     "--path-to-restore": (YES, "also -r and 0.8's --file-to-restore"),
-    "--print-statistics": (YES, "the default; the same block and field names as duplicity 3.2.1"),
+    "--print-statistics": (YES, "the default; the same block, fields and counts as duplicity 3.2.1"),
     "--progress": (YES, "a bar on a terminal, a line per volume otherwise; restores too"),
     "--progress-rate": (YES, ""),
     "--rename": (YES, "paths that would leave the target (.., absolute) are refused"),
