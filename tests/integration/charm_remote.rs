@@ -242,3 +242,38 @@ fn charm_s3_multipart_options_reach_the_store() {
         "{vol} ({size} bytes) in 5 MiB parts: {etag}"
     );
 }
+
+#[test]
+fn charm_s3_ca_certificate_trusts_a_private_ca() {
+    use crate::backend_s3::{make_tls_certs, start_tls_listing_server};
+    let dir = tempfile::tempdir().unwrap();
+    make_tls_certs(dir.path());
+    let (port, mut server) = start_tls_listing_server(dir.path());
+    let url = format!("127.0.0.1:{port}/bkt");
+    let keys = [
+        ("aws_access_key_id", json!("AKIATESTTESTTEST")),
+        ("aws_secret_access_key", json!("not-checked-by-this-server")),
+    ];
+    let j = unit("remote-s3-ca", "s3", &url, &keys);
+    // The store's certificate chains to a CA the system does not know.
+    j.action("collection-status", json!({}));
+    let msg = j.action_failed().expect("refused without the CA");
+    assert!(msg.contains("TLS certificate is not trusted"), "{msg}");
+    // With the CA as s3_ca_certificate, the same store is trusted.
+    let ca = fs::read_to_string(dir.path().join("ca.pem")).unwrap();
+    let mut cfg = vec![
+        ("backend", json!("s3")),
+        ("remote_backup_url", json!(url)),
+        ("encryption_passphrase", json!("remote passphrase")),
+        ("aux_backup_directory", json!(SOURCE)),
+        ("s3_ca_certificate", json!(ca)),
+    ];
+    cfg.extend(keys.iter().cloned());
+    j.set_config(&cfg);
+    let r = j.hook("config-changed");
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(j.last_status().0, "active", "{:?}", j.last_status());
+    j.action_ok("collection-status", json!({}));
+    let _ = server.kill();
+    let _ = server.wait();
+}
