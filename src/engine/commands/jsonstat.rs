@@ -218,6 +218,50 @@ pub fn set_key(set: &BackupSet) -> String {
     format!("{kind}-{}", timestr::format_timestamp(set.time()))
 }
 
+/// One set of the primary chain for [`changes_in_set_json`]: its key ([`set_key`]), its statistics
+/// ([`read_set`]) and the files its manifest lists as changed, as (path, "new"|"changed"|"deleted").
+pub struct SetStats {
+    pub key: String,
+    pub stats: OrderedJson,
+    pub files_changed: Vec<(String, String)>,
+}
+
+/// duplicity 3's `collection-status --show-changes-in-set N --jsonstat` (`get_changes_in_set_json`):
+/// `sets` oldest first as the chain has them; `index` counts from the newest (0), None for every set
+/// (duplicity's -1). Each set as `{"json_stat": …, "files_changed": {path: action}}`, printed as its
+/// `json.dumps(…, indent=4)`.
+pub fn changes_in_set_json(sets: &[SetStats], index: Option<usize>) -> Result<String> {
+    let newest_first: Vec<&SetStats> = sets.iter().rev().collect();
+    let chosen: Vec<&SetStats> = match index {
+        None => newest_first,
+        Some(n) => vec![*newest_first.get(n).with_context(|| {
+            format!(
+                "--show-changes-in-set {n}: the primary chain has {} set(s); give 0 (the newest) to {}",
+                sets.len(),
+                sets.len().saturating_sub(1)
+            )
+        })?],
+    };
+    let doc = OrderedJson::Object(
+        chosen
+            .into_iter()
+            .map(|s| {
+                let files = s
+                    .files_changed
+                    .iter()
+                    .map(|(p, a)| (p.clone(), OrderedJson::String(a.clone())))
+                    .collect();
+                let body = OrderedJson::Object(vec![
+                    ("json_stat".to_string(), s.stats.clone()),
+                    ("files_changed".to_string(), OrderedJson::Object(files)),
+                ]);
+                (s.key.clone(), body)
+            })
+            .collect(),
+    );
+    Ok(python_json(&doc))
+}
+
 /// A JSON document with its objects' keys in the order read or built, as Python's `json` keeps them
 /// (serde_json's `Value` sorts them).
 #[derive(Debug, Clone, PartialEq)]
@@ -436,5 +480,37 @@ mod tests {
         );
         let back: OrderedJson = serde_json::from_str(&out).unwrap();
         assert_eq!(back, v);
+    }
+
+    #[test]
+    fn changes_in_set_json_newest_first_as_duplicity_3() {
+        let set = |key: &str, errors: u64, files: &[(&str, &str)]| SetStats {
+            key: key.to_string(),
+            stats: OrderedJson::Object(vec![("Errors".into(), OrderedJson::Number(errors.into()))]),
+            files_changed: files
+                .iter()
+                .map(|(p, a)| (p.to_string(), a.to_string()))
+                .collect(),
+        };
+        let sets = [
+            set("full-20261206T000000Z", 0, &[("a", "new")]),
+            set(
+                "inc-20261207T000000Z",
+                1,
+                &[("a", "changed"), ("b", "deleted")],
+            ),
+        ];
+        let one = changes_in_set_json(&sets, Some(0)).unwrap();
+        assert_eq!(
+            one,
+            "{\n    \"inc-20261207T000000Z\": {\n        \"json_stat\": {\n            \"Errors\": 1\n        },\n        \"files_changed\": {\n            \"a\": \"changed\",\n            \"b\": \"deleted\"\n        }\n    }\n}"
+        );
+        let all = changes_in_set_json(&sets, None).unwrap();
+        assert!(
+            all.find("inc-2026").unwrap() < all.find("full-2026").unwrap(),
+            "{all}"
+        );
+        let err = changes_in_set_json(&sets, Some(2)).unwrap_err().to_string();
+        assert!(err.contains("has 2 set(s)"), "{err}");
     }
 }
