@@ -467,10 +467,10 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                 })
                 .transpose()
                 .context("--full-if-older-than")?;
-            let progress = opts
-                .more
-                .progress
-                .then(|| crate::cli_progress::Progress::backup(source, opts.more.progress_rate()));
+            let selection = crate::cli_selection::selection_from_args(argv, source, now(opts))?;
+            let progress = opts.more.progress.then(|| {
+                crate::cli_progress::Progress::backup(source, &selection, opts.more.progress_rate())
+            });
             let report = repo.backup(&backup::BackupOptions {
                 source: source.clone(),
                 source_as_typed: source.to_string_lossy().into_owned(),
@@ -481,7 +481,7 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                 allow_source_mismatch: opts.allow_source_mismatch,
                 dry_run: opts.dry_run,
                 progress: progress.as_ref().map(|p| p.volume_callback()),
-                selection: crate::cli_selection::selection_from_args(argv, source, now(opts))?,
+                selection,
                 full_if_n_inc: opts.ops.full_if_n_inc,
                 source_bytes_read: progress.as_ref().map(|p| p.read_counter()),
                 jsonstat: opts.more.jsonstat.then(|| {

@@ -83,9 +83,13 @@ fn report_line(line: &str) {
 
 impl Progress {
     /// Progress of a backup of `source`, drawn every `rate` seconds on a terminal.
-    pub fn backup(source: &Path, rate: Duration) -> Progress {
+    pub fn backup(
+        source: &Path,
+        selection: &crate::engine::selection::Selection,
+        rate: Duration,
+    ) -> Progress {
         let total = Arc::new(AtomicU64::new(
-            crate::engine::commands::backup::source_size(source),
+            crate::engine::commands::backup::source_size(source, selection),
         ));
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(

@@ -403,7 +403,10 @@ fn job(
     let count = params.get("count").and_then(Value::as_u64).unwrap_or(1) as usize;
     let outcome = match name {
         "backup" | "do-backup" => {
-            let total = crate::engine::commands::backup::source_size(&rt.source());
+            // A selection that cannot be built fails the backup itself, with its message.
+            let total = rt.selection().map_or(0, |sel| {
+                crate::engine::commands::backup::source_size(&rt.source(), &sel)
+            });
             let _ = log.send(format!(
                 "backing up {} ({}) to {}",
                 rt.settings.source,

@@ -65,6 +65,31 @@ pub const OPTIONS: &[OptionSpec] = &[
     s("s3_server_side_encryption", "", false),
     s("s3_kms_key_id", "", false),
     s("azure_blob_tier", "", false),
+    OptionSpec {
+        name: "s3_multipart_chunk_size",
+        kind: OptionType::Int,
+        default: "0",
+        secret: false,
+    },
+    OptionSpec {
+        name: "s3_multipart_max_procs",
+        kind: OptionType::Int,
+        default: "1",
+        secret: false,
+    },
+    OptionSpec {
+        name: "azure_max_block_size",
+        kind: OptionType::Int,
+        default: "0",
+        secret: false,
+    },
+    OptionSpec {
+        name: "azure_max_connections",
+        kind: OptionType::Int,
+        default: "1",
+        secret: false,
+    },
+    s("s3_ca_certificate", "", false),
     secret("aws_keys_secret"),
     s("azure_connection_string", "", true),
     secret("azure_connection_string_secret"),
@@ -179,6 +204,11 @@ pub struct RawConfig {
     pub s3_server_side_encryption: String,
     pub s3_kms_key_id: String,
     pub azure_blob_tier: String,
+    pub s3_multipart_chunk_size: i64,
+    pub s3_multipart_max_procs: i64,
+    pub azure_max_block_size: i64,
+    pub azure_max_connections: i64,
+    pub s3_ca_certificate: String,
     pub upload_rate_limit: String,
     pub download_rate_limit: String,
     pub additional_backup_urls: String,
@@ -229,6 +259,11 @@ impl Default for RawConfig {
             s3_server_side_encryption: String::new(),
             s3_kms_key_id: String::new(),
             azure_blob_tier: String::new(),
+            s3_multipart_chunk_size: 0,
+            s3_multipart_max_procs: 1,
+            azure_max_block_size: 0,
+            azure_max_connections: 1,
+            s3_ca_certificate: String::new(),
             upload_rate_limit: String::new(),
             download_rate_limit: String::new(),
             additional_backup_urls: String::new(),
@@ -805,6 +840,49 @@ fn validate_storage_options(raw: &RawConfig, problems: &mut Vec<Problem>) {
         problems.push(problem(
             "azure_blob_tier",
             format!("azure_blob_tier \"{tier}\" is invalid: use Hot, Cool, Cold or Archive, or \"\" for the account's default"),
+        ));
+    }
+    validate_transfer_options(raw, problems);
+}
+
+/// The largest S3 part and Azure block, as the CLI's `--s3-multipart-chunk-size` (MiB) and
+/// `--azure-max-block-size` (bytes) allow.
+const MAX_S3_CHUNK_MIB: i64 = 5 * 1024;
+const MAX_AZURE_BLOCK: i64 = 4000 * 1024 * 1024;
+
+/// How uploads are cut and sent (S3 part size and parallel parts, Azure block size and parallel
+/// blocks) and the CA certificates an S3-compatible store's TLS certificate may chain to.
+fn validate_transfer_options(raw: &RawConfig, problems: &mut Vec<Problem>) {
+    let chunk = raw.s3_multipart_chunk_size;
+    if chunk != 0 && !(5..=MAX_S3_CHUNK_MIB).contains(&chunk) {
+        problems.push(problem(
+            "s3_multipart_chunk_size",
+            format!("s3_multipart_chunk_size {chunk} is invalid: use 5 to {MAX_S3_CHUNK_MIB} (MiB; S3 parts are at least 5 MiB), or 0 to let the charm choose"),
+        ));
+    }
+    for (name, n) in [
+        ("s3_multipart_max_procs", raw.s3_multipart_max_procs),
+        ("azure_max_connections", raw.azure_max_connections),
+    ] {
+        if !(1..=64).contains(&n) {
+            problems.push(problem(
+                name,
+                format!("{name} {n} is invalid: use 1 to 64 (parts of one file sent at once; each is held in memory)"),
+            ));
+        }
+    }
+    let block = raw.azure_max_block_size;
+    if block != 0 && !(1..=MAX_AZURE_BLOCK).contains(&block) {
+        problems.push(problem(
+            "azure_max_block_size",
+            format!("azure_max_block_size {block} is invalid: use 1 to {MAX_AZURE_BLOCK} (bytes), or 0 for the default of 8 MiB"),
+        ));
+    }
+    let ca = raw.s3_ca_certificate.trim();
+    if !ca.is_empty() && !ca.contains("-----BEGIN CERTIFICATE-----") {
+        problems.push(problem(
+            "s3_ca_certificate",
+            "s3_ca_certificate is not a PEM certificate (-----BEGIN CERTIFICATE-----): give the CA's certificate(s) in PEM form, or \"\" to trust the system's CAs only",
         ));
     }
 }

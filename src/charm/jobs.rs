@@ -180,7 +180,7 @@ impl Runtime {
 
     /// `exclude_patterns` as the engine's selection, matched against the source as the settings name it
     /// (the real path, also under `DUPLICITY_CHARM_ROOT`, where the walk reads [`Runtime::source`]).
-    fn selection(&self) -> Result<Selection> {
+    pub(crate) fn selection(&self) -> Result<Selection> {
         let rules: Vec<_> = self.settings.selection.iter().map(|l| l.rule()).collect();
         Selection::new(Path::new(&self.settings.source), &rules, false)
             .context("exclude_patterns cannot be used: run a hook (`juju config`) to see why")

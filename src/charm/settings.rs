@@ -195,6 +195,20 @@ pub struct StorageSettings {
     pub s3_server_side_encryption: Option<String>,
     pub s3_kms_key_id: Option<String>,
     pub azure_blob_tier: Option<String>,
+    /// `s3_multipart_chunk_size` in MiB, `s3_multipart_max_procs`, `azure_max_block_size` in bytes,
+    /// `azure_max_connections`: absent when left at their defaults (so settings written before
+    /// they existed read the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_multipart_chunk_size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_multipart_max_procs: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure_max_block_size: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure_max_connections: Option<usize>,
+    /// `s3_ca_certificate`: PEM certificates trusted besides the system's roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_ca_certificate: Option<String>,
 }
 
 impl StorageSettings {
@@ -206,6 +220,19 @@ impl StorageSettings {
             s3_server_side_encryption: nonempty(&raw.s3_server_side_encryption),
             s3_kms_key_id: nonempty(&raw.s3_kms_key_id),
             azure_blob_tier: nonempty(&raw.azure_blob_tier),
+            s3_multipart_chunk_size: u64::try_from(raw.s3_multipart_chunk_size)
+                .ok()
+                .filter(|n| *n > 0),
+            s3_multipart_max_procs: usize::try_from(raw.s3_multipart_max_procs)
+                .ok()
+                .filter(|n| *n > 1),
+            azure_max_block_size: usize::try_from(raw.azure_max_block_size)
+                .ok()
+                .filter(|n| *n > 0),
+            azure_max_connections: usize::try_from(raw.azure_max_connections)
+                .ok()
+                .filter(|n| *n > 1),
+            s3_ca_certificate: nonempty(&raw.s3_ca_certificate),
         }
     }
 
@@ -259,6 +286,19 @@ impl StorageSettings {
             Some(other) => anyhow::bail!("s3_server_side_encryption {other:?}: use aes256 or kms"),
         };
         backend.azure.blob_tier.clone_from(&self.azure_blob_tier);
+        if let Some(c) = self
+            .s3_multipart_chunk_size
+            .filter(|c| !(5..=5 * 1024).contains(c))
+        {
+            anyhow::bail!("s3_multipart_chunk_size {c}: use 5 to 5120 (MiB), or 0");
+        }
+        backend.s3.multipart_chunk_size = self.s3_multipart_chunk_size.map(|m| m << 20);
+        backend.s3.multipart_max_procs = self.s3_multipart_max_procs;
+        backend.azure.max_block_size = self.azure_max_block_size;
+        backend.azure.max_connections = self.azure_max_connections;
+        if let Some(pem) = &self.s3_ca_certificate {
+            backend.tls_extra_roots.push(pem.clone().into_bytes());
+        }
         Ok(())
     }
 }

@@ -766,18 +766,27 @@ fn a_backup_action_records_its_outcome_and_the_status_shows_it() {
     let rec = tools.record();
     assert_eq!(rec.action_failed, None, "{:?}", rec.action_logs);
     assert_eq!(rec.action_results["type"], "full");
-    assert_eq!(rec.action_results["statistics.source-bytes"], "5");
-    assert!(rec.action_logs[0].starts_with("backing up /tmp/duplicity (5 B) to file://"));
+    // duplicity's SourceFileSize: the file's 5 bytes and the directory's own st_size.
+    let dir_size = fs::symlink_metadata(m.p("/tmp/duplicity")).unwrap().len();
+    assert_eq!(
+        rec.action_results["statistics.source-bytes"],
+        (5 + dir_size).to_string()
+    );
+    assert!(
+        rec.action_logs[0].starts_with(&format!(
+            "backing up /tmp/duplicity ({}) to file://",
+            super::state::size(5 + dir_size)
+        )),
+        "{:?}",
+        rec.action_logs
+    );
     assert!(rec
         .action_logs
         .iter()
         .any(|l| l.starts_with("volume 1 stored")));
     let (status, msg) = tools.status().unwrap();
     assert_eq!(status, WorkloadStatus::Active);
-    assert!(
-        msg.ends_with("; last backup 0s ago, 5 B") || msg.contains("last backup"),
-        "{msg}"
-    );
+    assert!(msg.contains("last backup"), "{msg}");
     let state = super::state::State::load(&m.paths().resolve(&m.files().state_file)).unwrap();
     let last = &state.last["backup"];
     assert!(last.ok && last.trigger == super::state::Trigger::Action);
@@ -1139,4 +1148,80 @@ fn storage_options_are_validated_and_reach_the_settings_file() {
         Some(crate::backend::s3::StorageClass::GlacierIr)
     );
     assert_eq!(o.azure.blob_tier.as_deref(), Some("Cool"));
+}
+
+#[test]
+fn transfer_options_are_validated_and_reach_the_backend_options() {
+    let m = Machine::new();
+    let bad =
+        |pairs: &[(&str, Value)]| blocked(&m.run("hooks/config-changed", with(valid(), pairs)));
+    for (pairs, start) in [
+        (
+            vec![("s3_multipart_chunk_size", json!(4))],
+            "s3_multipart_chunk_size 4 is invalid: use 5 to 5120",
+        ),
+        (
+            vec![("s3_multipart_max_procs", json!(0))],
+            "s3_multipart_max_procs 0 is invalid: use 1 to 64",
+        ),
+        (
+            vec![("azure_max_connections", json!(65))],
+            "azure_max_connections 65 is invalid: use 1 to 64",
+        ),
+        (
+            vec![("azure_max_block_size", json!(-1))],
+            "azure_max_block_size -1 is invalid",
+        ),
+        (
+            vec![("s3_ca_certificate", json!("not a certificate"))],
+            "s3_ca_certificate is not a PEM certificate",
+        ),
+    ] {
+        let msg = bad(&pairs);
+        assert!(msg.starts_with(start), "{msg}");
+    }
+    let settings = |m: &Machine| -> Value {
+        serde_json::from_slice(
+            &fs::read(m.p("/var/lib/duplicity-charm/duplicity-0/settings.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    // The defaults write nothing: settings as before these options existed.
+    let tools = m.run("hooks/config-changed", valid());
+    assert_eq!(tools.status().unwrap().0, WorkloadStatus::Active);
+    let defaults = settings(&m)["storage"].clone();
+    for key in [
+        "s3_multipart_chunk_size",
+        "s3_multipart_max_procs",
+        "azure_max_block_size",
+        "azure_max_connections",
+        "s3_ca_certificate",
+    ] {
+        assert!(defaults.get(key).is_none(), "{key}: {defaults}");
+    }
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    let tools = m.run(
+        "hooks/config-changed",
+        with(
+            valid(),
+            &[
+                ("s3_multipart_chunk_size", json!(8)),
+                ("s3_multipart_max_procs", json!(3)),
+                ("azure_max_block_size", json!(1 << 20)),
+                ("azure_max_connections", json!(2)),
+                ("s3_ca_certificate", json!(pem)),
+            ],
+        ),
+    );
+    assert_eq!(tools.status().unwrap().0, WorkloadStatus::Active);
+    let mut o = crate::backend::OpenOptions::new();
+    serde_json::from_value::<super::settings::StorageSettings>(settings(&m)["storage"].clone())
+        .unwrap()
+        .apply(&mut o)
+        .unwrap();
+    assert_eq!(o.s3.multipart_chunk_size, Some(8 << 20));
+    assert_eq!(o.s3.multipart_max_procs, Some(3));
+    assert_eq!(o.azure.max_block_size, Some(1 << 20));
+    assert_eq!(o.azure.max_connections, Some(2));
+    assert_eq!(o.tls_extra_roots, vec![pem.trim().as_bytes().to_vec()]);
 }

@@ -61,6 +61,8 @@ pub struct BackupSet {
     pub volumes: BTreeMap<u32, String>,
     /// The manifest's remote name; a set without one is incomplete.
     pub manifest: Option<String>,
+    /// duplicity 3's `--jsonstat` file of the set, if any (part of the set: it goes when the set goes).
+    pub jsonstat: Option<String>,
     /// Encrypted (`.gpg`), as the first name seen says.
     pub encrypted: bool,
     /// The first name seen was a `.part` (cache) name.
@@ -73,6 +75,7 @@ impl BackupSet {
             kind,
             volumes: BTreeMap::new(),
             manifest: None,
+            jsonstat: None,
             encrypted,
             partial,
         }
@@ -98,7 +101,8 @@ impl BackupSet {
         self.volumes.len()
     }
 
-    /// Remote names: volumes in ascending order, then the manifest (unless it is a `.part`).
+    /// Remote names: volumes in ascending order, then the manifest (unless it is a `.part`), then the
+    /// jsonstat file (duplicity 3's `get_filenames`).
     pub fn file_names(&self) -> Vec<String> {
         let mut v: Vec<String> = self.volumes.values().cloned().collect();
         if let Some(m) = &self.manifest {
@@ -106,6 +110,7 @@ impl BackupSet {
                 v.push(m.clone());
             }
         }
+        v.extend(self.jsonstat.iter().cloned());
         v
     }
 
@@ -276,6 +281,27 @@ impl Collection {
         let mut new_sigs: Vec<SigFile> = Vec::new();
         for name in sorted {
             let Some(p) = names::parse_with_prefixes(name, prefixes) else {
+                // duplicity 3 files a jsonstat with the set of the same times (a set of its own
+                // when there is no other file: incomplete, so cleanup takes it).
+                if let Some(js) = names::parse_jsonstat_with_prefixes(name, prefixes) {
+                    let kind = match js.from {
+                        None => SetKind::Full { time: js.time },
+                        Some(from) => SetKind::Inc { from, to: js.time },
+                    };
+                    let encrypted = js.storage == names::Storage::Gpg;
+                    let set = match sets.iter_mut().position(|s| s.kind == kind) {
+                        Some(i) => &mut sets[i],
+                        None => {
+                            sets.push(BackupSet::new(kind, encrypted, js.partial));
+                            sets.last_mut().expect("just pushed")
+                        }
+                    };
+                    if set.jsonstat.is_some() {
+                        c.conflicts.push(name.clone());
+                    } else {
+                        set.jsonstat = Some(name.clone());
+                    }
+                }
                 continue;
             };
             let encrypted = p.storage == names::Storage::Gpg;
@@ -845,6 +871,7 @@ mod tests {
     use super::fixture::*;
     use super::*;
     use crate::engine::archive::names::{format, Storage};
+    use crate::engine::timestr;
 
     /// Sets without a manifest (cut uploads) never happened for a restore: a time at or after one
     /// selects the complete state before it and names it; a time before every complete set but at or
@@ -945,6 +972,44 @@ mod tests {
         let sigs = &c.sig_chains[0];
         assert_eq!(sigs.names(Some(T0 + 150)).len(), 2);
         assert_eq!(c.sig_chain_at_time(T0 + 150).unwrap().start, T0);
+    }
+
+    #[test]
+    fn jsonstat_files_join_their_set_or_make_an_incomplete_one() {
+        let stat = |from: Option<i64>, to: i64| match from {
+            None => format!(
+                "duplicity-full.{}.jsonstat.gz",
+                timestr::format_timestamp(to)
+            ),
+            Some(f) => format!(
+                "duplicity-inc.{}.to.{}.jsonstat.gpg",
+                timestr::format_timestamp(f),
+                timestr::format_timestamp(to)
+            ),
+        };
+        let mut names = [full(T0), inc(T0, T0 + 100)].concat();
+        names.push(stat(None, T0));
+        names.push(stat(Some(T0), T0 + 100));
+        // Left behind by a set deleted without it.
+        names.push(stat(Some(T0 - 200), T0 - 100));
+        let c = Collection::from_names(&names);
+        assert_eq!(c.chains.len(), 1);
+        let chain = &c.chains[0];
+        assert_eq!(
+            chain.full.jsonstat.as_deref(),
+            Some(names[names.len() - 3].as_str())
+        );
+        assert_eq!(
+            chain.incs[0].jsonstat.as_deref(),
+            Some(names[names.len() - 2].as_str())
+        );
+        assert_eq!(
+            chain.full.file_names().last(),
+            Some(&names[names.len() - 3])
+        );
+        assert_eq!(c.incomplete_sets.len(), 1);
+        assert_eq!(c.extraneous_names(), vec![names[names.len() - 1].clone()]);
+        assert!(c.primary.is_some());
     }
 
     #[test]

@@ -544,6 +544,32 @@ impl Repository {
             .map_err(Error::classify)
     }
 
+    /// The statistics of each set of the primary chain, oldest first, as duplicity 3's
+    /// `collection-status --show-changes-in-set N --jsonstat` reads them: (`full-T`/`inc-T`, the set's
+    /// jsonstat, `{}` when it has none).
+    pub fn primary_chain_jsonstats(
+        &self,
+    ) -> Result<Vec<(String, crate::engine::commands::jsonstat::OrderedJson)>> {
+        let col = self.collection()?;
+        let Some(chain) = col.primary_chain() else {
+            return Ok(Vec::new());
+        };
+        let decryptor = self.read_decryptor(false)?;
+        chain
+            .sets()
+            .map(|set| {
+                let stats = crate::engine::commands::jsonstat::read_set(
+                    self.backend.as_ref(),
+                    &self.cache_dir,
+                    &decryptor,
+                    set,
+                )
+                .map_err(Error::classify)?;
+                Ok((crate::engine::commands::jsonstat::set_key(set), stats))
+            })
+            .collect()
+    }
+
     /// Whether nothing may be deleted from the target (`--append-only-target`).
     pub fn is_append_only(&self) -> bool {
         self.append_only_target

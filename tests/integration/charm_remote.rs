@@ -193,3 +193,87 @@ fn charm_s3_with_its_endpoint_and_region_options() {
     );
     backup_and_restore(&j);
 }
+
+#[test]
+fn charm_s3_multipart_options_reach_the_store() {
+    use duplicity_charm::backend::s3::S3Backend;
+    use duplicity_charm::backend::Backend;
+    let prefix = unique("charm-mp");
+    let j = unit(
+        "remote-s3-multipart",
+        "s3",
+        &format!("s3:///dc-charm/{prefix}"),
+        &[
+            ("aws_access_key_id", json!(server("S3_ACCESS_KEY_ID"))),
+            (
+                "aws_secret_access_key",
+                json!(server("S3_SECRET_ACCESS_KEY")),
+            ),
+            ("s3_endpoint_url", json!(server("S3_ENDPOINT"))),
+            ("s3_region_name", json!(server("S3_REGION"))),
+            ("s3_multipart_chunk_size", json!(5)),
+            ("s3_multipart_max_procs", json!(2)),
+        ],
+    );
+    backup_and_restore(&j);
+    // The sample's ~6 MiB of random data make one volume above 5 MiB: sent as 5 MiB parts, which
+    // S3 shows in the ETag ("-<parts>"). Without the option the charm sends it in one request.
+    // The charm stores under the unit's name (duplicity/0 -> duplicity-0).
+    let unit_dir = super::juju_support::UNIT.replace('/', "-");
+    let b = S3Backend::from_url(
+        &format!("boto3+s3://dc-charm/{prefix}/{unit_dir}"),
+        &crate::backend_conformance::s3_opts(),
+    )
+    .unwrap();
+    let vol = b
+        .list()
+        .unwrap()
+        .into_iter()
+        .find(|n| n.contains(".vol1.difftar"))
+        .expect("a volume");
+    let tmp = tempfile::tempdir().unwrap();
+    b.get(&vol, &tmp.path().join("v")).unwrap();
+    let size = fs::metadata(tmp.path().join("v")).unwrap().len();
+    let parts = size.div_ceil(5 << 20);
+    assert!(parts >= 2, "{vol}: {size} bytes");
+    let etag = b.etag(&vol).unwrap();
+    assert!(
+        etag.trim_matches('"').ends_with(&format!("-{parts}")),
+        "{vol} ({size} bytes) in 5 MiB parts: {etag}"
+    );
+}
+
+#[test]
+fn charm_s3_ca_certificate_trusts_a_private_ca() {
+    use crate::backend_s3::{make_tls_certs, start_tls_listing_server};
+    let dir = tempfile::tempdir().unwrap();
+    make_tls_certs(dir.path());
+    let (port, mut server) = start_tls_listing_server(dir.path());
+    let url = format!("127.0.0.1:{port}/bkt");
+    let keys = [
+        ("aws_access_key_id", json!("AKIATESTTESTTEST")),
+        ("aws_secret_access_key", json!("not-checked-by-this-server")),
+    ];
+    let j = unit("remote-s3-ca", "s3", &url, &keys);
+    // The store's certificate chains to a CA the system does not know.
+    j.action("collection-status", json!({}));
+    let msg = j.action_failed().expect("refused without the CA");
+    assert!(msg.contains("TLS certificate is not trusted"), "{msg}");
+    // With the CA as s3_ca_certificate, the same store is trusted.
+    let ca = fs::read_to_string(dir.path().join("ca.pem")).unwrap();
+    let mut cfg = vec![
+        ("backend", json!("s3")),
+        ("remote_backup_url", json!(url)),
+        ("encryption_passphrase", json!("remote passphrase")),
+        ("aux_backup_directory", json!(SOURCE)),
+        ("s3_ca_certificate", json!(ca)),
+    ];
+    cfg.extend(keys.iter().cloned());
+    j.set_config(&cfg);
+    let r = j.hook("config-changed");
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(j.last_status().0, "active", "{:?}", j.last_status());
+    j.action_ok("collection-status", json!({}));
+    let _ = server.kill();
+    let _ = server.wait();
+}

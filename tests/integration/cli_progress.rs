@@ -204,3 +204,35 @@ fn a_progress_rate_of_zero_is_refused() {
     assert_eq!(r.code, Some(2), "{}", r.output());
     assert!(r.stderr.contains("--progress-rate"), "{}", r.stderr);
 }
+
+#[test]
+fn the_total_counts_only_the_selected_files_so_the_bar_reaches_100() {
+    let ws = Ws::new("progress-selection");
+    let src = source(&ws);
+    // 2 MiB the selection leaves out: counted, the bar would stop at 60% and the ETA mislead.
+    let skip = src.join("skip");
+    write_file(&skip.join("big"), &random_bytes(9, 2 << 20), 0o644, T0);
+    let (screen, code) = in_terminal(
+        &ws,
+        &[
+            "full",
+            "--archive-dir",
+            ws.p("cache").to_str().unwrap(),
+            "--volsize",
+            "1",
+            "--progress",
+            "--progress-rate",
+            "1",
+            "--exclude",
+            skip.to_str().unwrap(),
+            src.to_str().unwrap(),
+            &ws.url("repo"),
+        ],
+    );
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        screen.contains("3.00 MiB/3.00 MiB") && screen.contains("100% ETA 0s"),
+        "the selected 3 MiB of 3 MiB, 100%:\n{screen}"
+    );
+    assert!(!screen.contains("/5.00 MiB"), "{screen}");
+}

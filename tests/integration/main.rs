@@ -53,6 +53,7 @@ mod s3_upload_options;
 mod safety;
 mod secrets;
 mod selection;
+mod stats_parity;
 mod status;
 mod typechange;
 mod upload_concurrency;

@@ -175,6 +175,52 @@ pub fn is_jsonstat(name: &str) -> bool {
     }
 }
 
+/// A parsed jsonstat name: the set it belongs to (`from` only for an incremental), as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsonStatName {
+    pub from: Option<i64>,
+    pub time: i64,
+    pub partial: bool,
+    pub storage: Storage,
+}
+
+/// Parses a jsonstat name written with the given prefixes (duplicity 3's `stat_re` and `stat_re_short`):
+/// `duplicity-full.T.jsonstat`, `duplicity-inc.T1.to.T2.jsonstat`, `dfst.T.jst`, `dist.T1.to.T2.jst`,
+/// each with an optional `.part`/`.p` and `.gz`/`.gpg` (`.z`/`.g`).
+pub fn parse_jsonstat_with_prefixes(name: &str, prefixes: &Prefixes) -> Option<JsonStatName> {
+    let body = name
+        .strip_prefix(prefixes.file.as_str())?
+        .strip_prefix(prefixes.jsonstat.as_str())?;
+    let tokens: Vec<&str> = body.split('.').collect();
+    let long = |s: &str| long_time(s).map(|(t, _)| t);
+    let short = |s: &str| base36(s).filter(|t| *t != 0 && writable(*t));
+    let (from, time, after, short_form) = match tokens.as_slice() {
+        ["duplicity-full", t, "jsonstat", after @ ..] => (None, long(t)?, after, false),
+        ["duplicity-inc", t1, "to", t2, "jsonstat", after @ ..] => {
+            (Some(long(t1)?), long(t2)?, after, false)
+        }
+        ["dfst", t, "jst", after @ ..] => (None, short(t)?, after, true),
+        ["dist", t1, "to", t2, "jst", after @ ..] => (Some(short(t1)?), short(t2)?, after, true),
+        _ => return None,
+    };
+    let (partial, storage) = if short_form {
+        tail(after, "p", "z", "g")?
+    } else {
+        tail(after, "part", "gz", "gpg")?
+    };
+    Some(JsonStatName {
+        from,
+        time,
+        partial,
+        storage,
+    })
+}
+
+/// [`parse_jsonstat_with_prefixes`] without prefixes.
+pub fn parse_jsonstat(name: &str) -> Option<JsonStatName> {
+    parse_jsonstat_with_prefixes(name, &Prefixes::default())
+}
+
 /// Parses a name with no prefixes. Names that are not duplicity's give None.
 pub fn parse(name: &str) -> Option<ParsedName> {
     parse_with_prefixes(name, &Prefixes::default())
@@ -612,6 +658,45 @@ mod tests {
                 .unwrap()
                 .kind,
             NameKind::FullManifest { time: T0 }
+        );
+    }
+
+    #[test]
+    fn jsonstat_names() {
+        let full = parse_jsonstat("duplicity-full.20261123T053225Z.jsonstat.gz").unwrap();
+        assert_eq!(
+            (full.from, full.partial, full.storage),
+            (None, false, Storage::Gzip)
+        );
+        assert_eq!(
+            full.time,
+            timestr::parse_timestamp("20261123T053225Z").unwrap()
+        );
+        let inc =
+            parse_jsonstat("duplicity-inc.20261123T053225Z.to.20261124T053225Z.jsonstat.part.gpg")
+                .unwrap();
+        assert_eq!(
+            (inc.from, inc.partial, inc.storage),
+            (Some(full.time), true, Storage::Gpg)
+        );
+        assert!(
+            parse_jsonstat("duplicity-inc.20261123T053225Z.to.20261124T053225Z.jsonstat").is_some()
+        );
+        assert!(parse_jsonstat("dfst.abc.jst.z").is_some());
+        assert!(parse_jsonstat("duplicity-full.20261123T053225Z.manifest").is_none());
+        assert!(parse_jsonstat("duplicity-full.20261123T053225Z.jsonstat.zip").is_none());
+        let p = Prefixes {
+            file: "F_".into(),
+            jsonstat: "J_".into(),
+            ..Default::default()
+        };
+        assert!(
+            parse_jsonstat_with_prefixes("F_J_duplicity-full.20261123T053225Z.jsonstat", &p)
+                .is_some()
+        );
+        assert!(
+            parse_jsonstat_with_prefixes("F_duplicity-full.20261123T053225Z.jsonstat", &p)
+                .is_none()
         );
     }
 

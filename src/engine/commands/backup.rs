@@ -95,6 +95,7 @@ pub struct BackupStats {
     pub deleted_files: u64,
     pub changed_files: u64,
     pub changed_file_size: u64,
+    /// Always 0: duplicity declares it and never adds to it; kept for the same block and JSON.
     pub changed_delta_size: u64,
     pub delta_entries: u64,
     pub raw_delta_size: u64,
@@ -154,32 +155,57 @@ impl BackupStats {
     }
 }
 
+/// duplicity's `get_byte_summary_string`: three significant figures in the largest unit reached.
 fn human_bytes(n: u64) -> String {
-    let units = ["bytes", "KB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < units.len() - 1 {
-        v /= 1024.0;
-        u += 1;
+    const UNITS: [(u64, &str); 4] = [
+        (1 << 40, "TB"),
+        (1 << 30, "GB"),
+        (1 << 20, "MB"),
+        (1 << 10, "KB"),
+    ];
+    for (size, unit) in UNITS {
+        if n >= size {
+            let v = n as f64 / size as f64;
+            let precision = if v >= 100.0 {
+                0
+            } else if v >= 10.0 {
+                1
+            } else {
+                2
+            };
+            return format!("{v:.precision$} {unit}");
+        }
     }
-    if u == 0 {
-        format!("{n} bytes")
+    if n == 1 {
+        "1 byte".to_string()
     } else {
-        format!("{v:.2} {}", units[u])
+        format!("{n} bytes")
     }
 }
 
-fn human_seconds(s: f64) -> String {
-    if s < 60.0 {
-        format!("{s:.2} seconds")
-    } else {
-        let m = (s / 60.0).floor();
-        format!(
-            "{m} minute{} {:.2} seconds",
-            if m == 1.0 { "" } else { "s" },
-            s - m * 60.0
-        )
+/// duplicity's `dup_time.inttopretty` for a float number of seconds.
+fn human_seconds(total: f64) -> String {
+    let mut parts = Vec::new();
+    let hours = (total / 3600.0).floor();
+    let rest = total - hours * 3600.0;
+    if hours > 1.0 {
+        parts.push(format!("{hours} hours"));
+    } else if hours == 1.0 {
+        parts.push("1 hour".to_string());
     }
+    let minutes = (rest / 60.0).floor();
+    let seconds = rest - minutes * 60.0;
+    if minutes > 1.0 {
+        parts.push(format!("{minutes} minutes"));
+    } else if minutes == 1.0 {
+        parts.push("1 minute".to_string());
+    }
+    if seconds == 1.0 {
+        parts.push("1 second".to_string());
+    } else if parts.is_empty() || seconds > 1.0 {
+        parts.push(format!("{seconds:.2} seconds"));
+    }
+    parts.join(" ")
 }
 
 /// What a backup did.
@@ -992,27 +1018,32 @@ fn back_up_entry<S: VolumeSink, W: Write>(
     before: Option<&sigtar::SigEntry>,
     notes: &mut Vec<String>,
 ) -> Result<()> {
+    // The counts follow duplicity's `diffdir.get_delta_iter` and `StatsDeltaProcess`: sizes are the
+    // entry's `st_size` (a directory's or a symlink's too); every snapshot (a new entry, a changed
+    // non-regular one, a regular file without an earlier signature) is "new", only a regular file
+    // stored as a delta is "changed"; an entry that cannot be read counts as an error only.
     let m = &entry.meta;
-    stats.source_files += 1;
-    stats.source_file_size += m.size;
     if let Some(old) = before.and_then(|b| b.meta.as_ref()) {
         if m.same_as_for_backup(old) {
+            stats.source_files += 1;
+            stats.source_file_size += stat_size(entry);
             return Ok(());
         }
     }
     let old_sig = before.and_then(|b| b.signature.as_deref());
     if m.ftype != FileType::Regular {
-        stats.delta_entries += 1;
         vol.add_metadata(&entry.index, m)?;
         sigs.add_snapshot(&entry.index, m)?;
-        if before.is_none() {
-            stats.new_files += 1;
-        } else {
-            stats.changed_files += 1;
-        }
+        let size = stat_size(entry);
+        stats.source_files += 1;
+        stats.source_file_size += size;
+        stats.delta_entries += 1;
+        stats.new_files += 1;
+        stats.new_file_size += size;
         return Ok(());
     }
     let (file, at_open) = open_source(&entry.path).map_err(SourceReadError)?;
+    stats.source_files += 1;
     stats.delta_entries += 1;
     // The data read and the metadata stored describe the same file: take size and mtime from the
     // descriptor, in case the file was replaced or written since the walk saw it.
@@ -1089,26 +1120,30 @@ fn back_up_entry<S: VolumeSink, W: Write>(
             entry.path.display()
         ));
     }
+    // duplicity counts the bytes read; it never adds to ChangedDeltaSize (it stays 0 there too).
+    stats.source_file_size += read;
     match old_sig {
         Some(_) => {
             manifest.add_file(FileAction::Changed, &entry.index)?;
             stats.changed_files += 1;
             stats.changed_file_size += size;
-            stats.changed_delta_size += len;
         }
         None => {
             manifest.add_file(FileAction::New, &entry.index)?;
-            if before.is_some() {
-                stats.changed_files += 1;
-                stats.changed_file_size += size;
-            } else {
-                stats.new_files += 1;
-                stats.new_file_size += size;
-            }
+            stats.new_files += 1;
+            stats.new_file_size += size;
         }
     }
     stats.raw_delta_size += len;
     Ok(())
+}
+
+/// An entry's `st_size` as duplicity's `ROPath.getsize` reads it (not followed through a symlink).
+fn stat_size(entry: &SourceEntry) -> u64 {
+    if entry.meta.ftype == FileType::Regular {
+        return entry.meta.size;
+    }
+    std::fs::symlink_metadata(&entry.path).map_or(0, |md| md.len())
 }
 
 /// Opens a source file for reading without following a symlink and without blocking on a fifo: the
@@ -1438,22 +1473,47 @@ impl VolumeSink for PipelineSink<'_, '_> {
     }
 }
 
-/// Bytes of regular files under `dir` (symlinks not followed, selection not applied): the total a
-/// backup's progress (the CLI's bar, the charm's action-log) counts to; reading may find more.
-pub fn source_size(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            match e.file_type() {
-                Ok(t) if t.is_dir() => stack.push(e.path()),
-                Ok(t) if t.is_file() => total += e.metadata().map(|m| m.len()).unwrap_or(0),
-                _ => {}
-            }
+/// What a backup of `dir` with `selection` will count as its SourceFileSize if nothing changes
+/// meanwhile: the `st_size` of every selected entry, walked as the backup walks. The total a backup's
+/// progress (the CLI's bar, the charm's action-log) counts to, as duplicity's `--progress` makes a
+/// first pass over the selected files.
+pub fn source_size(dir: &Path, selection: &Selection) -> u64 {
+    TreeWalk::with_selection(dir, selection.clone())
+        .map(|e| stat_size(&e))
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Expected values printed by duplicity 3.2.1's `StatsObj.get_byte_summary_string` and
+    /// `dup_time.inttopretty`.
+    #[test]
+    fn summaries_as_duplicity_words_them() {
+        let bytes = [
+            (0, "0 bytes"),
+            (1, "1 byte"),
+            (1023, "1023 bytes"),
+            (1024, "1.00 KB"),
+            (10 * 1024, "10.0 KB"),
+            (150 * 1024, "150 KB"),
+            (5_000_000, "4.77 MB"),
+            (3 << 40, "3.00 TB"),
+        ];
+        for (n, want) in bytes {
+            assert_eq!(human_bytes(n), want);
+        }
+        let secs = [
+            (0.5, "0.50 seconds"),
+            (1.0, "1 second"),
+            (61.5, "1 minute 1.50 seconds"),
+            (3600.4, "1 hour"),
+            (7322.0, "2 hours 2 minutes 2.00 seconds"),
+            (59.999, "60.00 seconds"),
+        ];
+        for (t, want) in secs {
+            assert_eq!(human_seconds(t), want);
         }
     }
-    total
 }

@@ -14,10 +14,10 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::backend::Backend;
-use crate::engine::archive::container::{ContainerWriter, Sealing};
-use crate::engine::archive::names::Storage;
+use crate::engine::archive::container::{self, ContainerWriter, Sealing};
+use crate::engine::archive::names::{self, Storage};
 use crate::engine::cache::Cache;
-use crate::engine::collection::{BackupChain, SetKind};
+use crate::engine::collection::{BackupChain, BackupSet, SetKind};
 use crate::engine::commands::backup::BackupStats;
 use crate::engine::timestr;
 
@@ -182,6 +182,218 @@ pub fn store(
     Ok(())
 }
 
+/// duplicity 3's `BackupSet.get_jsonstat`: a set's statistics from its jsonstat file, the archive
+/// dir's gzipped copy first, else the target's (decoded as its name says); an empty object when the
+/// set has no jsonstat file.
+pub fn read_set(
+    backend: &dyn Backend,
+    cache_dir: &Path,
+    decryptor: &crate::engine::crypto::Decryptor,
+    set: &BackupSet,
+) -> Result<OrderedJson> {
+    use std::io::Read;
+    let Some(remote) = &set.jsonstat else {
+        return Ok(OrderedJson::Object(Vec::new()));
+    };
+    let local = cache_dir.join(file_name(set.kind, Storage::Gzip));
+    let mut text = String::new();
+    if local.is_file() {
+        flate2::read::GzDecoder::new(File::open(&local)?)
+            .read_to_string(&mut text)
+            .with_context(|| format!("cannot read {}", local.display()))?;
+    } else {
+        let storage = names::parse_jsonstat(remote).map_or(Storage::Plain, |j| j.storage);
+        let file = crate::engine::stored::fetch(backend, remote)?;
+        container::decode(file, storage, decryptor)
+            .and_then(|mut r| r.read_to_string(&mut text))
+            .with_context(|| format!("cannot read the jsonstat file {remote}"))?;
+    }
+    serde_json::from_str(&text).with_context(|| format!("the jsonstat file {remote} is not JSON"))
+}
+
+/// duplicity 3's key for a set in `collection-status --show-changes-in-set N --jsonstat`:
+/// `full-T` or `inc-T` (the set's end time).
+pub fn set_key(set: &BackupSet) -> String {
+    let kind = if set.is_full() { "full" } else { "inc" };
+    format!("{kind}-{}", timestr::format_timestamp(set.time()))
+}
+
+/// One set of the primary chain for [`changes_in_set_json`]: its key ([`set_key`]), its statistics
+/// ([`read_set`]) and the files its manifest lists as changed, as (path, "new"|"changed"|"deleted").
+pub struct SetStats {
+    pub key: String,
+    pub stats: OrderedJson,
+    pub files_changed: Vec<(String, String)>,
+}
+
+/// duplicity 3's `collection-status --show-changes-in-set N --jsonstat` (`get_changes_in_set_json`):
+/// `sets` oldest first as the chain has them; `index` counts from the newest (0), None for every set
+/// (duplicity's -1). Each set as `{"json_stat": …, "files_changed": {path: action}}`, printed as its
+/// `json.dumps(…, indent=4)`.
+pub fn changes_in_set_json(sets: &[SetStats], index: Option<usize>) -> Result<String> {
+    let newest_first: Vec<&SetStats> = sets.iter().rev().collect();
+    let chosen: Vec<&SetStats> = match index {
+        None => newest_first,
+        Some(n) => vec![*newest_first.get(n).with_context(|| {
+            format!(
+                "--show-changes-in-set {n}: the primary chain has {} set(s); give 0 (the newest) to {}",
+                sets.len(),
+                sets.len().saturating_sub(1)
+            )
+        })?],
+    };
+    let doc = OrderedJson::Object(
+        chosen
+            .into_iter()
+            .map(|s| {
+                let files = s
+                    .files_changed
+                    .iter()
+                    .map(|(p, a)| (p.clone(), OrderedJson::String(a.clone())))
+                    .collect();
+                let body = OrderedJson::Object(vec![
+                    ("json_stat".to_string(), s.stats.clone()),
+                    ("files_changed".to_string(), OrderedJson::Object(files)),
+                ]);
+                (s.key.clone(), body)
+            })
+            .collect(),
+    );
+    Ok(python_json(&doc))
+}
+
+/// A JSON document with its objects' keys in the order read or built, as Python's `json` keeps them
+/// (serde_json's `Value` sorts them).
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderedJson {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(String),
+    Array(Vec<OrderedJson>),
+    Object(Vec<(String, OrderedJson)>),
+}
+
+impl Serialize for OrderedJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            OrderedJson::Null => s.serialize_unit(),
+            OrderedJson::Bool(b) => s.serialize_bool(*b),
+            OrderedJson::Number(n) => n.serialize(s),
+            OrderedJson::String(t) => s.serialize_str(t),
+            OrderedJson::Array(a) => {
+                let mut seq = s.serialize_seq(Some(a.len()))?;
+                for x in a {
+                    seq.serialize_element(x)?;
+                }
+                seq.end()
+            }
+            OrderedJson::Object(m) => {
+                let mut map = s.serialize_map(Some(m.len()))?;
+                for (k, v) in m {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for OrderedJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = OrderedJson;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_unit<E>(self) -> Result<OrderedJson, E> {
+                Ok(OrderedJson::Null)
+            }
+            fn visit_none<E>(self) -> Result<OrderedJson, E> {
+                Ok(OrderedJson::Null)
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<OrderedJson, E> {
+                Ok(OrderedJson::Bool(b))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<OrderedJson, E> {
+                Ok(OrderedJson::Number(n.into()))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<OrderedJson, E> {
+                Ok(OrderedJson::Number(n.into()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<OrderedJson, E> {
+                serde_json::Number::from_f64(n)
+                    .map(OrderedJson::Number)
+                    .ok_or_else(|| E::custom("a number JSON cannot hold"))
+            }
+            fn visit_str<E>(self, t: &str) -> Result<OrderedJson, E> {
+                Ok(OrderedJson::String(t.to_string()))
+            }
+            fn visit_string<E>(self, t: String) -> Result<OrderedJson, E> {
+                Ok(OrderedJson::String(t))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<OrderedJson, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = a.next_element()? {
+                    v.push(x);
+                }
+                Ok(OrderedJson::Array(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<OrderedJson, A::Error> {
+                let mut v = Vec::new();
+                while let Some((k, x)) = a.next_entry()? {
+                    v.push((k, x));
+                }
+                Ok(OrderedJson::Object(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl OrderedJson {
+    /// The value of `key` in an object.
+    pub fn get(&self, key: &str) -> Option<&OrderedJson> {
+        match self {
+            OrderedJson::Object(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+/// JSON as Python's `json.dumps(obj, indent=4)` writes it: keys in their order, 4-space indent and
+/// every character outside ASCII escaped (`\u00fc`, surrogate pairs above the BMP), so the text matches
+/// duplicity 3's.
+pub fn python_json(v: &OrderedJson) -> String {
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(
+        &mut out,
+        serde_json::ser::PrettyFormatter::with_indent(b"    "),
+    );
+    v.serialize(&mut ser).expect("plain data serializes");
+    let text = String::from_utf8(out).expect("serde_json writes UTF-8");
+    let mut ascii = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                ascii.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    ascii
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,5 +460,57 @@ mod tests {
             ),
             "duplicity-inc.20261206T032728Z.to.20261206T032729Z.jsonstat.gpg"
         );
+    }
+
+    #[test]
+    fn python_json_escapes_as_json_dumps() {
+        let text = r#"{"full-20261206T032728Z": {"json_stat": {"Filename": null, "StartTime": 1.5, "Errors": 0}, "files_changed": {"naïve ü.txt": "new", "😀": "deleted"}}}"#;
+        let v: OrderedJson = serde_json::from_str(text).unwrap();
+        let out = python_json(&v);
+        assert!(out.is_ascii(), "{out}");
+        assert!(
+            out.contains("\"na\\u00efve \\u00fc.txt\": \"new\""),
+            "{out}"
+        );
+        assert!(out.contains("\"\\ud83d\\ude00\": \"deleted\""), "{out}");
+        // Keys in the order read (json_stat first; Filename before StartTime), as Python keeps them.
+        assert!(
+            out.contains("{\n    \"full-20261206T032728Z\": {\n        \"json_stat\": {\n            \"Filename\": null,\n            \"StartTime\": 1.5,\n"),
+            "{out}"
+        );
+        let back: OrderedJson = serde_json::from_str(&out).unwrap();
+        assert_eq!(back, v);
+    }
+
+    #[test]
+    fn changes_in_set_json_newest_first_as_duplicity_3() {
+        let set = |key: &str, errors: u64, files: &[(&str, &str)]| SetStats {
+            key: key.to_string(),
+            stats: OrderedJson::Object(vec![("Errors".into(), OrderedJson::Number(errors.into()))]),
+            files_changed: files
+                .iter()
+                .map(|(p, a)| (p.to_string(), a.to_string()))
+                .collect(),
+        };
+        let sets = [
+            set("full-20261206T000000Z", 0, &[("a", "new")]),
+            set(
+                "inc-20261207T000000Z",
+                1,
+                &[("a", "changed"), ("b", "deleted")],
+            ),
+        ];
+        let one = changes_in_set_json(&sets, Some(0)).unwrap();
+        assert_eq!(
+            one,
+            "{\n    \"inc-20261207T000000Z\": {\n        \"json_stat\": {\n            \"Errors\": 1\n        },\n        \"files_changed\": {\n            \"a\": \"changed\",\n            \"b\": \"deleted\"\n        }\n    }\n}"
+        );
+        let all = changes_in_set_json(&sets, None).unwrap();
+        assert!(
+            all.find("inc-2026").unwrap() < all.find("full-2026").unwrap(),
+            "{all}"
+        );
+        let err = changes_in_set_json(&sets, Some(2)).unwrap_err().to_string();
+        assert!(err.contains("has 2 set(s)"), "{err}");
     }
 }

@@ -253,9 +253,13 @@ fn plan_remove(col: &Collection, t: i64, incs_only: bool, p: &mut Plan) {
     }
 }
 
-/// A set's files, manifest first (so a half-done delete leaves an incomplete set, never a set that
-/// looks complete with volumes missing), then volumes from the last.
+/// A set's files: its jsonstat (as duplicity 3, whose set's files include it), then the manifest (so
+/// a half-done delete leaves an incomplete set, never a set that looks complete with volumes missing),
+/// then volumes from the last.
 fn push_set(p: &mut Plan, set: &BackupSet, reason: Reason) {
+    if let Some(j) = &set.jsonstat {
+        p.deletions.push(remote(j, reason));
+    }
     if let Some(m) = &set.manifest {
         p.deletions.push(remote(m, reason));
     }
@@ -328,6 +332,8 @@ fn plan_archive_dir(dir: &Path, cleanup: bool, p: &mut Plan) -> Result<()> {
             } else {
                 set_keys.insert(kind_key(&pn.kind));
             }
+        } else if let Some(js) = names::parse_jsonstat(&d.name) {
+            set_keys.insert((js.from, js.time));
         }
     }
     let mut local = Vec::new();
@@ -347,13 +353,17 @@ fn plan_archive_dir(dir: &Path, cleanup: bool, p: &mut Plan) -> Result<()> {
             }
             continue;
         }
-        let Some(pn) = names::parse(&name) else {
-            continue;
+        // The cached jsonstat copy goes with its set, as duplicity 3's `BackupSet.delete` takes it.
+        let (key, partial, signature) = match names::parse(&name) {
+            Some(pn) => (kind_key(&pn.kind), pn.partial, pn.kind.is_signature()),
+            None => match names::parse_jsonstat(&name) {
+                Some(js) => ((js.from, js.time), js.partial, false),
+                None => continue,
+            },
         };
-        let key = kind_key(&pn.kind);
-        let reason = if pn.partial {
+        let reason = if partial {
             cleanup.then_some(Reason::PartialCacheFile)
-        } else if set_keys.contains(&key) || (pn.kind.is_signature() && sig_keys.contains(&key)) {
+        } else if set_keys.contains(&key) || (signature && sig_keys.contains(&key)) {
             Some(Reason::CacheCopy)
         } else {
             None
@@ -578,6 +588,7 @@ pub fn apply(plan: &Plan, backend: &dyn Backend, archive_dir: Option<&Path>) -> 
         .filter(|d| d.location == Location::Remote)
     {
         let ours = names::parse(&d.name).is_some()
+            || names::parse_jsonstat(&d.name).is_some()
             || d.name
                 .strip_prefix('.')
                 .and_then(|n| n.strip_suffix(".part"))
@@ -1062,5 +1073,54 @@ mod tests {
         let p = plan(RetentionCommand::Cleanup, &l, Some(d.path())).unwrap();
         assert_eq!(p.deletions.len(), 1);
         assert_eq!(p.deletions[0].reason, Reason::StaleWorkDir);
+    }
+
+    #[test]
+    fn jsonstat_files_go_with_their_sets_and_cache_copies() {
+        use crate::engine::timestr::format_timestamp as ts;
+        let full_stat = |t: i64| format!("duplicity-full.{}.jsonstat.gz", ts(t));
+        let inc_stat = |f: i64, t: i64| format!("duplicity-inc.{}.to.{}.jsonstat.gz", ts(f), ts(t));
+        let mut l = example();
+        l.push(full_stat(T0));
+        l.push(inc_stat(T0, T0 + 100));
+        l.push(full_stat(T0 + 1000));
+        let d = tempfile::tempdir().unwrap();
+        for n in [
+            full_stat(T0),
+            inc_stat(T0 + 100, T0 + 200),
+            full_stat(T0 + 1000),
+        ] {
+            fs::write(d.path().join(n), b"").unwrap();
+        }
+        let p = plan(
+            RetentionCommand::RemoveOlderThan { time: T0 + 1050 },
+            &l,
+            Some(d.path()),
+        )
+        .unwrap();
+        let gone = p.remote_names();
+        assert!(gone.contains(&full_stat(T0).as_str()), "{gone:?}");
+        assert!(gone.contains(&inc_stat(T0, T0 + 100).as_str()), "{gone:?}");
+        assert!(left(&l, &p).contains(&full_stat(T0 + 1000)));
+        let local: Vec<&str> = p
+            .deletions
+            .iter()
+            .filter(|x| x.location == Location::ArchiveDir)
+            .map(|x| x.name.as_str())
+            .collect();
+        assert_eq!(
+            local,
+            [full_stat(T0), inc_stat(T0 + 100, T0 + 200)],
+            "{local:?}"
+        );
+        // A jsonstat left without its set (by remove-* before this change): cleanup takes it.
+        let mut l = example();
+        l.push(inc_stat(T0 - 500, T0 - 400));
+        let p = plan(RetentionCommand::Cleanup, &l, None).unwrap();
+        assert_eq!(p.remote_names(), [inc_stat(T0 - 500, T0 - 400).as_str()]);
+        assert_eq!(
+            p.deletions[0].reason,
+            Reason::IncompleteSet { time: T0 - 400 }
+        );
     }
 }
