@@ -1,7 +1,7 @@
 //! duplicity 3.2.1's options about what a backup reads and records and how collection-status shows
 //! the changes (issue 13): `--copy-links`, `--skip-if-no-change`, `--files-changed`/
-//! `--no-files-changed`, `--max-blocksize`, `--file-changed`, `--show-changes-in-set` and
-//! `--ignore-errors`. Flattened into the CLI's options.
+//! `--no-files-changed`, `--max-blocksize`, `--file-changed`, `--show-changes-in-set`.
+//! Flattened into the CLI's options.
 
 use anyhow::{anyhow, Result};
 
@@ -38,11 +38,6 @@ pub struct ChangeArgs {
     /// newest, 1 the one before, ...).
     #[arg(long, global = true, value_name = "N")]
     pub show_changes_in_set: Option<usize>,
-    /// restore: a volume that is missing or fails its hash check, and owners, permissions or times
-    /// that cannot be set, are warnings instead of errors; the files not restored are named and the
-    /// exit code is still non-zero when any were lost.
-    #[arg(long, global = true)]
-    pub ignore_errors: bool,
 }
 
 /// `--max-blocksize`: bytes, rounded up to 512 as duplicity's parser does (0 gives 512).
@@ -112,7 +107,6 @@ mod tests {
             "./d/b c",
             "--show-changes-in-set",
             "1",
-            "--ignore-errors",
         ])
         .unwrap();
         let t = c.tuning();
@@ -123,7 +117,6 @@ mod tests {
             "d/b c"
         );
         assert_eq!(c.show_changes_in_set, Some(1));
-        assert!(c.ignore_errors);
         // The last of --files-changed / --no-files-changed wins.
         let c = parse(&["--no-files-changed", "--files-changed"]).unwrap();
         assert!(c.tuning().files_changed);
