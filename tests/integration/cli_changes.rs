@@ -262,8 +262,9 @@ fn file_changed_and_show_changes_in_set_match_duplicity3() {
         &["incremental", "--current-time", &t(1).to_string(), s, &url],
     )
     .ok();
-    // duplicity 3 reads the file lists from its archive dir only, which its first run fills.
-    dup3(&ws, &["collection-status", &url]).ok();
+    // duplicity 3 reads the file lists from its archive dir only (an empty one shows no changes), and
+    // collection-status does not fill it: list-current-files does. Ours reads the target's manifests.
+    dup3(&ws, &["list-current-files", &url]).ok();
     for args in [
         &["--show-changes-in-set", "0"][..],
         &["--show-changes-in-set", "1"],
