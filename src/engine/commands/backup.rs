@@ -986,6 +986,7 @@ fn record_deletion<S: VolumeSink, W: Write>(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)] // the walk's writers and counters, each borrowed separately
 fn back_up_entry<S: VolumeSink, W: Write>(
     vol: &mut DiffTarWriter<S>,
     sigs: &mut SigTarWriter<W>,
