@@ -177,6 +177,9 @@ struct Options {
     // Per-command help screens, --config-dir, --copy-blocksize, --check-remote, --metadata-sync-mode.
     #[command(flatten)]
     meta: crate::cli_meta::MetaArgs,
+    // --copy-links, --skip-if-no-change, --max-blocksize, --file-changed, ...: see cli_changes.
+    #[command(flatten)]
+    changes: crate::cli_changes::ChangeArgs,
     // How S3 and Azure store uploads, S3 Object Lock, other backends' options: see cli_backend.
     #[command(flatten)]
     backend_opts: crate::cli_backend::BackendArgs,
@@ -490,9 +493,14 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                         source: source.to_string_lossy().into_owned(),
                     }
                 }),
+                tuning: opts.changes.tuning(),
             })?;
             if let Some(p) = progress {
                 p.finish(Some(report.stats.source_file_size));
+            }
+            if report.skipped {
+                // duplicity 3's words (its typo kept: scripts may look for them).
+                crate::logging::notice("Skipped volume upload, as effectivly nothing has changed");
             }
             for p in &report.problems {
                 crate::logging::warn(p);
@@ -561,6 +569,28 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
         }
         Command::CollectionStatus { url } => {
             let repo = open(opts, url, Access::Read)?;
+            let file_changed = opts.changes.file_changed_index()?;
+            if file_changed.is_some() || opts.changes.show_changes_in_set.is_some() {
+                let col = repo.collection()?;
+                let sets = repo.primary_chain_changes()?;
+                // As duplicity 3: the last full's date, then the table.
+                match col.last_full_time() {
+                    Some(t) => writeln!(
+                        out,
+                        "Last full backup date: {}",
+                        crate::engine::timestr::asctime_local(t)
+                    )?,
+                    None => writeln!(out, "Last full backup date: none")?,
+                }
+                // --show-changes-in-set wins when both are given, as in duplicity.
+                let text = match (opts.changes.show_changes_in_set, &file_changed) {
+                    (Some(n), _) => status::changes_in_set_text(&sets, n)?,
+                    (None, Some(p)) => status::file_changed_text(p, &sets),
+                    (None, None) => unreachable!("checked above"),
+                };
+                out.write_all(text.as_bytes())?;
+                return Ok(0);
+            }
             status::collection_status(&repo, &mut out, opts.json)?;
             Ok(0)
         }

@@ -8,6 +8,7 @@ pub mod backend;
 pub mod charm;
 pub mod cli;
 pub mod cli_backend;
+pub mod cli_changes;
 pub mod cli_meta;
 pub mod cli_more;
 pub mod cli_ops;

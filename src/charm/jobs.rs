@@ -216,6 +216,7 @@ impl Runtime {
             full_if_n_inc: None,
             source_bytes_read: None,
             jsonstat: None,
+            tuning: Default::default(),
         })?;
         let s = &report.stats;
         let kind = if report.full { "full" } else { "incremental" };

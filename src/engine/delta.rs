@@ -14,6 +14,26 @@ pub fn block_len(size: u64) -> usize {
     }
 }
 
+/// duplicity 3.2.1's block length under `--max-blocksize MAX`: the integer square root of the size,
+/// rounded up to a multiple of 512, at most `max` (itself rounded up to 512, as duplicity's parser does).
+pub fn block_len_capped(size: u64, max: usize) -> usize {
+    round512(size.isqrt() as usize).min(round512(max))
+}
+
+/// Rounds up to the next multiple of 512, at least 512 (duplicity's `round512`).
+pub fn round512(n: usize) -> usize {
+    n.max(1).div_ceil(512) * 512
+}
+
+/// The block length for a file of `size` bytes: duplicity 0.8.22's rule, or 3.2.1's with
+/// `--max-blocksize` (`max`). Either way, both versions read the signature (it names its block length).
+pub fn block_len_for(size: u64, max: Option<usize>) -> usize {
+    match max {
+        Some(m) => block_len_capped(size, m),
+        None => block_len(size),
+    }
+}
+
 /// Strong sum length duplicity's signatures carry.
 pub const STRONG_LEN: usize = 8;
 
@@ -24,18 +44,14 @@ fn rs_err(e: librsync::Error) -> io::Error {
     }
 }
 
-/// Computes the signature of everything `input` yields (one pass; `input` may tee the data elsewhere).
-pub fn signature<R: Read>(input: R, size_hint: u64) -> io::Result<Vec<u8>> {
+/// Computes the signature of everything `input` yields (one pass; `input` may tee the data elsewhere),
+/// in blocks of `block` bytes (see [`block_len_for`]).
+pub fn signature<R: Read>(input: R, size_hint: u64, block: usize) -> io::Result<Vec<u8>> {
     // Reads of 64 KiB: one duplicity chunk per read when `input` tees into an archive.
     let buffered = io::BufReader::with_capacity(64 * 1024, input);
-    let mut sig = Signature::with_buf_read(
-        buffered,
-        block_len(size_hint),
-        STRONG_LEN,
-        SignatureType::MD4,
-    )
-    .map_err(rs_err)?;
-    let mut out = Vec::with_capacity(12 + (size_hint as usize / block_len(size_hint) + 1) * 12);
+    let mut sig = Signature::with_buf_read(buffered, block, STRONG_LEN, SignatureType::MD4)
+        .map_err(rs_err)?;
+    let mut out = Vec::with_capacity(12 + (size_hint as usize / block + 1) * 12);
     sig.read_to_end(&mut out)?;
     Ok(out)
 }
@@ -100,11 +116,32 @@ mod tests {
     }
 
     #[test]
+    fn max_blocksize_follows_duplicity_3() {
+        // 3.2.1: round512(isqrt(size)), capped at the option rounded up to 512.
+        assert_eq!(block_len_capped(0, 4096), 512);
+        assert_eq!(block_len_capped(100 << 20, 1_000_000), 10_240);
+        assert_eq!(block_len_capped(100 << 20, 4096), 4096);
+        assert_eq!(block_len_capped(100 << 20, 1000), 1024);
+        assert_eq!(block_len_capped(1 << 30, 100_000), 32_768);
+        assert_eq!(block_len_for(100 << 20, None), 2048);
+        assert_eq!(round512(1), 512);
+        assert_eq!(round512(513), 1024);
+    }
+
+    #[test]
     fn signature_header_is_md4_strong_8() {
-        let s = signature(&b""[..], 0).unwrap();
+        let s = signature(&b""[..], 0, 512).unwrap();
         assert_eq!(s, [0x72, 0x73, 0x01, 0x36, 0, 0, 2, 0, 0, 0, 0, 8]);
-        let s = signature(&data(1000, 1)[..], 1000).unwrap();
+        let s = signature(&data(1000, 1)[..], 1000, 512).unwrap();
         assert_eq!(s.len(), 12 + 2 * 12);
+    }
+
+    #[test]
+    fn signature_names_its_block_length() {
+        let s = signature(&data(100_000, 2)[..], 100_000, 4096).unwrap();
+        // Block length (big-endian u32) after the magic; 25 blocks of 12 bytes.
+        assert_eq!(&s[4..8], &4096u32.to_be_bytes());
+        assert_eq!(s.len(), 12 + 25 * 12);
     }
 
     #[test]
@@ -113,7 +150,7 @@ mod tests {
         let mut new = old.clone();
         new[150_000..150_100].copy_from_slice(&data(100, 9));
         new.extend_from_slice(b"appended");
-        let sig = signature(&old[..], old.len() as u64).unwrap();
+        let sig = signature(&old[..], old.len() as u64, 512).unwrap();
         let mut d = Vec::new();
         delta(&new[..], &sig).unwrap().read_to_end(&mut d).unwrap();
         assert!(d.len() < 10_000, "delta should be small, was {}", d.len());
@@ -135,9 +172,10 @@ mod tests {
                 Ok(())
             }),
             src.len() as u64,
+            512,
         )
         .unwrap();
         assert_eq!(copy, src);
-        assert_eq!(sig, signature(&src[..], src.len() as u64).unwrap());
+        assert_eq!(sig, signature(&src[..], src.len() as u64, 512).unwrap());
     }
 }

@@ -250,6 +250,15 @@ pub struct TreeWalk {
     ready: VecDeque<SourceEntry>,
     pub problems: Vec<WalkProblem>,
     pub skipped_sockets: u64,
+    /// `--copy-links`: symlinks are followed (entries are what they point to).
+    follow: bool,
+    /// (device, inode) of each directory in `stack`: with `follow`, a link back to one of them would
+    /// make the walk endless.
+    dir_ids: Vec<(u64, u64)>,
+    /// With `follow`: links not backed up (dangling, a loop of links, or a directory containing
+    /// itself), and why. duplicity leaves the first two out silently and descends into the third until
+    /// the path is too long; here each is left out and reported.
+    pub skipped_links: Vec<WalkProblem>,
 }
 
 impl TreeWalk {
@@ -269,10 +278,20 @@ impl TreeWalk {
             ready: VecDeque::new(),
             problems: Vec::new(),
             skipped_sockets: 0,
+            follow: false,
+            dir_ids: Vec::new(),
+            skipped_links: Vec::new(),
         }
     }
 
-    fn push_dir(&mut self, index: &Index, path: &Path, scanned: bool) {
+    /// `--copy-links`: follow symlinks, backing up what they point to as duplicity does.
+    pub fn follow_links(&mut self, on: bool) {
+        self.follow = on;
+    }
+
+    /// Every call pushes exactly one frame on `stack` (and one id on `dir_ids`).
+    fn push_dir(&mut self, index: &Index, path: &Path, scanned: bool, id: (u64, u64)) {
+        self.dir_ids.push(id);
         if let Some(mut children) = self.selection.listed_children(index) {
             children.sort_unstable_by(|a, b| b.cmp(a));
             self.stack.push((index.clone(), children, scanned));
@@ -327,7 +346,7 @@ impl Iterator for TreeWalk {
                         Ok(Some(m)) => m,
                         _ => return None,
                     };
-                    self.push_dir(&Index::root(), &root, false);
+                    self.push_dir(&Index::root(), &root, false, (md.dev(), md.ino()));
                     return Some(SourceEntry {
                         index: Index::root(),
                         path: root,
@@ -344,6 +363,7 @@ impl Iterator for TreeWalk {
             let (parent, children, _) = self.stack.last_mut()?;
             let Some(name) = children.pop() else {
                 let (finished, _, scanned) = self.stack.pop().expect("frame");
+                self.dir_ids.pop();
                 if scanned && self.deferred.last().is_some_and(|d| d.index == finished) {
                     self.deferred.pop();
                 }
@@ -352,6 +372,24 @@ impl Iterator for TreeWalk {
             let index = parent.join(&name);
             let path = self.root.join(OsStr::from_bytes(index.as_bytes()));
             let md = match fs::symlink_metadata(&path) {
+                Ok(md) if self.follow && md.file_type().is_symlink() => match fs::metadata(&path) {
+                    Ok(target) => target,
+                    Err(e) => {
+                        let why =
+                            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                                "a loop of symlinks".to_string()
+                            } else if e.kind() == io::ErrorKind::NotFound {
+                                "a dangling symlink (its target does not exist)".to_string()
+                            } else {
+                                format!("cannot follow the symlink: {e}")
+                            };
+                        self.skipped_links.push(WalkProblem {
+                            path,
+                            message: format!("{why}; not backed up (--copy-links)"),
+                        });
+                        continue;
+                    }
+                },
                 Ok(md) => md,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     // A --files-from entry that does not exist stores nothing, but an include of it
@@ -392,16 +430,24 @@ impl Iterator for TreeWalk {
                         })
                     };
                     let is_dir = meta.ftype == FileType::Directory;
+                    if is_dir && self.follow && self.dir_ids.contains(&(md.dev(), md.ino())) {
+                        self.skipped_links.push(WalkProblem {
+                            path,
+                            message: "a symlink to a directory that contains it; not backed up (--copy-links)".into(),
+                        });
+                        continue;
+                    }
+                    let id = (md.dev(), md.ino());
                     let entry = SourceEntry { index, path, meta };
                     match decision {
                         Decision::Include => {
                             if is_dir {
-                                self.push_dir(&entry.index, &entry.path, false);
+                                self.push_dir(&entry.index, &entry.path, false, id);
                             }
                             self.release(entry);
                         }
                         Decision::Scan if is_dir => {
-                            self.push_dir(&entry.index, &entry.path, true);
+                            self.push_dir(&entry.index, &entry.path, true, id);
                             self.deferred.push(entry);
                         }
                         Decision::Scan | Decision::Exclude => {}
@@ -595,6 +641,71 @@ mod tests {
             [".", "B", "B/x", "Z", "_u", "a", "a/b", "a-b", "a.txt", "dangling"]
         );
         assert_eq!(walk.skipped_sockets, 1);
+    }
+
+    #[test]
+    fn copy_links_follows_and_reports_what_it_cannot() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        fs::create_dir(r.join("d")).unwrap();
+        fs::write(r.join("a.txt"), b"hello").unwrap();
+        fs::write(r.join("d/b"), b"x").unwrap();
+        symlink("a.txt", r.join("link")).unwrap();
+        symlink("d", r.join("dlink")).unwrap();
+        symlink("nowhere", r.join("dangling")).unwrap();
+        symlink("loop2", r.join("loop1")).unwrap();
+        symlink("loop1", r.join("loop2")).unwrap();
+        symlink("..", r.join("d/up")).unwrap();
+        let mut walk = TreeWalk::new(r);
+        walk.follow_links(true);
+        let got: Vec<(String, FileType, u64)> = walk
+            .by_ref()
+            .map(|e| (e.index.to_string(), e.meta.ftype, e.meta.size))
+            .collect();
+        use FileType::*;
+        assert_eq!(
+            got,
+            [
+                (".".to_string(), Directory, 0),
+                ("a.txt".into(), Regular, 5),
+                ("d".into(), Directory, 0),
+                ("d/b".into(), Regular, 1),
+                ("dlink".into(), Directory, 0),
+                ("dlink/b".into(), Regular, 1),
+                ("link".into(), Regular, 5),
+            ]
+        );
+        let mut skipped: Vec<String> = walk
+            .skipped_links
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {}",
+                    p.path.file_name().unwrap().to_string_lossy(),
+                    p.message
+                )
+            })
+            .collect();
+        skipped.sort();
+        assert_eq!(skipped.len(), 5, "{skipped:?}");
+        assert!(
+            skipped[0].starts_with("dangling a dangling symlink"),
+            "{skipped:?}"
+        );
+        assert!(
+            skipped[1].starts_with("loop1 a loop of symlinks"),
+            "{skipped:?}"
+        );
+        assert!(
+            skipped[2].starts_with("loop2 a loop of symlinks"),
+            "{skipped:?}"
+        );
+        // d/up and dlink/up both lead back to the root.
+        assert!(
+            skipped[3].starts_with("up a symlink to a directory that contains it"),
+            "{skipped:?}"
+        );
+        assert!(walk.problems.is_empty());
     }
 
     #[test]

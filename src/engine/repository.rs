@@ -485,6 +485,32 @@ impl Repository {
         Ok(col)
     }
 
+    /// The primary chain's sets, oldest first, each with the files its manifest lists as new, changed
+    /// or deleted (collection-status `--file-changed` and `--show-changes-in-set`, as duplicity 3).
+    pub fn primary_chain_changes(
+        &self,
+    ) -> Result<Vec<crate::engine::commands::status::SetChanges>> {
+        let col = self.collection()?;
+        let Some(chain) = col.primary_chain() else {
+            return Ok(Vec::new());
+        };
+        let decryptor = self.read_decryptor(false)?;
+        let mut out = Vec::new();
+        for set in chain.sets() {
+            let Some(name) = &set.manifest else {
+                continue;
+            };
+            let m = crate::engine::stored::read_manifest(self.backend.as_ref(), name, &decryptor)
+                .map_err(Error::classify)?;
+            out.push(crate::engine::commands::status::SetChanges {
+                full: set.is_full(),
+                time: set.time(),
+                files: m.files,
+            });
+        }
+        Ok(out)
+    }
+
     /// Plans a retention command (remove-*, cleanup) and, when `apply`, deletes the plan's files.
     /// Applying takes the writer lock before the listing, so the plan never sees a backup in progress
     /// (whose volumes would look like an incomplete set to delete).

@@ -213,6 +213,7 @@ fn backup_opts(src: &Path, full: bool, now: i64) -> backup::BackupOptions {
         full_if_n_inc: None,
         source_bytes_read: None,
         jsonstat: None,
+        tuning: Default::default(),
     }
 }
 

@@ -219,6 +219,7 @@ pub fn engine_through_faults(tg: Target) {
         full_if_n_inc: None,
         source_bytes_read: None,
         jsonstat: None,
+        tuning: Default::default(),
     };
     let restore_into = |r: &Repository, dst: &std::path::Path| {
         r.restore(&restore::RestoreOptions {

@@ -24,6 +24,7 @@ mod charm_replicas;
 mod charm_scheduler;
 mod charm_secrets;
 mod charm_upgrade_python;
+mod cli_changes;
 mod cli_compat;
 mod cli_meta_options;
 mod cli_more_options;

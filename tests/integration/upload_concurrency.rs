@@ -99,6 +99,7 @@ fn most_uploads_at_once(ws: &Ws, concurrency: usize) -> usize {
         full_if_n_inc: None,
         source_bytes_read: None,
         jsonstat: None,
+        tuning: Default::default(),
     })
     .expect("backup");
     let dst = ws.p(&format!("restored-{concurrency}"));

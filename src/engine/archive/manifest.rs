@@ -188,6 +188,8 @@ pub struct ManifestWriter {
     head: Vec<u8>,
     files: BufWriter<std::fs::File>,
     count: u64,
+    /// `--no-files-changed`: the list stays empty (`Filelist 0`, as duplicity 3 writes it).
+    omit_files: bool,
 }
 
 impl ManifestWriter {
@@ -198,6 +200,7 @@ impl ManifestWriter {
             head,
             files: BufWriter::new(tempfile::tempfile()?),
             count: 0,
+            omit_files: false,
         })
     }
 
@@ -208,8 +211,16 @@ impl ManifestWriter {
 
     /// Records a regular file that is new, changed or deleted in this set, in index order.
     pub fn add_file(&mut self, action: FileAction, path: &Index) -> io::Result<()> {
+        if self.omit_files {
+            return Ok(());
+        }
         self.count += 1;
         write_filelist_entry(&mut self.files, action, path)
+    }
+
+    /// From now on files are not listed (`--no-files-changed`).
+    pub fn omit_file_list(&mut self) {
+        self.omit_files = true;
     }
 
     /// Writes the complete manifest to `out`.
@@ -494,6 +505,22 @@ mod tests {
         let mut out = Vec::new();
         w.finish(&mut out).unwrap();
         assert_eq!(out, INC.as_bytes());
+    }
+
+    #[test]
+    fn omitted_file_list_writes_filelist_0() {
+        let m = parse(INC.as_bytes()).unwrap();
+        let mut w = ManifestWriter::new(b"vm", b"src").unwrap();
+        w.omit_file_list();
+        w.add_volume(&m.volumes[0]).unwrap();
+        for (a, p) in &m.files {
+            w.add_file(*a, p).unwrap();
+        }
+        let mut out = Vec::new();
+        w.finish(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.ends_with("Filelist 0\n"), "{text}");
+        assert!(parse(text.as_bytes()).unwrap().files.is_empty());
     }
 
     #[test]

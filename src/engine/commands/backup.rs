@@ -66,6 +66,33 @@ pub struct BackupOptions {
     pub source_bytes_read: Option<Arc<AtomicU64>>,
     /// duplicity 3's `--jsonstat`: store the statistics as JSON beside the set.
     pub jsonstat: Option<super::jsonstat::JsonStatRequest>,
+    /// `--copy-links`, `--skip-if-no-change`, `--no-files-changed`, `--max-blocksize`.
+    pub tuning: BackupTuning,
+}
+
+/// duplicity's options that change how a backup reads the source and what it stores; the default is
+/// a backup without them.
+#[derive(Debug, Clone)]
+pub struct BackupTuning {
+    /// `--copy-links`: back up what symlinks point to instead of the links.
+    pub copy_links: bool,
+    /// `--skip-if-no-change`: an incremental that finds nothing changed stores nothing.
+    pub skip_if_no_change: bool,
+    /// The manifest lists the files changed (false with `--no-files-changed`: `Filelist 0`).
+    pub files_changed: bool,
+    /// `--max-blocksize`: signatures use duplicity 3.2.1's block length capped at this.
+    pub max_blocksize: Option<usize>,
+}
+
+impl Default for BackupTuning {
+    fn default() -> Self {
+        BackupTuning {
+            copy_links: false,
+            skip_if_no_change: false,
+            files_changed: true,
+            max_blocksize: None,
+        }
+    }
 }
 
 /// A volume stored, as reported to [`BackupOptions::progress`].
@@ -103,6 +130,8 @@ pub struct BackupStats {
     pub errors: u64,
     /// Files that changed while they were read (stored as read; not in duplicity's block).
     pub changed_during_backup: u64,
+    /// `--skip-if-no-change` left this incremental out: nothing was stored (jsonstat's `skipped_inc`).
+    pub skipped: bool,
 }
 
 impl BackupStats {
@@ -222,6 +251,8 @@ pub struct BackupReport {
     pub dry_run: bool,
     /// The `--jsonstat` text (stored unless a dry run), when asked for.
     pub jsonstat: Option<String>,
+    /// `--skip-if-no-change` found nothing changed: no set was stored (`files` is empty).
+    pub skipped: bool,
 }
 
 impl BackupReport {
@@ -235,6 +266,7 @@ impl BackupReport {
             "type": if self.full { "full" } else { "incremental" },
             "time": json::time(self.time),
             "dry_run": self.dry_run,
+            "skipped": self.skipped,
             "volumes": self.volumes,
             "files": self.files,
             "problems": self.problems,
@@ -642,6 +674,10 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
     let sig_path = work.path().join("sigtar");
     let sig_cache_path = work.path().join("sigtar.gz");
     let mut manifest = ManifestWriter::new(&hostname, opts.source_as_typed.as_bytes())?;
+    if !opts.tuning.files_changed {
+        manifest.omit_file_list();
+    }
+    let tuning = &opts.tuning;
     let mut problems = std::mem::take(&mut notes);
     let source_read = AtomicU64::new(0);
     let stored_so_far = AtomicU64::new(0);
@@ -667,6 +703,7 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
         let sig_cache = ContainerWriter::new(File::create(&sig_cache_path)?, Sealing::Gzip(1))?;
         let mut sigs = SigTarWriter::new(Tee(sig_remote, sig_cache));
         let mut walk = TreeWalk::with_selection(&opts.source, opts.selection.clone());
+        walk.follow_links(tuning.copy_links);
         let mut old = old;
         let mut prev = old.next_entry()?;
         let result = (|| -> Result<()> {
@@ -687,6 +724,7 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
                     &entry,
                     before.as_ref(),
                     &mut problems,
+                    tuning,
                 ) {
                     match e.downcast_ref::<SourceReadError>() {
                         Some(_) => {
@@ -711,11 +749,23 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
             stats.errors += 1;
             problems.push(format!("{}: {}", p.path.display(), p.message));
         }
+        // Reported without counting as errors: duplicity leaves them out without a word.
+        for p in walk.skipped_links.drain(..) {
+            problems.push(format!("{}: {}", p.path.display(), p.message));
+        }
         if walk.skipped_sockets > 0 {
             problems.push(format!(
                 "skipped {} socket(s): sockets are not backed up",
                 walk.skipped_sockets
             ));
+        }
+        // duplicity 3's --skip-if-no-change: an incremental in which nothing changed stores no
+        // volume, signatures or manifest (nothing was written to a volume: every entry counts).
+        if !full && tuning.skip_if_no_change && stats.delta_entries == 0 && result.is_ok() {
+            stats.skipped = true;
+            drop(vol);
+            drop(sigs);
+            return Ok(Vec::new());
         }
         result.and_then(|()| {
             let (bounds, sink) = vol.finish()?;
@@ -727,6 +777,30 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
         })
     })?;
 
+    if stats.skipped {
+        stats.end_time = stats.start_time + started.elapsed().as_secs_f64();
+        // As duplicity: the jsonstat is shown, not stored.
+        let jsonstat = opts.jsonstat.as_ref().map(|request| {
+            let set = match manifest_kind {
+                NameKind::IncManifest { from, to } => SetKind::Inc { from, to },
+                _ => SetKind::Full { time: now },
+            };
+            let continued = collection.incremental_base().map(|b| b.chain);
+            super::jsonstat::render(&stats, set, continued, cache.as_ref(), request)
+        });
+        problems.extend(removed);
+        return Ok(BackupReport {
+            full,
+            time: now,
+            volumes: 0,
+            stats,
+            problems,
+            files: Vec::new(),
+            dry_run: opts.dry_run,
+            jsonstat,
+            skipped: true,
+        });
+    }
     test_hook("before-signatures");
     // Signatures next, then the manifest: a set is complete only once its manifest exists.
     let mut total_stored: u64 = std::fs::metadata(&sig_path).map(|m| m.len()).unwrap_or(0);
@@ -803,6 +877,7 @@ pub(crate) fn backup(ctx: &WriteContext, opts: &BackupOptions) -> Result<BackupR
         files,
         dry_run: opts.dry_run,
         jsonstat,
+        skipped: false,
     })
 }
 
@@ -1009,6 +1084,7 @@ fn record_deletion<S: VolumeSink, W: Write>(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)] // the walk's writers and counters, each borrowed separately
 fn back_up_entry<S: VolumeSink, W: Write>(
     vol: &mut DiffTarWriter<S>,
     sigs: &mut SigTarWriter<W>,
@@ -1017,6 +1093,7 @@ fn back_up_entry<S: VolumeSink, W: Write>(
     entry: &SourceEntry,
     before: Option<&sigtar::SigEntry>,
     notes: &mut Vec<String>,
+    tuning: &BackupTuning,
 ) -> Result<()> {
     // The counts follow duplicity's `diffdir.get_delta_iter` and `StatsDeltaProcess`: sizes are the
     // entry's `st_size` (a directory's or a symlink's too); every snapshot (a new entry, a changed
@@ -1042,7 +1119,7 @@ fn back_up_entry<S: VolumeSink, W: Write>(
         stats.new_file_size += size;
         return Ok(());
     }
-    let (file, at_open) = open_source(&entry.path).map_err(SourceReadError)?;
+    let (file, at_open) = open_source(&entry.path, tuning.copy_links).map_err(SourceReadError)?;
     stats.source_files += 1;
     stats.delta_entries += 1;
     // The data read and the metadata stored describe the same file: take size and mtime from the
@@ -1051,13 +1128,14 @@ fn back_up_entry<S: VolumeSink, W: Write>(
     m.mtime = at_open.mtime_secs.max(0);
     m.size = at_open.size;
     let size = m.size;
+    let block = delta::block_len_for(size, tuning.max_blocksize);
     let mut reader = SourceReader::new(&file);
     // Each file is read once: the same bytes feed the archive (snapshot or delta) and the new
     // signature, so the stored signature always describes exactly the bytes stored, however the file
     // changes meanwhile (reading it twice let a later delta build on bytes that were never stored).
     let (len, sig) = match old_sig {
         Some(old_sig) => std::thread::scope(|s| -> Result<(u64, Vec<u8>)> {
-            let mut feed = SignatureFeed::start(s, size);
+            let mut feed = SignatureFeed::start(s, size, block);
             let tee = TeeReader::new(&mut reader, |b: &[u8]| feed.push(b));
             let mut d = delta::delta(BufReader::with_capacity(128 * 1024, tee), old_sig)?;
             let mut pw = vol.payload(&entry.index, &m, true);
@@ -1075,6 +1153,7 @@ fn back_up_entry<S: VolumeSink, W: Write>(
                         .inspect_err(|e| fail = Some(io::Error::new(e.kind(), e.to_string())))
                 }),
                 size,
+                block,
             );
             if let Some(e) = fail {
                 return Err(e.into());
@@ -1146,14 +1225,19 @@ fn stat_size(entry: &SourceEntry) -> u64 {
     std::fs::symlink_metadata(&entry.path).map_or(0, |md| md.len())
 }
 
-/// Opens a source file for reading without following a symlink and without blocking on a fifo: the
-/// walk saw a regular file, but it may have been replaced since. Anything else is reported, and the
-/// entry keeps its earlier version in the chain.
-fn open_source(path: &Path) -> io::Result<(File, FileStamp)> {
+/// Opens a source file for reading without following a symlink (unless `--copy-links`) and without
+/// blocking on a fifo: the walk saw a regular file, but it may have been replaced since. Anything else
+/// is reported, and the entry keeps its earlier version in the chain.
+fn open_source(path: &Path, follow: bool) -> io::Result<(File, FileStamp)> {
     use rustix::fs::{Mode, OFlags};
+    let nofollow = if follow {
+        OFlags::empty()
+    } else {
+        OFlags::NOFOLLOW
+    };
     let fd = rustix::fs::open(
         path,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+        OFlags::RDONLY | nofollow | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
         Mode::empty(),
     )
     .map_err(|e| match e {
@@ -1252,7 +1336,7 @@ impl Read for SourceReader<'_> {
 /// The new signature of a changed file, computed from the bytes the delta reads as they pass: in
 /// memory for small files, on another core (fed through a bounded channel) for large ones.
 enum SignatureFeed<'s> {
-    Buffered(Vec<u8>, u64),
+    Buffered(Vec<u8>, u64, usize),
     Threaded {
         tx: Option<SyncSender<Vec<u8>>>,
         job: ScopedJoinHandle<'s, io::Result<Vec<u8>>>,
@@ -1260,18 +1344,18 @@ enum SignatureFeed<'s> {
 }
 
 impl<'s> SignatureFeed<'s> {
-    fn start<'e>(scope: &'s Scope<'s, 'e>, size: u64) -> Self {
+    fn start<'e>(scope: &'s Scope<'s, 'e>, size: u64, block: usize) -> Self {
         if size < PARALLEL_SIGNATURE_FROM {
-            return SignatureFeed::Buffered(Vec::with_capacity(size as usize), size);
+            return SignatureFeed::Buffered(Vec::with_capacity(size as usize), size, block);
         }
         let (tx, rx) = sync_channel::<Vec<u8>>(4);
-        let job = scope.spawn(move || delta::signature(ChannelReader::new(rx), size));
+        let job = scope.spawn(move || delta::signature(ChannelReader::new(rx), size, block));
         SignatureFeed::Threaded { tx: Some(tx), job }
     }
 
     fn push(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
-            SignatureFeed::Buffered(buf, _) => buf.extend_from_slice(bytes),
+            SignatureFeed::Buffered(buf, ..) => buf.extend_from_slice(bytes),
             SignatureFeed::Threaded { tx, .. } => {
                 let sent = tx.as_ref().map(|tx| tx.send(bytes.to_vec()));
                 if !matches!(sent, Some(Ok(()))) {
@@ -1284,7 +1368,9 @@ impl<'s> SignatureFeed<'s> {
 
     fn finish(self) -> Result<Vec<u8>> {
         match self {
-            SignatureFeed::Buffered(buf, size) => Ok(delta::signature(&buf[..], size)?),
+            SignatureFeed::Buffered(buf, size, block) => {
+                Ok(delta::signature(&buf[..], size, block)?)
+            }
             SignatureFeed::Threaded { mut tx, job } => {
                 tx.take();
                 Ok(job

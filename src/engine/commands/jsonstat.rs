@@ -134,7 +134,7 @@ pub fn render(
         EndTime_str: text(stats.end_time),
         backup_meta: BackupMeta {
             action,
-            skipped_inc: false,
+            skipped_inc: stats.skipped,
             time_full_bkp: full_time,
             time_full_bkp_str: timestr::format_timestamp(full_time),
             no_of_inc: incs,

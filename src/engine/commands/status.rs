@@ -11,8 +11,10 @@
 use std::io::Write;
 
 use super::json;
+use crate::engine::archive::manifest::{quote, FileAction};
 use crate::engine::collection::{plural, BackupChain, BackupSet, Collection, SetKind};
 use crate::engine::error::Error;
+use crate::engine::index::Index;
 use crate::engine::repository::Repository;
 use crate::engine::timestr::asctime_local;
 use serde_json::{json, Value};
@@ -28,6 +30,84 @@ pub fn collection_status(repo: &Repository, out: &mut dyn Write, json: bool) -> 
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .map_err(|e| Error::classify(e.into()))
+}
+
+/// One set of the primary chain and the regular files its manifest lists (duplicity's `Filelist`).
+#[derive(Debug, Clone)]
+pub struct SetChanges {
+    pub full: bool,
+    /// The full's time, or the incremental's end.
+    pub time: i64,
+    pub files: Vec<(FileAction, Index)>,
+}
+
+/// duplicity 3's `collection-status --file-changed PATH`: the primary chain's sets that list `path`,
+/// oldest first, and what happened to it in each. duplicity 3.2.1 prints the path and the change as
+/// Python byte strings (`File: b'a.txt'`, `b'New'`); here they are plain text.
+pub fn file_changed_text(path: &Index, sets: &[SetChanges]) -> String {
+    let row = |a: &str, b: &str, c: &str| format!("{a:>20}   {b:>30}  {c:>20}");
+    let hits: Vec<(&SetChanges, FileAction)> = sets
+        .iter()
+        .filter_map(|s| {
+            s.files
+                .iter()
+                .find(|(_, p)| p == path)
+                .map(|(a, _)| (s, *a))
+        })
+        .collect();
+    let mut l = vec![
+        "-------------------------".to_string(),
+        format!("File: {path}"),
+        format!("Total number of backup: {}", hits.len()),
+        row("Type of backup set:", "Time:", "Type of file change:"),
+    ];
+    for (set, action) in hits {
+        let kind = if set.full { "Full" } else { "Incremental" };
+        let a = action.as_str();
+        let title = format!("{}{}", a[..1].to_ascii_uppercase(), &a[1..]);
+        l.push(row(kind, &asctime_local(set.time), &title));
+    }
+    l.push("-------------------------".into());
+    l.join("\n") + "\n"
+}
+
+/// duplicity 3's `collection-status --show-changes-in-set N`: the files set N lists (0 the newest set
+/// of the primary chain, 1 the one before, ...), paths quoted as in the manifest.
+pub fn changes_in_set_text(sets: &[SetChanges], n: usize) -> Result<String, Error> {
+    let Some(set) = sets.iter().rev().nth(n) else {
+        return Err(Error::bad_input(anyhow::anyhow!(
+            "--show-changes-in-set {n}: the primary chain has {} set(s); give 0 (the newest) to {}",
+            sets.len(),
+            sets.len().saturating_sub(1)
+        )));
+    };
+    let quoted: Vec<(String, &str)> = set
+        .files
+        .iter()
+        .map(|(a, p)| {
+            (
+                String::from_utf8_lossy(&quote(p.as_bytes())).into_owned(),
+                a.as_str(),
+            )
+        })
+        .collect();
+    let width = quoted
+        .iter()
+        .map(|(p, _)| p.len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let mut l = vec![
+        "-------------------------".to_string(),
+        format!(" Backup set time: {}", asctime_local(set.time)),
+        format!("Total number of changes: {}", quoted.len()),
+        format!("{:<width$}  {:>20}", "File:", "Type of file change:"),
+    ];
+    for (p, a) in &quoted {
+        l.push(format!("{p:<width$}  {a:>20}"));
+    }
+    l.push("-------------------------".into());
+    Ok(l.join("\n") + "\n")
 }
 
 /// duplicity's status text for a collection.
@@ -295,5 +375,68 @@ These may be deleted by running duplicity with the \"cleanup\" command.
         let orphan = v["orphaned_signatures"][0].as_str().unwrap();
         assert!(orphan.starts_with("duplicity-new-signatures.20261123T071100Z"));
         assert_eq!(v["primary_chain"]["num_sets"], 2);
+    }
+}
+
+#[cfg(test)]
+mod change_tests {
+    use super::*;
+
+    fn ix(s: &str) -> Index {
+        Index::parse(s.as_bytes()).unwrap()
+    }
+
+    fn sets() -> Vec<SetChanges> {
+        vec![
+            SetChanges {
+                full: true,
+                time: 1_000,
+                files: vec![
+                    (FileAction::New, ix("a.txt")),
+                    (FileAction::New, ix("d/b c")),
+                ],
+            },
+            SetChanges {
+                full: false,
+                time: 2_000,
+                files: vec![
+                    (FileAction::Changed, ix("a.txt")),
+                    (FileAction::Deleted, ix("d/b c")),
+                    (FileAction::New, ix("new")),
+                ],
+            },
+        ]
+    }
+
+    #[test]
+    fn file_changed_lists_each_set_that_names_the_file() {
+        let t = file_changed_text(&ix("a.txt"), &sets());
+        let want = format!(
+            "-------------------------\nFile: a.txt\nTotal number of backup: 2\n Type of backup set:                            Time:  Type of file change:\n{:>20}   {:>30}  {:>20}\n{:>20}   {:>30}  {:>20}\n-------------------------\n",
+            "Full",
+            asctime_local(1_000),
+            "New",
+            "Incremental",
+            asctime_local(2_000),
+            "Changed"
+        );
+        assert_eq!(t, want);
+        assert!(file_changed_text(&ix("nothere"), &sets()).contains("Total number of backup: 0\n"));
+    }
+
+    #[test]
+    fn changes_in_set_counts_from_the_newest_and_quotes_paths() {
+        // Byte for byte what duplicity 3.2.1 printed for the same two sets.
+        let t = changes_in_set_text(&sets(), 0).unwrap();
+        let want = format!(
+            "-------------------------\n Backup set time: {}\nTotal number of changes: 3\nFile:       Type of file change:\na.txt                    changed\n\"d/b\\x20c\"               deleted\nnew                          new\n-------------------------\n",
+            asctime_local(2_000)
+        );
+        assert_eq!(t, want);
+        let t = changes_in_set_text(&sets(), 1).unwrap();
+        assert!(t.contains("Total number of changes: 2\n"), "{t}");
+        assert!(t.contains("\na.txt                        new\n"), "{t}");
+        let e = changes_in_set_text(&sets(), 2).unwrap_err().to_string();
+        assert!(e.contains("has 2 set(s)"), "{e}");
     }
 }
