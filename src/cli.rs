@@ -573,6 +573,21 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
             if file_changed.is_some() || opts.changes.show_changes_in_set.is_some() {
                 let col = repo.collection()?;
                 let sets = repo.primary_chain_changes()?;
+                // duplicity indexes the newest-first list with a Python index: -1 is the oldest set
+                // (with --jsonstat: every set).
+                let position = |n: i64| -> Result<usize> {
+                    match usize::try_from(n) {
+                        Ok(n) => Ok(n),
+                        Err(_) => sets.len().checked_sub(n.unsigned_abs() as usize).with_context(|| {
+                            format!(
+                                "--show-changes-in-set {n}: the primary chain has {} set(s); give 0 (the newest) to {}, or -1 (the oldest) to -{}",
+                                sets.len(),
+                                sets.len().saturating_sub(1),
+                                sets.len()
+                            )
+                        }),
+                    }
+                };
                 // As duplicity 3: the last full's date, then the table.
                 match col.last_full_time() {
                     Some(t) => writeln!(
@@ -584,7 +599,11 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                 }
                 // --show-changes-in-set wins when both are given, as in duplicity.
                 let text = match (opts.changes.show_changes_in_set, &file_changed) {
-                    (Some(n), _) => status::changes_in_set_text(&sets, n)?,
+                    (Some(n), _) if opts.more.jsonstat => {
+                        let index = if n < 0 { None } else { Some(position(n)?) };
+                        repo.changes_in_set_json(index)? + "\n"
+                    }
+                    (Some(n), _) => status::changes_in_set_text(&sets, position(n)?)?,
                     (None, Some(p)) => status::file_changed_text(p, &sets),
                     (None, None) => unreachable!("checked above"),
                 };

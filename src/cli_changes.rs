@@ -35,9 +35,10 @@ pub struct ChangeArgs {
     #[arg(long, global = true, value_name = "PATH")]
     pub file_changed: Option<String>,
     /// collection-status: the files new, changed or deleted in set N of the primary chain (0 the
-    /// newest, 1 the one before, ...).
-    #[arg(long, global = true, value_name = "N")]
-    pub show_changes_in_set: Option<usize>,
+    /// newest, 1 the one before, ...; a negative N counts from the oldest, as duplicity's Python
+    /// index does). With --jsonstat: the set's statistics too, as JSON; -1 for every set.
+    #[arg(long, global = true, value_name = "N", allow_negative_numbers = true)]
+    pub show_changes_in_set: Option<i64>,
 }
 
 /// `--max-blocksize`: bytes, rounded up to 512 as duplicity's parser does (0 gives 512).

@@ -8,19 +8,6 @@ use std::process::Command;
 
 use crate::support::*;
 
-fn duplicity3() -> String {
-    let out = Command::new("bash")
-        .arg(repo_root().join("scripts/duplicity3.sh"))
-        .output()
-        .expect("run scripts/duplicity3.sh");
-    assert!(
-        out.status.success(),
-        "scripts/duplicity3.sh failed (run scripts/setup-deps.sh first):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 /// duplicity 3.2.1 with `--no-encryption` and the workspace's environment.
 fn dup3(ws: &Ws, args: &[&str]) -> Run {
     let mut cmd = Command::new(duplicity3());

@@ -9,22 +9,6 @@ use std::process::Command;
 
 use crate::support::*;
 
-pub(crate) fn duplicity3() -> &'static str {
-    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(repo_root().join("scripts/duplicity3.sh"))
-            .output()
-            .expect("run scripts/duplicity3.sh");
-        assert!(
-            out.status.success(),
-            "scripts/duplicity3.sh failed (run scripts/setup-deps.sh first):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    })
-}
-
 /// duplicity 3.2.1, `--no-encryption`, its own archive dir, the workspace's environment.
 fn dup3(ws: &Ws, args: &[&str]) -> Run {
     let mut cmd = Command::new(duplicity3());

@@ -82,23 +82,6 @@ fn an_ambiguous_prefix_is_refused_naming_the_candidates() {
     assert!(!ws.p("repo").exists());
 }
 
-/// The path of stock duplicity 3.2.1 (installed by scripts/duplicity3.sh on first use).
-fn duplicity3() -> &'static str {
-    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        let out = std::process::Command::new("bash")
-            .arg(repo_root().join("scripts/duplicity3.sh"))
-            .output()
-            .expect("run scripts/duplicity3.sh");
-        assert!(
-            out.status.success(),
-            "scripts/duplicity3.sh failed (run scripts/setup-deps.sh first):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    })
-}
-
 /// Runs duplicity 3.2.1 with the workspace's environment and `PASSPHRASE=pass`.
 fn run_duplicity3(ws: &Ws, pass: &str, args: &[&str]) -> Run {
     let mut cmd = std::process::Command::new(duplicity3());

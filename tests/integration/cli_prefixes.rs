@@ -14,22 +14,6 @@ const PREFIXES: [&str; 5] = [
     "--file-prefix-jsonstat=J_",
 ];
 
-fn duplicity3() -> &'static str {
-    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        let out = std::process::Command::new("bash")
-            .arg(repo_root().join("scripts/duplicity3.sh"))
-            .output()
-            .expect("run scripts/duplicity3.sh");
-        assert!(
-            out.status.success(),
-            "scripts/duplicity3.sh failed (run scripts/setup-deps.sh first):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    })
-}
-
 /// duplicity 3.2.1 with its own archive dir, `PASSPHRASE` and the workspace's environment.
 fn dup3(ws: &Ws, args: &[&str]) -> Run {
     let mut cmd = std::process::Command::new(duplicity3());

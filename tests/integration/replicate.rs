@@ -304,23 +304,6 @@ fn replicate_to_sftp_reencrypted_is_restored_by_duplicity_0_8_and_3_2() {
     assert_same_tree(&src, &dst, "duplicity 3.2.1 restores the replica");
 }
 
-/// The path of stock duplicity 3.2.1 (installed by scripts/duplicity3.sh on first use).
-fn duplicity3() -> &'static str {
-    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        let out = std::process::Command::new("bash")
-            .arg(repo_root().join("scripts/duplicity3.sh"))
-            .output()
-            .expect("run scripts/duplicity3.sh");
-        assert!(
-            out.status.success(),
-            "scripts/duplicity3.sh failed (run scripts/setup-deps.sh first):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    })
-}
-
 #[test]
 fn replicate_never_overwrites_a_foreign_file_on_the_target() {
     let ws = Ws::new("replicate-foreign");

@@ -9,24 +9,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
-
-/// The path of stock duplicity 3.2.1, installing it on first use.
-fn duplicity3() -> &'static str {
-    static PATH: OnceLock<String> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(repo_root().join("scripts/duplicity3.sh"))
-            .output()
-            .expect("run scripts/duplicity3.sh");
-        assert!(
-            out.status.success(),
-            "scripts/duplicity3.sh failed (run scripts/setup-deps.sh first):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    })
-}
+use std::sync::Mutex;
 
 /// The trap tree: glob characters in names, nested includes under excludes, case, markers, old files.
 fn build_traps(s: &Path) {

@@ -9,7 +9,6 @@ use std::process::Command;
 use duplicity_charm::engine::commands::jsonstat::OrderedJson;
 use duplicity_charm::engine::repository::{Encryption, Repository, RepositoryConfig};
 
-use crate::cli_more_options::duplicity3;
 use crate::support::*;
 
 /// duplicity 3.2.1, `--no-encryption`, its own archive dir, the workspace's environment.

@@ -50,6 +50,23 @@ pub fn ours_bin() -> &'static str {
     env!("CARGO_BIN_EXE_duplicity-charm")
 }
 
+/// The path of stock duplicity 3.2.1, installed by scripts/duplicity3.sh on first use (a cached venv).
+pub fn duplicity3() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let out = Command::new("bash")
+            .arg(repo_root().join("scripts/duplicity3.sh"))
+            .output()
+            .expect("run scripts/duplicity3.sh");
+        assert!(
+            out.status.success(),
+            "scripts/duplicity3.sh failed (run scripts/setup-deps.sh first):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    })
+}
+
 /// The repository root (for scripts/).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
