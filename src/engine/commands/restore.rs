@@ -55,6 +55,11 @@ pub struct RestoreOptions {
     /// from the signature chain (brought into the archive dir first); volumes holding nothing
     /// selected are not downloaded.
     pub selection: Option<Selection>,
+    /// `--ignore-errors`, as duplicity 3.2.1's: a missing volume or one failing its SHA1 check is
+    /// skipped, and failing to set a file's owner, mode or times is a warning. Everything else is
+    /// restored; each file left out is removed from the target (never left partly written or at a
+    /// half-applied delta) and named in [`RestoreReport::warnings`].
+    pub ignore_errors: bool,
 }
 
 /// A volume applied, as reported to [`RestoreOptions::progress`].
@@ -78,6 +83,11 @@ pub struct RestoreReport {
     pub bytes: u64,
     /// Entries that could not be put back exactly (e.g. devices when not root).
     pub notes: Vec<String>,
+    /// With `ignore_errors`: each error that was let pass, naming the volume or file it cost.
+    pub warnings: Vec<String>,
+    /// With `ignore_errors`: the volumes skipped and the files named as not restored.
+    pub lost_volumes: u64,
+    pub lost_files: u64,
 }
 
 /// A stored set to apply: its manifest and volume files.
@@ -146,21 +156,36 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
                     continue;
                 }
             }
-            let name = set.volumes.get(&v.number).ok_or_else(|| {
-                anyhow!(
-                    "volume {} of the set {} is missing from the target: that set cannot be restored",
-                    v.number,
-                    set.manifest
-                )
-            })?;
-            let sha1 = v.sha1.clone().ok_or_else(|| {
-                anyhow!(
-                    "{} has no Hash SHA1 for volume {}: the manifest is damaged",
-                    set.manifest,
-                    v.number
-                )
-            })?;
-            vols.push((name.clone(), sha1));
+            let job = match (set.volumes.get(&v.number), &v.sha1) {
+                (Some(name), Some(sha1)) => (name.clone(), Ok(sha1.clone())),
+                (None, _) => {
+                    let why = format!(
+                        "volume {} of the set {} is missing from the target",
+                        v.number, set.manifest
+                    );
+                    if !opts.ignore_errors {
+                        bail!("{why}: that set cannot be restored (--ignore-errors restores the rest)");
+                    }
+                    (format!("volume {} of {}", v.number, set.manifest), Err(why))
+                }
+                (Some(name), None) => {
+                    let why = format!(
+                        "{} has no Hash SHA1 for volume {}: the manifest is damaged",
+                        set.manifest, v.number
+                    );
+                    if !opts.ignore_errors {
+                        bail!("{why}");
+                    }
+                    // A volume that cannot be checked is not trusted: skipped as a damaged one.
+                    (name.clone(), Err(why))
+                }
+            };
+            vols.push(PlannedVolume {
+                name: job.0,
+                check: job.1,
+                start: v.start.clone(),
+                end: v.end.clone(),
+            });
         }
         plan.push((set.time, vols));
     }
@@ -171,30 +196,43 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
     applier.names.numeric = opts.numeric_owner;
     applier.rename.clone_from(&opts.rename);
     applier.chosen = chosen;
+    applier.ignore_errors = opts.ignore_errors;
     let mut report = RestoreReport {
         notes,
         ..RestoreReport::default()
     };
 
     std::thread::scope(|scope| -> Result<()> {
-        let all: Vec<(String, String)> = plan.iter().flat_map(|(_, v)| v.iter().cloned()).collect();
+        let all: Vec<(String, Result<String, String>)> = plan
+            .iter()
+            .flat_map(|(_, v)| v.iter().map(|p| (p.name.clone(), p.check.clone())))
+            .collect();
         let total_volumes = all.len() as u64;
-        let rx = spawn_decoder(scope, backend, all, decryptor);
+        let rx = spawn_decoder(scope, backend, all, decryptor, opts.ignore_errors);
         for (time, vols) in &plan {
             report.set_times.push(*time);
-            for (name, _) in vols {
+            for vol in vols {
+                let name = &vol.name;
                 let mut reader = VolumeReader {
                     rx: &rx,
                     buf: Vec::new(),
                     pos: 0,
                     done: false,
                 };
-                applier
-                    .apply_volume(&mut reader)
-                    .with_context(|| format!("cannot restore from {name}"))?;
-                io::copy(&mut reader, &mut io::sink())
+                let lost = reader
+                    .lost()
                     .with_context(|| format!("cannot read {name}"))?;
-                report.volumes += 1;
+                if let Some(why) = lost {
+                    applier.volume_lost(vol, &why)?;
+                    report.lost_volumes += 1;
+                } else {
+                    applier
+                        .apply_volume(&mut reader)
+                        .with_context(|| format!("cannot restore from {name}"))?;
+                    io::copy(&mut reader, &mut io::sink())
+                        .with_context(|| format!("cannot read {name}"))?;
+                    report.volumes += 1;
+                }
                 if let Some(report_progress) = &opts.progress {
                     report_progress(&RestoreProgress {
                         done: report.volumes,
@@ -215,7 +253,19 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
     report.files = applier.files;
     report.bytes = applier.bytes;
     report.notes.extend(applier.notes);
+    report.lost_files = applier.lost_files;
+    report.warnings = applier.warnings;
     Ok(report)
+}
+
+/// A volume of the plan: its stored name (or, when missing, what names it), and its SHA1 from the
+/// manifest, or why it cannot be used (only with `--ignore-errors`; otherwise the restore fails).
+struct PlannedVolume {
+    name: String,
+    check: Result<String, String>,
+    /// The manifest's bounds of what it holds.
+    start: Index,
+    end: Index,
 }
 
 /// What `sel` selects of the backup's state at `opts.time` (from the signature chain, as
@@ -334,20 +384,25 @@ enum Piece {
     Data(Vec<u8>),
     End,
     Failed(io::Error),
+    /// The volume is skipped (`--ignore-errors`), for this reason; it is sent alone.
+    Lost(String),
 }
 
 /// Checks and decodes the volumes in order on two threads of their own, ahead of the writer.
 fn spawn_decoder<'s>(
     scope: &'s std::thread::Scope<'s, '_>,
     backend: &'s dyn Backend,
-    volumes: Vec<(String, String)>,
+    volumes: Vec<(String, Result<String, String>)>,
     decryptor: &'s Decryptor,
+    ignore_errors: bool,
 ) -> Receiver<Piece> {
-    // Stage 1 fetches each volume and checks its SHA1 while stage 2 decodes the one before.
+    // Stage 1 fetches each volume and checks its SHA1 while stage 2 decodes the one before. With
+    // `ignore_errors` a volume that cannot be fetched or fails its check is passed on as lost.
     let (ftx, frx) = sync_channel::<(String, Result<File>)>(1);
     scope.spawn(move || {
-        for (name, sha1) in volumes {
+        for (name, check) in volumes {
             let checked = (|| -> Result<File> {
+                let sha1 = check.map_err(|why| anyhow!(why))?;
                 let mut file = stored::fetch(backend, &name)?;
                 let got = container::sha1_of(&mut file)?;
                 if got != sha1 {
@@ -357,7 +412,7 @@ fn spawn_decoder<'s>(
                 }
                 Ok(file)
             })();
-            let failed = checked.is_err();
+            let failed = checked.is_err() && !ignore_errors;
             if ftx.send((name, checked)).is_err() || failed {
                 return;
             }
@@ -366,6 +421,15 @@ fn spawn_decoder<'s>(
     let (tx, rx) = sync_channel::<Piece>(16);
     scope.spawn(move || {
         for (name, checked) in frx {
+            let checked = match checked {
+                Err(e) if ignore_errors => {
+                    if tx.send(Piece::Lost(format!("{e:#}"))).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                c => c,
+            };
             let res = (|| -> Result<()> {
                 let storage = names::parse(&name)
                     .map(|p| p.storage)
@@ -434,12 +498,44 @@ impl Read for VolumeReader<'_> {
                     self.done = true;
                     return Err(e);
                 }
+                Ok(Piece::Lost(why)) => {
+                    self.done = true;
+                    return Err(io::Error::other(why));
+                }
                 Err(_) => {
                     self.done = true;
                     return Err(io::Error::other("the volume decoder stopped"));
                 }
             }
         }
+    }
+}
+
+impl VolumeReader<'_> {
+    /// Before reading: whether the volume was skipped (and why). Its first bytes are kept to read.
+    fn lost(&mut self) -> io::Result<Option<String>> {
+        if self.pos >= self.buf.len() && !self.done {
+            match self.rx.recv() {
+                Ok(Piece::Lost(why)) => {
+                    self.done = true;
+                    return Ok(Some(why));
+                }
+                Ok(Piece::Data(d)) => {
+                    self.buf = d;
+                    self.pos = 0;
+                }
+                Ok(Piece::End) => self.done = true,
+                Ok(Piece::Failed(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Err(io::Error::other("the volume decoder stopped"));
+                }
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -479,6 +575,12 @@ struct Applier {
     bytes: u64,
     wanted_found: u64,
     notes: Vec<String>,
+    /// `--ignore-errors`: see [`RestoreOptions::ignore_errors`].
+    ignore_errors: bool,
+    /// The later chunks of this file are skipped: it was already named as not restored.
+    skip_chunks_of: Option<Index>,
+    warnings: Vec<String>,
+    lost_files: u64,
 }
 
 impl Applier {
@@ -497,7 +599,65 @@ impl Applier {
             bytes: 0,
             wanted_found: 0,
             notes: Vec::new(),
+            ignore_errors: false,
+            skip_chunks_of: None,
+            warnings: Vec::new(),
+            lost_files: 0,
         })
+    }
+
+    /// A failure to set owner, mode or times: fatal, or with `--ignore-errors` a warning (as
+    /// duplicity's), the file's data being in place.
+    fn meta_done(&mut self, res: Result<()>) -> Result<()> {
+        match res {
+            Err(e) if self.ignore_errors => {
+                self.warnings
+                    .push(format!("{e:#} (ignored: --ignore-errors)"));
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    /// With `--ignore-errors`: `rel` is not restored. Whatever is at it (an earlier set's version, a
+    /// partly written file) is removed so that nothing stands there as if it were the file, and it is
+    /// named.
+    fn lose_file(&mut self, rel: &Index, why: &str) -> Result<()> {
+        if let Some((parent, name)) = self.tree.parent(rel, Walk::Existing)? {
+            self.tree.clear(&parent, &name, rel)?;
+        }
+        self.forget_dirs(rel);
+        self.lost_files += 1;
+        self.warnings.push(format!(
+            "{}: not restored: {why}",
+            self.path_of(rel).display()
+        ));
+        Ok(())
+    }
+
+    /// With `--ignore-errors`: the file being reassembled across chunks cannot be completed.
+    fn abandon_pending(&mut self, why: &str) -> Result<()> {
+        if let Some(p) = self.pending.take() {
+            let rel = match p {
+                Pending::Snapshot { rel, .. } | Pending::Diff { rel, .. } => rel,
+            };
+            self.skip_chunks_of = Some(rel.clone());
+            self.lose_file(&rel, why)?;
+        }
+        Ok(())
+    }
+
+    /// With `--ignore-errors`: `vol` is skipped. A file whose data runs through it is removed and named;
+    /// the files wholly inside it cannot be known from its data, so the volume is named with its bounds.
+    fn volume_lost(&mut self, vol: &PlannedVolume, why: &str) -> Result<()> {
+        self.warnings.push(format!(
+            "{why}: skipped (--ignore-errors): the files from {} to {} that it holds are not restored from it (one an earlier set restored keeps that earlier version)",
+            vol.start, vol.end
+        ));
+        self.abandon_pending(&format!(
+            "part of its data is in {}, which was skipped",
+            vol.name
+        ))
     }
 
     /// `rel` after the `--rename` rules: the rule of its longest renamed ancestor (or itself) applies,
@@ -658,7 +818,9 @@ impl Applier {
             }
             FileType::Regular | FileType::Directory => unreachable!("handled above"),
         };
-        applied.with_context(|| format!("cannot set metadata of {}", shown.display()))?;
+        self.meta_done(
+            applied.with_context(|| format!("cannot set metadata of {}", shown.display())),
+        )?;
         self.files += 1;
         Ok(())
     }
@@ -677,6 +839,32 @@ impl Applier {
             EntryClass::MultivolDiff(k) => (Some(k), true),
             _ => unreachable!(),
         };
+        if self.skip_chunks_of.as_ref() == Some(&rel) && chunk.is_some_and(|k| k > 1) {
+            return Ok(()); // the rest of a file already named as not restored
+        }
+        self.skip_chunks_of = None;
+        if self.ignore_errors {
+            let consistent = match (&self.pending, chunk) {
+                (None, _) => true,
+                (Some(Pending::Snapshot { rel: r, next, .. }), Some(k))
+                | (Some(Pending::Diff { rel: r, next, .. }), Some(k))
+                    if k > 1 =>
+                {
+                    *r == rel && *next == k
+                }
+                (Some(_), _) => false,
+            };
+            if !consistent {
+                self.abandon_pending("its data is cut short: a volume is missing or damaged")?;
+            }
+            if self.pending.is_none() && chunk.is_some_and(|k| k > 1) {
+                self.skip_chunks_of = Some(rel.clone());
+                return self.lose_file(
+                    &rel,
+                    "the start of its data is in a volume that is missing or damaged",
+                );
+            }
+        }
         let mut pending = match (chunk, self.pending.take()) {
             (None, Some(_)) | (Some(1), Some(_)) => {
                 bail!("a multivol file ends early before {rel}: a volume is missing or damaged")
@@ -731,9 +919,11 @@ impl Applier {
                 rel, file, meta, ..
             } => {
                 self.bytes += file.metadata()?.len();
-                meta::apply_meta_fd(&file, &meta, &mut self.names, self.chown).with_context(
-                    || format!("cannot set metadata of {}", self.path_of(&rel).display()),
-                )?;
+                let res = meta::apply_meta_fd(&file, &meta, &mut self.names, self.chown)
+                    .with_context(|| {
+                        format!("cannot set metadata of {}", self.path_of(&rel).display())
+                    });
+                self.meta_done(res)?;
                 self.files += 1;
                 Ok(())
             }
@@ -744,7 +934,11 @@ impl Applier {
                 ..
             } => {
                 spool.rewind()?;
-                self.patch(&rel, spool, &meta)
+                match self.patch(&rel, spool, &meta) {
+                    // E.g. its earlier version was in a skipped volume: no half-patched file is left.
+                    Err(e) if self.ignore_errors => self.lose_file(&rel, &format!("{e:#}")),
+                    r => r,
+                }
             }
         }
     }
@@ -798,8 +992,9 @@ impl Applier {
             .with_context(|| format!("cannot apply the delta to {}", path.display()))?;
         drop(p);
         self.bytes += n;
-        meta::apply_meta_fd(&out, meta, &mut self.names, self.chown)
-            .with_context(|| format!("cannot set metadata of {}", path.display()))?;
+        let res = meta::apply_meta_fd(&out, meta, &mut self.names, self.chown)
+            .with_context(|| format!("cannot set metadata of {}", path.display()));
+        self.meta_done(res)?;
         self.files += 1;
         Ok(())
     }
@@ -807,6 +1002,9 @@ impl Applier {
     /// Directory metadata last, deepest first, so writing into them was possible and their mtimes stay.
     /// Each goes on the directory restore made or kept there, reopened without following links.
     fn finish(&mut self) -> Result<()> {
+        if self.ignore_errors {
+            self.abandon_pending("its last chunk is missing (a volume is missing or damaged)")?;
+        }
         if let Some(p) = &self.pending {
             let rel = match p {
                 Pending::Snapshot { rel, .. } | Pending::Diff { rel, .. } => rel,
@@ -828,8 +1026,9 @@ impl Applier {
             if (st.st_dev, st.st_ino) != *id {
                 return Err(changed());
             }
-            meta::apply_meta_fd(&*fd, meta, &mut self.names, self.chown)
-                .with_context(|| format!("cannot set metadata of {}", path.display()))?;
+            let res = meta::apply_meta_fd(&*fd, meta, &mut self.names, self.chown)
+                .with_context(|| format!("cannot set metadata of {}", path.display()));
+            self.meta_done(res)?;
             self.files += 1;
         }
         Ok(())
