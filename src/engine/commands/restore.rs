@@ -1034,3 +1034,214 @@ impl Applier {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(ftype: FileType, mode: u32) -> Meta {
+        Meta {
+            ftype,
+            mode,
+            uid: 0,
+            gid: 0,
+            uname: Vec::new(),
+            gname: Vec::new(),
+            mtime: 1_600_000_000,
+            size: 0,
+            link_target: Vec::new(),
+            dev_major: 0,
+            dev_minor: 0,
+        }
+    }
+
+    fn regular() -> Meta {
+        meta(FileType::Regular, 0o640)
+    }
+
+    fn applier(dir: &Path, ignore_errors: bool) -> Applier {
+        let mut a = Applier::new(dir.join("t"), None).unwrap();
+        a.chown = false;
+        a.ignore_errors = ignore_errors;
+        a.apply_special(Index::root(), meta(FileType::Directory, 0o755))
+            .unwrap();
+        a
+    }
+
+    fn idx(s: &str) -> Index {
+        Index::parse(s.as_bytes()).unwrap()
+    }
+
+    fn lost_volume() -> PlannedVolume {
+        PlannedVolume {
+            name: "vol2".into(),
+            check: Err("vol2 is missing".into()),
+            start: idx("big"),
+            end: idx("big"),
+        }
+    }
+
+    /// A multivol file whose middle chunk was in a skipped volume: with --ignore-errors it is not
+    /// left cut short, its later chunks are passed over, it is named once, and the next file is
+    /// restored; without, the restore stops at the gap.
+    #[test]
+    fn a_file_cut_by_a_skipped_volume_is_left_out_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = vec![5u8; CHUNK];
+        let mut a = applier(dir.path(), true);
+        a.apply_payload(
+            EntryClass::MultivolSnapshot(1),
+            idx("big"),
+            regular(),
+            &mut &full[..],
+        )
+        .unwrap();
+        assert!(dir.path().join("t/big").exists());
+        a.volume_lost(&lost_volume(), "vol2 is missing").unwrap();
+        assert!(!dir.path().join("t/big").exists(), "a cut file was left");
+        a.apply_payload(
+            EntryClass::MultivolSnapshot(3),
+            idx("big"),
+            regular(),
+            &mut &full[..],
+        )
+        .unwrap();
+        a.apply_payload(
+            EntryClass::MultivolSnapshot(4),
+            idx("big"),
+            regular(),
+            &mut &b"end"[..],
+        )
+        .unwrap();
+        a.apply_payload(EntryClass::Snapshot, idx("c"), regular(), &mut &b"c\n"[..])
+            .unwrap();
+        a.finish().unwrap();
+        assert!(!dir.path().join("t/big").exists());
+        assert_eq!(fs::read(dir.path().join("t/c")).unwrap(), b"c\n");
+        assert_eq!(a.lost_files, 1);
+        let named: Vec<&String> = a
+            .warnings
+            .iter()
+            .filter(|w| w.contains("t/big: not restored"))
+            .collect();
+        assert_eq!(named.len(), 1, "{:?}", a.warnings);
+        assert!(
+            a.warnings[0].contains("vol2 is missing") && a.warnings[0].contains("from big to big")
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = applier(dir.path(), false);
+        a.apply_payload(
+            EntryClass::MultivolSnapshot(1),
+            idx("big"),
+            regular(),
+            &mut &full[..],
+        )
+        .unwrap();
+        let e = a
+            .apply_payload(
+                EntryClass::MultivolSnapshot(3),
+                idx("big"),
+                regular(),
+                &mut &full[..],
+            )
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("out of order"), "{e:#}");
+    }
+
+    /// The first chunk of a file lost, its last chunks at the start of the next volume; and a file
+    /// whose last chunk never comes.
+    #[test]
+    fn a_file_without_its_start_or_end_is_left_out_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = vec![5u8; CHUNK];
+        let mut a = applier(dir.path(), true);
+        // An earlier set's copy: the new version is lost, so the old one must not stand in for it.
+        a.apply_payload(EntryClass::Snapshot, idx("a"), regular(), &mut &b"old"[..])
+            .unwrap();
+        a.apply_payload(
+            EntryClass::MultivolSnapshot(2),
+            idx("a"),
+            regular(),
+            &mut &full[..],
+        )
+        .unwrap();
+        a.apply_payload(
+            EntryClass::MultivolSnapshot(3),
+            idx("a"),
+            regular(),
+            &mut &b"x"[..],
+        )
+        .unwrap();
+        assert!(!dir.path().join("t/a").exists());
+        a.apply_payload(
+            EntryClass::MultivolSnapshot(1),
+            idx("z"),
+            regular(),
+            &mut &full[..],
+        )
+        .unwrap();
+        a.finish().unwrap();
+        assert!(!dir.path().join("t/z").exists());
+        assert_eq!(a.lost_files, 2, "{:?}", a.warnings);
+        assert!(a.warnings.iter().any(|w| w.contains("t/a: not restored")));
+        assert!(a.warnings.iter().any(|w| w.contains("t/z: not restored")));
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = applier(dir.path(), false);
+        let e = a
+            .apply_payload(
+                EntryClass::MultivolSnapshot(2),
+                idx("a"),
+                regular(),
+                &mut &full[..],
+            )
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("has no start"), "{e:#}");
+    }
+
+    /// A delta whose base is missing (it was in a skipped volume): named with --ignore-errors, the
+    /// restore's end without.
+    #[test]
+    fn a_delta_without_its_base_is_named_or_fails() {
+        let sig = delta::signature(&b"base"[..], 4, 512).unwrap();
+        let mut d = Vec::new();
+        delta::delta(&b"new version"[..], &sig)
+            .unwrap()
+            .read_to_end(&mut d)
+            .unwrap();
+        for ignore in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut a = applier(dir.path(), ignore);
+            let r = a.apply_payload(EntryClass::Diff, idx("f"), regular(), &mut &d[..]);
+            assert!(!dir.path().join("t/f").exists());
+            if ignore {
+                r.unwrap();
+                assert_eq!(a.lost_files, 1);
+                assert!(
+                    a.warnings[0].contains("t/f: not restored")
+                        && a.warnings[0].contains("earlier version is missing"),
+                    "{:?}",
+                    a.warnings
+                );
+            } else {
+                assert!(format!("{:#}", r.unwrap_err()).contains("earlier version is missing"));
+            }
+        }
+    }
+
+    #[test]
+    fn metadata_failures_are_warnings_only_with_ignore_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = applier(dir.path(), true);
+        a.meta_done(Err(anyhow!("cannot set metadata of x")))
+            .unwrap();
+        assert_eq!(a.warnings.len(), 1);
+        assert_eq!(a.lost_files, 0);
+        let mut a = applier(dir.path(), false);
+        assert!(a
+            .meta_done(Err(anyhow!("cannot set metadata of x")))
+            .is_err());
+        assert!(a.warnings.is_empty());
+    }
+}
