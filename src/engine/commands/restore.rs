@@ -235,7 +235,8 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
                 }
                 if let Some(report_progress) = &opts.progress {
                     report_progress(&RestoreProgress {
-                        done: report.volumes,
+                        // Skipped volumes count as done: the bar still ends full.
+                        done: report.volumes + report.lost_volumes,
                         volumes: total_volumes,
                         bytes: applier.bytes,
                     });
@@ -247,6 +248,13 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
     applier.finish()?;
     if applier.wanted_found == 0 {
         if let Some(p) = &opts.path {
+            if report.lost_volumes > 0 {
+                // Not "not in the backup": it may have been in what was skipped.
+                bail!(
+                    "{p} was not restored: nothing of it was found in the volumes that could be read ({} skipped)",
+                    report.lost_volumes
+                );
+            }
             return Err(RestoreError::NotInBackup(p.to_string()).into());
         }
     }
