@@ -1100,6 +1100,18 @@ mod tests {
     }
 
     #[test]
+    fn ignore_errors_is_taken_before_or_after_restore_and_off_by_default() {
+        for argv in [
+            &["d", "restore", "--ignore-errors", "file:///t", "/r"][..],
+            &["d", "--ignore-errors", "restore", "file:///t", "/r"],
+        ] {
+            assert!(Cli::try_parse_from(argv).unwrap().opts.more.ignore_errors);
+        }
+        let c = Cli::try_parse_from(["d", "restore", "file:///t", "/r"]).unwrap();
+        assert!(!c.opts.more.ignore_errors);
+    }
+
+    #[test]
     fn gpg_options_rfc2440_refused_for_backups_only() {
         let cli = |a: &[&str]| Cli::try_parse_from(a).unwrap();
         let c = cli(&[
