@@ -375,3 +375,39 @@ fn ignore_errors_restores_around_a_tampered_volume() {
     assert_eq!(code, Some(0));
     assert_eq!(theirs, ours);
 }
+
+#[test]
+fn ignore_errors_never_leaves_an_earlier_version_for_a_file_of_a_skipped_incremental_volume() {
+    let (ws, want) = spanning_chain("ignerr-inc");
+    let inc = dir_names(&ws.p("repo"))
+        .into_iter()
+        .find(|n| n.contains("inc.") && n.contains(".vol1."))
+        .expect("the incremental's volume");
+    fs::remove_file(ws.p("repo").join(&inc)).unwrap();
+    let dst = ws.p("dst");
+    let r = ws.run(
+        Tool::Ours,
+        Enc::Plain,
+        &[
+            "restore",
+            "--ignore-errors",
+            &ws.url("repo"),
+            dst.to_str().unwrap(),
+        ],
+    );
+    assert!(r.success(), "{}", r.output());
+    // d2 and z.txt changed in the incremental: their full versions must not stand in for them.
+    assert_eq!(
+        intact_files(&dst, &want),
+        ["d0.bin", "d1.bin", "d3.bin", "d4.bin"],
+        "{}",
+        r.output()
+    );
+    for lost in ["d2.bin", "z.txt"] {
+        assert!(
+            r.stderr.contains(&format!("dst/{lost}: not restored")),
+            "{lost} is not named:\n{}",
+            r.output()
+        );
+    }
+}

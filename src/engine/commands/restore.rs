@@ -16,6 +16,7 @@ use rustix::fs::{Mode, OFlags};
 
 use crate::backend::Backend;
 use crate::engine::archive::container;
+use crate::engine::archive::manifest::FileAction;
 use crate::engine::archive::names::{self, Storage};
 use crate::engine::archive::tarfmt::{self, EntryClass, CHUNK};
 use crate::engine::cache::Cache;
@@ -143,7 +144,7 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
     };
 
     let mut plan = Vec::new();
-    for (set, m) in sets.iter().zip(manifests) {
+    for (set, mut m) in sets.iter().zip(manifests) {
         let mut vols = Vec::new();
         for v in &m.volumes {
             if let Some(p) = &opts.path {
@@ -187,7 +188,8 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
                 end: v.end.clone(),
             });
         }
-        plan.push((set.time, vols));
+        // The set's file list names what a skipped volume held (empty when the manifest has none).
+        plan.push((set.time, vols, std::mem::take(&mut m.files)));
     }
 
     prepare_target(&opts.target, opts.path.is_some(), opts.force)?;
@@ -205,11 +207,11 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
     std::thread::scope(|scope| -> Result<()> {
         let all: Vec<(String, Result<String, String>)> = plan
             .iter()
-            .flat_map(|(_, v)| v.iter().map(|p| (p.name.clone(), p.check.clone())))
+            .flat_map(|(_, v, _)| v.iter().map(|p| (p.name.clone(), p.check.clone())))
             .collect();
         let total_volumes = all.len() as u64;
         let rx = spawn_decoder(scope, backend, all, decryptor, opts.ignore_errors);
-        for (time, vols) in &plan {
+        for (time, vols, files) in &plan {
             report.set_times.push(*time);
             for vol in vols {
                 let name = &vol.name;
@@ -223,7 +225,7 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
                     .lost()
                     .with_context(|| format!("cannot read {name}"))?;
                 if let Some(why) = lost {
-                    applier.volume_lost(vol, &why)?;
+                    applier.volume_lost(vol, &why, files)?;
                     report.lost_volumes += 1;
                 } else {
                     applier
@@ -586,7 +588,8 @@ struct Applier {
     /// `--ignore-errors`: see [`RestoreOptions::ignore_errors`].
     ignore_errors: bool,
     /// The later chunks of this file are skipped: it was already named as not restored.
-    skip_chunks_of: Option<Index>,
+    /// The files not restored, and why; one restored by a later set leaves it. Named at the end.
+    lost: BTreeMap<Index, String>,
     warnings: Vec<String>,
     lost_files: u64,
 }
@@ -608,7 +611,7 @@ impl Applier {
             wanted_found: 0,
             notes: Vec::new(),
             ignore_errors: false,
-            skip_chunks_of: None,
+            lost: BTreeMap::new(),
             warnings: Vec::new(),
             lost_files: 0,
         })
@@ -630,17 +633,30 @@ impl Applier {
     /// With `--ignore-errors`: `rel` is not restored. Whatever is at it (an earlier set's version, a
     /// partly written file) is removed so that nothing stands there as if it were the file, and it is
     /// named.
+    /// A directory is kept, with what is restored in it.
     fn lose_file(&mut self, rel: &Index, why: &str) -> Result<()> {
+        let mut why = why.to_string();
         if let Some((parent, name)) = self.tree.parent(rel, Walk::Existing)? {
-            self.tree.clear(&parent, &name, rel)?;
+            let is_dir = rustix::fs::statat(&*parent, &name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir());
+            if is_dir {
+                why.push_str(" (the directory is kept, with what was restored in it)");
+            } else {
+                self.tree.clear(&parent, &name, rel)?;
+                self.forget_dirs(rel);
+            }
         }
-        self.forget_dirs(rel);
-        self.lost_files += 1;
-        self.warnings.push(format!(
-            "{}: not restored: {why}",
-            self.path_of(rel).display()
-        ));
+        self.lost.insert(rel.clone(), why);
         Ok(())
+    }
+
+    /// `rel` was restored (or deleted, as the backup says): it is not lost any more.
+    fn restored(&mut self, rel: &Index, deleted: bool) {
+        if deleted {
+            self.lost.retain(|k, _| !k.starts_with(rel));
+        } else {
+            self.lost.remove(rel);
+        }
     }
 
     /// With `--ignore-errors`: the file being reassembled across chunks cannot be completed.
@@ -649,23 +665,64 @@ impl Applier {
             let rel = match p {
                 Pending::Snapshot { rel, .. } | Pending::Diff { rel, .. } => rel,
             };
-            self.skip_chunks_of = Some(rel.clone());
             self.lose_file(&rel, why)?;
         }
         Ok(())
     }
 
-    /// With `--ignore-errors`: `vol` is skipped. A file whose data runs through it is removed and named;
-    /// the files wholly inside it cannot be known from its data, so the volume is named with its bounds.
-    fn volume_lost(&mut self, vol: &PlannedVolume, why: &str) -> Result<()> {
+    /// With `--ignore-errors`: `vol` is skipped. A file whose data runs through it, and each file the
+    /// set's file list (`files`) puts in its bounds, is removed and named (an earlier set's version is
+    /// not the one asked for); one the list says was deleted is deleted. The volume is named with its
+    /// bounds, for a manifest without a file list.
+    fn volume_lost(
+        &mut self,
+        vol: &PlannedVolume,
+        why: &str,
+        files: &[(FileAction, Index)],
+    ) -> Result<()> {
         self.warnings.push(format!(
-            "{why}: skipped (--ignore-errors): the files from {} to {} that it holds are not restored from it (one an earlier set restored keeps that earlier version)",
+            "{why}: skipped (--ignore-errors): the files from {} to {} that it holds are not restored from it",
             vol.start, vol.end
         ));
-        self.abandon_pending(&format!(
-            "part of its data is in {}, which was skipped",
-            vol.name
-        ))
+        let cut = format!("its data is in {}, which was skipped", vol.name);
+        self.abandon_pending(&cut)?;
+        for (action, index) in files {
+            if *index < vol.start || *index > vol.end {
+                continue;
+            }
+            let Some(rel) = self.target_rel(index.clone()) else {
+                continue;
+            };
+            match action {
+                FileAction::Deleted => {
+                    if let Some((parent, name)) = self.tree.parent(&rel, Walk::Existing)? {
+                        if !rel.is_root() {
+                            self.tree.clear(&parent, &name, &rel)?;
+                        }
+                    }
+                    self.forget_dirs(&rel);
+                    self.restored(&rel, true);
+                }
+                FileAction::New | FileAction::Changed => {
+                    if !self.lost.contains_key(&rel) {
+                        self.lose_file(&rel, &cut)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the backup's `index` goes under the target, or None when this restore leaves it out.
+    fn target_rel(&self, index: Index) -> Option<Index> {
+        if self.chosen.as_ref().is_some_and(|c| !c.contains(&index)) {
+            return None;
+        }
+        let rel = match &self.only {
+            None => index,
+            Some(p) => index.strip_prefix(p)?,
+        };
+        Some(self.renamed(rel))
     }
 
     /// `rel` after the `--rename` rules: the rule of its longest renamed ancestor (or itself) applies,
@@ -698,17 +755,9 @@ impl Applier {
             let mut entry = entry?;
             let (class, index) = tarfmt::parse_entry_name(&entry.path_bytes())
                 .map_err(|e| anyhow!("refusing entry: {e}"))?;
-            if self.chosen.as_ref().is_some_and(|c| !c.contains(&index)) {
+            let Some(rel) = self.target_rel(index) else {
                 continue;
-            }
-            let rel = match &self.only {
-                None => index,
-                Some(p) => match index.strip_prefix(p) {
-                    Some(r) => r,
-                    None => continue,
-                },
             };
-            let rel = self.renamed(rel);
             self.wanted_found += 1;
             self.apply_entry(class, rel, &mut entry)?;
         }
@@ -729,6 +778,7 @@ impl Applier {
                     self.tree.clear(&parent, &name, &rel)?;
                 }
                 self.forget_dirs(&rel);
+                self.restored(&rel, true);
             }
             return Ok(());
         }
@@ -787,6 +837,7 @@ impl Applier {
             }
             let st = rustix::fs::fstat(&*fd)
                 .with_context(|| format!("cannot inspect {}", self.path_of(&rel).display()))?;
+            self.restored(&rel, false);
             self.dirs.insert(rel, (meta, (st.st_dev, st.st_ino)));
             return Ok(());
         }
@@ -796,6 +847,7 @@ impl Applier {
             self.clear_slot(&rel)?;
             self.notes
                 .push(format!("{rel}: device not restored (needs root)"));
+            self.restored(&rel, false);
             return Ok(());
         }
         let (parent, name) = self.clear_slot(&rel)?;
@@ -829,6 +881,7 @@ impl Applier {
         self.meta_done(
             applied.with_context(|| format!("cannot set metadata of {}", shown.display())),
         )?;
+        self.restored(&rel, false);
         self.files += 1;
         Ok(())
     }
@@ -847,10 +900,6 @@ impl Applier {
             EntryClass::MultivolDiff(k) => (Some(k), true),
             _ => unreachable!(),
         };
-        if self.skip_chunks_of.as_ref() == Some(&rel) && chunk.is_some_and(|k| k > 1) {
-            return Ok(()); // the rest of a file already named as not restored
-        }
-        self.skip_chunks_of = None;
         if self.ignore_errors {
             let consistent = match (&self.pending, chunk) {
                 (None, _) => true,
@@ -866,11 +915,14 @@ impl Applier {
                 self.abandon_pending("its data is cut short: a volume is missing or damaged")?;
             }
             if self.pending.is_none() && chunk.is_some_and(|k| k > 1) {
-                self.skip_chunks_of = Some(rel.clone());
-                return self.lose_file(
-                    &rel,
-                    "the start of its data is in a volume that is missing or damaged",
-                );
+                // The rest of a file already named, or one whose start was in a skipped volume.
+                if !self.lost.contains_key(&rel) {
+                    self.lose_file(
+                        &rel,
+                        "the start of its data is in a volume that is missing or damaged",
+                    )?;
+                }
+                return Ok(());
             }
         }
         let mut pending = match (chunk, self.pending.take()) {
@@ -932,6 +984,7 @@ impl Applier {
                         format!("cannot set metadata of {}", self.path_of(&rel).display())
                     });
                 self.meta_done(res)?;
+                self.restored(&rel, false);
                 self.files += 1;
                 Ok(())
             }
@@ -1003,6 +1056,7 @@ impl Applier {
         let res = meta::apply_meta_fd(&out, meta, &mut self.names, self.chown)
             .with_context(|| format!("cannot set metadata of {}", path.display()));
         self.meta_done(res)?;
+        self.restored(rel, false);
         self.files += 1;
         Ok(())
     }
@@ -1012,6 +1066,15 @@ impl Applier {
     fn finish(&mut self) -> Result<()> {
         if self.ignore_errors {
             self.abandon_pending("its last chunk is missing (a volume is missing or damaged)")?;
+        }
+        // What is still lost is named once, whatever set lost it first.
+        let lost = std::mem::take(&mut self.lost);
+        self.lost_files += lost.len() as u64;
+        for (rel, why) in lost {
+            self.warnings.push(format!(
+                "{}: not restored: {why}",
+                self.path_of(&rel).display()
+            ));
         }
         if let Some(p) = &self.pending {
             let rel = match p {
@@ -1105,7 +1168,8 @@ mod tests {
         )
         .unwrap();
         assert!(dir.path().join("t/big").exists());
-        a.volume_lost(&lost_volume(), "vol2 is missing").unwrap();
+        a.volume_lost(&lost_volume(), "vol2 is missing", &[])
+            .unwrap();
         assert!(!dir.path().join("t/big").exists(), "a cut file was left");
         a.apply_payload(
             EntryClass::MultivolSnapshot(3),
@@ -1225,6 +1289,7 @@ mod tests {
             assert!(!dir.path().join("t/f").exists());
             if ignore {
                 r.unwrap();
+                a.finish().unwrap();
                 assert_eq!(a.lost_files, 1);
                 assert!(
                     a.warnings[0].contains("t/f: not restored")
@@ -1236,6 +1301,57 @@ mod tests {
                 assert!(format!("{:#}", r.unwrap_err()).contains("earlier version is missing"));
             }
         }
+    }
+
+    /// A skipped volume of a later set: the files its set's file list puts in its bounds are not
+    /// left at the earlier set's version (removed and named), one it deleted is deleted, and one a
+    /// still later set restores is not named.
+    #[test]
+    fn the_file_list_names_what_a_skipped_volume_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = applier(dir.path(), true);
+        for n in ["a", "b", "c", "d", "e"] {
+            a.apply_payload(EntryClass::Snapshot, idx(n), regular(), &mut &b"old"[..])
+                .unwrap();
+        }
+        let vol = PlannedVolume {
+            name: "inc.vol1".into(),
+            check: Err("inc.vol1 is corrupt".into()),
+            start: idx("b"),
+            end: idx("d"),
+        };
+        let files = [
+            (FileAction::Changed, idx("a")),
+            (FileAction::Changed, idx("b")),
+            (FileAction::Deleted, idx("c")),
+            (FileAction::New, idx("d")),
+            (FileAction::Changed, idx("e")),
+        ];
+        a.volume_lost(&vol, "inc.vol1 is corrupt", &files).unwrap();
+        let t = dir.path().join("t");
+        assert!(
+            t.join("a").exists() && t.join("e").exists(),
+            "outside the bounds"
+        );
+        for n in ["b", "c", "d"] {
+            assert!(!t.join(n).exists(), "{n} was left at the earlier version");
+        }
+        // A later set brings d back whole.
+        a.apply_payload(EntryClass::Snapshot, idx("d"), regular(), &mut &b"new"[..])
+            .unwrap();
+        a.finish().unwrap();
+        assert_eq!(fs::read(t.join("d")).unwrap(), b"new");
+        assert_eq!(a.lost_files, 1, "{:?}", a.warnings);
+        let named: Vec<&String> = a
+            .warnings
+            .iter()
+            .filter(|w| w.contains("not restored:"))
+            .collect();
+        assert_eq!(named.len(), 1, "{:?}", a.warnings);
+        assert!(
+            named[0].contains("t/b: not restored: its data is in inc.vol1"),
+            "{named:?}"
+        );
     }
 
     #[test]
