@@ -635,19 +635,25 @@ impl Applier {
     /// named.
     /// A directory is kept, with what is restored in it.
     fn lose_file(&mut self, rel: &Index, why: &str) -> Result<()> {
-        let mut why = why.to_string();
-        if let Some((parent, name)) = self.tree.parent(rel, Walk::Existing)? {
-            let is_dir = rustix::fs::statat(&*parent, &name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
-                .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir());
-            if is_dir {
-                why.push_str(" (the directory is kept, with what was restored in it)");
-            } else {
+        if !self.is_dir(rel)? {
+            if let Some((parent, name)) = self.tree.parent(rel, Walk::Existing)? {
                 self.tree.clear(&parent, &name, rel)?;
                 self.forget_dirs(rel);
             }
         }
-        self.lost.insert(rel.clone(), why);
+        self.lost.insert(rel.clone(), why.to_string());
         Ok(())
+    }
+
+    /// Whether a real directory (not a symlink to one) is at `rel` now.
+    fn is_dir(&mut self, rel: &Index) -> Result<bool> {
+        Ok(match self.tree.parent(rel, Walk::Existing)? {
+            Some((parent, name)) => {
+                rustix::fs::statat(&*parent, &name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())
+            }
+            None => false,
+        })
     }
 
     /// `rel` was restored (or deleted, as the backup says): it is not lost any more.
@@ -1071,8 +1077,13 @@ impl Applier {
         let lost = std::mem::take(&mut self.lost);
         self.lost_files += lost.len() as u64;
         for (rel, why) in lost {
+            let kept = if self.is_dir(&rel)? {
+                " (the directory is there, with what was restored in it, but not its recorded owner, mode and times)"
+            } else {
+                ""
+            };
             self.warnings.push(format!(
-                "{}: not restored: {why}",
+                "{}: not restored: {why}{kept}",
                 self.path_of(&rel).display()
             ));
         }
@@ -1314,6 +1325,15 @@ mod tests {
             a.apply_payload(EntryClass::Snapshot, idx(n), regular(), &mut &b"old"[..])
                 .unwrap();
         }
+        a.apply_special(idx("bdir"), meta(FileType::Directory, 0o700))
+            .unwrap();
+        a.apply_payload(
+            EntryClass::Snapshot,
+            idx("bdir/x"),
+            regular(),
+            &mut &b"x"[..],
+        )
+        .unwrap();
         let vol = PlannedVolume {
             name: "inc.vol1".into(),
             check: Err("inc.vol1 is corrupt".into()),
@@ -1323,6 +1343,7 @@ mod tests {
         let files = [
             (FileAction::Changed, idx("a")),
             (FileAction::Changed, idx("b")),
+            (FileAction::Changed, idx("bdir")),
             (FileAction::Deleted, idx("c")),
             (FileAction::New, idx("d")),
             (FileAction::Changed, idx("e")),
@@ -1341,15 +1362,22 @@ mod tests {
             .unwrap();
         a.finish().unwrap();
         assert_eq!(fs::read(t.join("d")).unwrap(), b"new");
-        assert_eq!(a.lost_files, 1, "{:?}", a.warnings);
+        // A directory is never removed for it: what is in it stays.
+        assert_eq!(fs::read(t.join("bdir/x")).unwrap(), b"x");
+        assert_eq!(a.lost_files, 2, "{:?}", a.warnings);
         let named: Vec<&String> = a
             .warnings
             .iter()
             .filter(|w| w.contains("not restored:"))
             .collect();
-        assert_eq!(named.len(), 1, "{:?}", a.warnings);
+        assert_eq!(named.len(), 2, "{:?}", a.warnings);
         assert!(
             named[0].contains("t/b: not restored: its data is in inc.vol1"),
+            "{named:?}"
+        );
+        assert!(
+            named[1].contains("t/bdir: not restored")
+                && named[1].contains("the directory is there"),
             "{named:?}"
         );
     }
