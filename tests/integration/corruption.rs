@@ -369,6 +369,42 @@ fn ignore_errors_restores_around_a_tampered_volume() {
     let vol2 = file_named(&ws, "full.20231114T221320Z.vol2.");
     flip(&ws, &vol2, 0.5);
     let ours = restore_ignoring(&ws, &want, &vol2);
+    // One file asked for, all lost: an error, not a restore that did nothing; one intact: restored.
+    let url = ws.url("repo");
+    let one = ws.p("one");
+    let r = ws
+        .run(
+            Tool::Ours,
+            Enc::Plain,
+            &[
+                "restore",
+                "--ignore-errors",
+                "--file-to-restore",
+                "d1.bin",
+                &url,
+                one.to_str().unwrap(),
+            ],
+        )
+        .fails();
+    assert!(
+        r.stderr.contains("d1.bin could not be restored") && !one.exists(),
+        "{}",
+        r.output()
+    );
+    let r = ws.run(
+        Tool::Ours,
+        Enc::Plain,
+        &[
+            "restore",
+            "--ignore-errors",
+            "--file-to-restore",
+            "d4.bin",
+            &url,
+            one.to_str().unwrap(),
+        ],
+    );
+    assert!(r.success(), "{}", r.output());
+    assert_eq!(fs::read(&one).unwrap(), want[4].1);
     // duplicity 3.2.1 skips the volume too and exits 0, but leaves d1 and d3 cut or garbled in
     // place; the files it restores intact are the ones we do.
     let (code, theirs) = duplicity3_restore(&ws, "dst3");

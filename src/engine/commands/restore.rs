@@ -260,6 +260,10 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
             return Err(RestoreError::NotInBackup(p.to_string()).into());
         }
     }
+    if let (Some(p), 0, true) = (&opts.path, applier.files, applier.lost_files > 0) {
+        // The one path asked for is all lost: that restore did nothing, whatever the option says.
+        bail!("{p} could not be restored: {}", applier.warnings.join("; "));
+    }
     report.files = applier.files;
     report.bytes = applier.bytes;
     report.notes.extend(applier.notes);
