@@ -211,7 +211,7 @@ fn wrong_passphrase_is_one_clear_line() {
 /// Five files over four full volumes (d1 spans volumes 1–2, d3 volumes 2–3), then an incremental
 /// that changes d2 (a delta against the full's copy, which lies in volume 2) and z.txt. Returns the
 /// workspace and each file's content as of the incremental.
-fn spanning_chain(name: &str) -> (Ws, Vec<(String, Vec<u8>)>) {
+fn spanning_chain(name: &str, enc: Enc) -> (Ws, Vec<(String, Vec<u8>)>) {
     let ws = Ws::new(name);
     let src = ws.p("src");
     fs::create_dir_all(&src).unwrap();
@@ -225,7 +225,7 @@ fn spanning_chain(name: &str) -> (Ws, Vec<(String, Vec<u8>)>) {
     ws.backup(
         Tool::Ours,
         "full",
-        Enc::Plain,
+        enc,
         &src,
         "repo",
         t(0),
@@ -240,7 +240,7 @@ fn spanning_chain(name: &str) -> (Ws, Vec<(String, Vec<u8>)>) {
     ws.backup(
         Tool::Ours,
         "incremental",
-        Enc::Plain,
+        enc,
         &src,
         "repo",
         t(1),
@@ -299,20 +299,15 @@ fn duplicity3_restore(ws: &Ws, dst: &str) -> (Option<i32>, Vec<String>) {
 }
 
 /// Restores with --ignore-errors after `damage` named `needle` on stderr; checks what came back.
-fn restore_ignoring(ws: &Ws, want: &[(String, Vec<u8>)], needle: &str) -> Vec<String> {
+fn restore_ignoring(ws: &Ws, enc: Enc, want: &[(String, Vec<u8>)], needle: &str) -> Vec<String> {
     let dst = ws.p("dst");
     let url = ws.url("repo");
     // Without the option: one error line naming the damage, as before.
-    fails_naming(
-        ws,
-        Enc::Plain,
-        &["restore", &url, dst.to_str().unwrap()],
-        needle,
-    );
+    fails_naming(ws, enc, &["restore", &url, dst.to_str().unwrap()], needle);
     let _ = fs::remove_dir_all(&dst);
     let r = ws.run(
         Tool::Ours,
-        Enc::Plain,
+        enc,
         &["restore", "--ignore-errors", &url, dst.to_str().unwrap()],
     );
     // As duplicity 3.2.1: the errors the option lets pass leave the exit code 0.
@@ -350,10 +345,10 @@ fn restore_ignoring(ws: &Ws, want: &[(String, Vec<u8>)], needle: &str) -> Vec<St
 
 #[test]
 fn ignore_errors_restores_around_a_missing_middle_volume() {
-    let (ws, want) = spanning_chain("ignerr-missing");
+    let (ws, want) = spanning_chain("ignerr-missing", Enc::Plain);
     let vol2 = file_named(&ws, "full.20231114T221320Z.vol2.");
     fs::remove_file(ws.p("repo").join(&vol2)).unwrap();
-    let ours = restore_ignoring(&ws, &want, "volume 2");
+    let ours = restore_ignoring(&ws, Enc::Plain, &want, "volume 2");
     // duplicity 3.2.1 stops on the missing volume even with the option (a KeyError): it restores
     // nothing we do not.
     let (_, theirs) = duplicity3_restore(&ws, "dst3");
@@ -365,10 +360,16 @@ fn ignore_errors_restores_around_a_missing_middle_volume() {
 
 #[test]
 fn ignore_errors_restores_around_a_tampered_volume() {
-    let (ws, want) = spanning_chain("ignerr-tampered");
+    // Encrypted: the damage is found by the SHA1 check too, before anything is decrypted.
+    let (ws, want) = spanning_chain("ignerr-tampered-gpg", Enc::Pass(PASS));
     let vol2 = file_named(&ws, "full.20231114T221320Z.vol2.");
     flip(&ws, &vol2, 0.5);
-    let ours = restore_ignoring(&ws, &want, &vol2);
+    restore_ignoring(&ws, Enc::Pass(PASS), &want, &vol2);
+
+    let (ws, want) = spanning_chain("ignerr-tampered", Enc::Plain);
+    let vol2 = file_named(&ws, "full.20231114T221320Z.vol2.");
+    flip(&ws, &vol2, 0.5);
+    let ours = restore_ignoring(&ws, Enc::Plain, &want, &vol2);
     // One file asked for, all lost: an error, not a restore that did nothing; one intact: restored.
     let url = ws.url("repo");
     let one = ws.p("one");
@@ -414,7 +415,7 @@ fn ignore_errors_restores_around_a_tampered_volume() {
 
 #[test]
 fn ignore_errors_never_leaves_an_earlier_version_for_a_file_of_a_skipped_incremental_volume() {
-    let (ws, want) = spanning_chain("ignerr-inc");
+    let (ws, want) = spanning_chain("ignerr-inc", Enc::Plain);
     let inc = dir_names(&ws.p("repo"))
         .into_iter()
         .find(|n| n.contains("inc.") && n.contains(".vol1."))
