@@ -2,7 +2,7 @@
 //! applied in place. Every volume's SHA1 is checked before it is decoded; decoding runs on a second
 //! thread; nothing is written outside the target (no `..`, no absolute paths, never through a symlink).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek};
@@ -594,6 +594,10 @@ struct Applier {
     /// The later chunks of this file are skipped: it was already named as not restored.
     /// The files not restored, and why; one restored by a later set leaves it. Named at the end.
     lost: BTreeMap<Index, String>,
+    /// With `--ignore-errors`: the non-directory paths this restore wrote. Only those are removed when
+    /// lost: a file that stood in the target before the restore (`--force` over a live tree) is left
+    /// as it was rather than deleted for a volume that could not be read.
+    written: BTreeSet<Index>,
     warnings: Vec<String>,
     lost_files: u64,
 }
@@ -616,6 +620,7 @@ impl Applier {
             notes: Vec::new(),
             ignore_errors: false,
             lost: BTreeMap::new(),
+            written: BTreeSet::new(),
             warnings: Vec::new(),
             lost_files: 0,
         })
@@ -639,6 +644,24 @@ impl Applier {
     /// named.
     /// A directory is kept, with what is restored in it.
     fn lose_file(&mut self, rel: &Index, why: &str) -> Result<()> {
+        if !self.written.contains(rel) {
+            // Not written by this restore: what is there came before it (or nothing is).
+            let why = match self.tree.parent(rel, Walk::Existing)? {
+                Some((parent, name))
+                    if rustix::fs::statat(
+                        &*parent,
+                        &name,
+                        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                    )
+                    .is_ok() =>
+                {
+                    format!("{why}; what was there before this restore is left as it was")
+                }
+                _ => why.to_string(),
+            };
+            self.lost.insert(rel.clone(), why);
+            return Ok(());
+        }
         if !self.is_dir(rel)? {
             if let Some((parent, name)) = self.tree.parent(rel, Walk::Existing)? {
                 self.tree.clear(&parent, &name, rel)?;
@@ -833,6 +856,9 @@ impl Applier {
             .expect("created on the way");
         self.tree.clear(&parent, &name, rel)?;
         self.forget_dirs(rel);
+        if self.ignore_errors {
+            self.written.insert(rel.clone());
+        }
         Ok((parent, name))
     }
 
@@ -1321,6 +1347,47 @@ mod tests {
     /// A skipped volume of a later set: the files its set's file list puts in its bounds are not
     /// left at the earlier set's version (removed and named), one it deleted is deleted, and one a
     /// still later set restores is not named.
+    /// `--force` over a tree that already holds the files: a file the lost volume held, which this
+    /// restore never wrote, is left as it was (the operator's live copy), not deleted; one this restore
+    /// wrote from an earlier set is removed, as it is not the version asked for.
+    #[test]
+    fn a_lost_file_that_stood_before_the_restore_is_left_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("t");
+        fs::create_dir_all(&t).unwrap();
+        fs::write(t.join("live"), b"the operator's copy").unwrap();
+        let mut a = applier(dir.path(), true);
+        a.apply_payload(
+            EntryClass::Snapshot,
+            idx("old"),
+            regular(),
+            &mut &b"full"[..],
+        )
+        .unwrap();
+        let vol = PlannedVolume {
+            name: "inc.vol1".into(),
+            check: Err("inc.vol1 is corrupt".into()),
+            start: idx("live"),
+            end: idx("old"),
+        };
+        let files = [
+            (FileAction::Changed, idx("live")),
+            (FileAction::Changed, idx("old")),
+        ];
+        a.volume_lost(&vol, "inc.vol1 is corrupt", &files).unwrap();
+        a.finish().unwrap();
+        assert_eq!(fs::read(t.join("live")).unwrap(), b"the operator's copy");
+        assert!(!t.join("old").exists(), "an earlier set's version was left");
+        let live: Vec<&String> = a
+            .warnings
+            .iter()
+            .filter(|w| w.contains("t/live: not restored"))
+            .collect();
+        assert_eq!(live.len(), 1, "{:?}", a.warnings);
+        assert!(live[0].contains("left as it was"), "{}", live[0]);
+        assert_eq!(a.lost_files, 2);
+    }
+
     #[test]
     fn the_file_list_names_what_a_skipped_volume_held() {
         let dir = tempfile::tempdir().unwrap();
