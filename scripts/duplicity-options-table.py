@@ -79,7 +79,7 @@ STATUS = {
     "--help-verify": (YES, "ours: the options of verify"),
     "--hidden-encrypt-key": (YES, ""),
     "--idr-fakeroot": (NA, "no idrive backend"),
-    "--ignore-errors": (PLANNED, "duplicity: a missing or damaged volume and failed chown/chmod/utime on restore become warnings"),
+    "--ignore-errors": (YES, "restore: a missing or damaged volume is skipped and failed chown/chmod/utime are warnings, exit 0 as 3.2.1; each file it costs is left out (never cut or half-patched) and named on stderr"),
     "--imap-full-address": (NA, "no imap backend"),
     "--imap-mailbox": (NA, "no imap backend"),
     "--include": (YES, "also on restore, relative to the archive root"),

@@ -548,6 +548,9 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                 .more
                 .progress
                 .then(crate::cli_progress::Progress::restore);
+            if opts.more.ignore_errors {
+                crate::logging::warn("running in 'ignore errors' mode (--ignore-errors): missing or damaged volumes are skipped; drop the option if this was not intended");
+            }
             let report = repo.restore(&restore::RestoreOptions {
                 target: target.clone(),
                 time: time_option(opts)?,
@@ -558,6 +561,7 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                 numeric_owner: opts.more.numeric_owner,
                 rename: opts.more.rename_rules()?,
                 selection,
+                ignore_errors: opts.more.ignore_errors,
             })?;
             if let Some(p) = progress {
                 p.finish(None);
@@ -565,6 +569,13 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
             for n in &report.notes {
                 crate::logging::notice(n);
             }
+            for w in &report.warnings {
+                crate::logging::warn(&format!("IGNORED_ERROR: {w}"));
+            }
+            if let Some(summary) = crate::cli_more::ignored_summary(&report) {
+                crate::logging::warn(&summary);
+            }
+            // As duplicity 3.2.1: errors the option let pass leave the exit code 0.
             Ok(0)
         }
         Command::CollectionStatus { url } => {
@@ -1105,6 +1116,18 @@ mod tests {
         assert!(w("--cipher-algo blowfish").is_some());
         assert!(w("--cipher-algo AES256").is_none());
         assert!(w("--batch").is_none());
+    }
+
+    #[test]
+    fn ignore_errors_is_taken_before_or_after_restore_and_off_by_default() {
+        for argv in [
+            &["d", "restore", "--ignore-errors", "file:///t", "/r"][..],
+            &["d", "--ignore-errors", "restore", "file:///t", "/r"],
+        ] {
+            assert!(Cli::try_parse_from(argv).unwrap().opts.more.ignore_errors);
+        }
+        let c = Cli::try_parse_from(["d", "restore", "file:///t", "/r"]).unwrap();
+        assert!(!c.opts.more.ignore_errors);
     }
 
     #[test]

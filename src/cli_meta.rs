@@ -152,6 +152,7 @@ const RESTORE_OPTIONS: &[&str] = &[
     "no-restore-ownership",
     "numeric-owner",
     "rename",
+    "ignore-errors",
     "progress",
     "sign-key",
     "limit-download",

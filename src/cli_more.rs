@@ -67,6 +67,24 @@ pub struct MoreArgs {
     /// Encrypt (the default; overrides an earlier --no-encryption).
     #[arg(long, global = true, overrides_with = "no_encryption")]
     pub encryption: bool,
+    /// restore: restore what can be when volumes are missing or damaged (each is skipped, and every
+    /// file it costs is left out and named on stderr), and make failing to set an owner, mode or
+    /// times a warning. The exit code stays 0, as duplicity's.
+    #[arg(long, global = true)]
+    pub ignore_errors: bool,
+}
+
+/// The last line of a restore whose `--ignore-errors` let errors pass, or None when none did.
+pub fn ignored_summary(report: &crate::engine::commands::restore::RestoreReport) -> Option<String> {
+    if report.warnings.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "restore finished with errors ignored (--ignore-errors): {} volume(s) skipped, {} file(s) named above not restored, {} error(s) in all; everything else was restored",
+        report.lost_volumes,
+        report.lost_files,
+        report.warnings.len()
+    ))
 }
 
 impl MoreArgs {

@@ -66,6 +66,7 @@ fuzz_target!(|data: &[u8]| {
         force: false,
         progress: None,
         selection: None,
+        ignore_errors: false,
         restore_ownership: true,
         numeric_owner: false,
         rename: Vec::new(),

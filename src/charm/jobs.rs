@@ -275,6 +275,7 @@ impl Runtime {
             numeric_owner: false,
             rename: Vec::new(),
             selection: None,
+            ignore_errors: false,
         })?;
         let mut out = Outcome::default();
         for (k, v) in [

@@ -232,6 +232,7 @@ pub fn engine_through_faults(tg: Target) {
             numeric_owner: false,
             rename: Vec::new(),
             selection: None,
+            ignore_errors: false,
         })
     };
     let plan = FaultPlan {

@@ -207,3 +207,244 @@ fn wrong_passphrase_is_one_clear_line() {
         "the passphrase was printed: {line}"
     );
 }
+
+/// Five files over four full volumes (d1 spans volumes 1–2, d3 volumes 2–3), then an incremental
+/// that changes d2 (a delta against the full's copy, which lies in volume 2) and z.txt. Returns the
+/// workspace and each file's content as of the incremental.
+fn spanning_chain(name: &str, enc: Enc) -> (Ws, Vec<(String, Vec<u8>)>) {
+    let ws = Ws::new(name);
+    let src = ws.p("src");
+    fs::create_dir_all(&src).unwrap();
+    let mut want = Vec::new();
+    for i in 0..5 {
+        let data = random_bytes(10 + i, 600_000);
+        write_file(&src.join(format!("d{i}.bin")), &data, 0o644, 1_600_000_000);
+        want.push((format!("d{i}.bin"), data));
+    }
+    write_file(&src.join("z.txt"), b"last\n", 0o644, 1_600_000_000);
+    ws.backup(
+        Tool::Ours,
+        "full",
+        enc,
+        &src,
+        "repo",
+        t(0),
+        &["--volsize", "1"],
+    );
+    let mut d2 = want[2].1.clone();
+    d2[1000..1100].fill(7);
+    write_file(&src.join("d2.bin"), &d2, 0o644, 1_600_000_500);
+    want[2].1 = d2;
+    write_file(&src.join("z.txt"), b"changed\n", 0o644, 1_600_000_500);
+    want.push(("z.txt".into(), b"changed\n".to_vec()));
+    ws.backup(
+        Tool::Ours,
+        "incremental",
+        enc,
+        &src,
+        "repo",
+        t(1),
+        &["--volsize", "1"],
+    );
+    assert!(
+        dir_names(&ws.p("repo"))
+            .iter()
+            .any(|n| n.contains("full.") && n.contains(".vol4.")),
+        "the full set should have four volumes: {:?}",
+        dir_names(&ws.p("repo"))
+    );
+    (ws, want)
+}
+
+/// The files of `want` that `dst` holds exactly; any other file in `dst` (one not restored
+/// intact, left behind as if it were) fails the test.
+fn intact_files(dst: &std::path::Path, want: &[(String, Vec<u8>)]) -> Vec<String> {
+    let mut intact = Vec::new();
+    for n in dir_names(dst) {
+        let (_, data) = want
+            .iter()
+            .find(|(w, _)| *w == n)
+            .unwrap_or_else(|| panic!("unexpected {n} in the restore"));
+        assert!(
+            fs::read(dst.join(&n)).unwrap() == *data,
+            "{n} was left in the restore with the wrong content"
+        );
+        intact.push(n);
+    }
+    intact.sort();
+    intact
+}
+
+/// The same restore by stock duplicity 3.2.1: its exit code and the files it restored intact
+/// (its damaged leftovers are not counted).
+fn duplicity3_restore(ws: &Ws, dst: &str) -> (Option<i32>, Vec<String>) {
+    let dst = ws.p(dst);
+    let mut cmd = std::process::Command::new(crate::cli_more_options::duplicity3());
+    cmd.arg("restore")
+        .arg("--archive-dir")
+        .arg(ws.p("cache-dup3"))
+        .arg("--no-encryption")
+        .arg("--ignore-errors")
+        .arg(ws.url("repo"))
+        .arg(&dst);
+    ws.env(&mut cmd);
+    let r = run_cmd(cmd, "duplicity3 restore --ignore-errors");
+    let src = ws.p("src");
+    let mut intact: Vec<String> = dir_names(&dst)
+        .into_iter()
+        .filter(|n| fs::read(dst.join(n)).ok() == fs::read(src.join(n)).ok())
+        .collect();
+    intact.sort();
+    (r.code, intact)
+}
+
+/// Restores with --ignore-errors after `damage` named `needle` on stderr; checks what came back.
+fn restore_ignoring(ws: &Ws, enc: Enc, want: &[(String, Vec<u8>)], needle: &str) -> Vec<String> {
+    let dst = ws.p("dst");
+    let url = ws.url("repo");
+    // Without the option: one error line naming the damage, as before.
+    fails_naming(ws, enc, &["restore", &url, dst.to_str().unwrap()], needle);
+    let _ = fs::remove_dir_all(&dst);
+    let r = ws.run(
+        Tool::Ours,
+        enc,
+        &["restore", "--ignore-errors", &url, dst.to_str().unwrap()],
+    );
+    // As duplicity 3.2.1: the errors the option lets pass leave the exit code 0.
+    assert!(r.success(), "{}", r.output());
+    let intact = intact_files(&dst, want);
+    assert_eq!(intact, ["d0.bin", "d4.bin", "z.txt"], "{}", r.output());
+    // Every file not restored is named: d1 and d3 run through volume 2, d2's base is in it (the
+    // incremental's delta cannot be applied); the volume is named with its bounds.
+    for lost in ["d1.bin", "d2.bin", "d3.bin"] {
+        assert!(
+            r.stderr
+                .lines()
+                .any(|l| l.contains(&format!("dst/{lost}: not restored"))),
+            "{lost} is not named as not restored:\n{}",
+            r.output()
+        );
+    }
+    assert!(
+        r.stderr
+            .lines()
+            .any(|l| l.contains(needle) && l.contains("from d1.bin to d3.bin")),
+        "the skipped volume is not named with its bounds:\n{}",
+        r.output()
+    );
+    let last = r.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("--ignore-errors")
+            && last.contains("1 volume(s) skipped")
+            && last.contains("3 file(s)"),
+        "no summary last:\n{}",
+        r.output()
+    );
+    intact
+}
+
+#[test]
+fn ignore_errors_restores_around_a_missing_middle_volume() {
+    let (ws, want) = spanning_chain("ignerr-missing", Enc::Plain);
+    let vol2 = file_named(&ws, "full.20231114T221320Z.vol2.");
+    fs::remove_file(ws.p("repo").join(&vol2)).unwrap();
+    let ours = restore_ignoring(&ws, Enc::Plain, &want, "volume 2");
+    // duplicity 3.2.1 stops on the missing volume even with the option (a KeyError): it restores
+    // nothing we do not.
+    let (_, theirs) = duplicity3_restore(&ws, "dst3");
+    assert!(
+        theirs.iter().all(|n| ours.contains(n)),
+        "duplicity 3.2.1 restored {theirs:?}, we {ours:?}"
+    );
+}
+
+#[test]
+fn ignore_errors_restores_around_a_tampered_volume() {
+    // Encrypted: the damage is found by the SHA1 check too, before anything is decrypted.
+    let (ws, want) = spanning_chain("ignerr-tampered-gpg", Enc::Pass(PASS));
+    let vol2 = file_named(&ws, "full.20231114T221320Z.vol2.");
+    flip(&ws, &vol2, 0.5);
+    restore_ignoring(&ws, Enc::Pass(PASS), &want, &vol2);
+
+    let (ws, want) = spanning_chain("ignerr-tampered", Enc::Plain);
+    let vol2 = file_named(&ws, "full.20231114T221320Z.vol2.");
+    flip(&ws, &vol2, 0.5);
+    let ours = restore_ignoring(&ws, Enc::Plain, &want, &vol2);
+    // One file asked for, all lost: an error, not a restore that did nothing; one intact: restored.
+    let url = ws.url("repo");
+    let one = ws.p("one");
+    let r = ws
+        .run(
+            Tool::Ours,
+            Enc::Plain,
+            &[
+                "restore",
+                "--ignore-errors",
+                "--file-to-restore",
+                "d1.bin",
+                &url,
+                one.to_str().unwrap(),
+            ],
+        )
+        .fails();
+    assert!(
+        r.stderr.contains("d1.bin could not be restored") && !one.exists(),
+        "{}",
+        r.output()
+    );
+    let r = ws.run(
+        Tool::Ours,
+        Enc::Plain,
+        &[
+            "restore",
+            "--ignore-errors",
+            "--file-to-restore",
+            "d4.bin",
+            &url,
+            one.to_str().unwrap(),
+        ],
+    );
+    assert!(r.success(), "{}", r.output());
+    assert_eq!(fs::read(&one).unwrap(), want[4].1);
+    // duplicity 3.2.1 skips the volume too and exits 0, but leaves d1 and d3 cut or garbled in
+    // place; the files it restores intact are the ones we do.
+    let (code, theirs) = duplicity3_restore(&ws, "dst3");
+    assert_eq!(code, Some(0));
+    assert_eq!(theirs, ours);
+}
+
+#[test]
+fn ignore_errors_never_leaves_an_earlier_version_for_a_file_of_a_skipped_incremental_volume() {
+    let (ws, want) = spanning_chain("ignerr-inc", Enc::Plain);
+    let inc = dir_names(&ws.p("repo"))
+        .into_iter()
+        .find(|n| n.contains("inc.") && n.contains(".vol1."))
+        .expect("the incremental's volume");
+    fs::remove_file(ws.p("repo").join(&inc)).unwrap();
+    let dst = ws.p("dst");
+    let r = ws.run(
+        Tool::Ours,
+        Enc::Plain,
+        &[
+            "restore",
+            "--ignore-errors",
+            &ws.url("repo"),
+            dst.to_str().unwrap(),
+        ],
+    );
+    assert!(r.success(), "{}", r.output());
+    // d2 and z.txt changed in the incremental: their full versions must not stand in for them.
+    assert_eq!(
+        intact_files(&dst, &want),
+        ["d0.bin", "d1.bin", "d3.bin", "d4.bin"],
+        "{}",
+        r.output()
+    );
+    for lost in ["d2.bin", "z.txt"] {
+        assert!(
+            r.stderr.contains(&format!("dst/{lost}: not restored")),
+            "{lost} is not named:\n{}",
+            r.output()
+        );
+    }
+}

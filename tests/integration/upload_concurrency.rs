@@ -113,6 +113,7 @@ fn most_uploads_at_once(ws: &Ws, concurrency: usize) -> usize {
         numeric_owner: false,
         rename: Vec::new(),
         selection: None,
+        ignore_errors: false,
     })
     .expect("restore");
     assert_same_tree(&src, &dst, "restore of the backup made with --concurrency");

@@ -2,7 +2,7 @@
 //! applied in place. Every volume's SHA1 is checked before it is decoded; decoding runs on a second
 //! thread; nothing is written outside the target (no `..`, no absolute paths, never through a symlink).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek};
@@ -16,6 +16,7 @@ use rustix::fs::{Mode, OFlags};
 
 use crate::backend::Backend;
 use crate::engine::archive::container;
+use crate::engine::archive::manifest::FileAction;
 use crate::engine::archive::names::{self, Storage};
 use crate::engine::archive::tarfmt::{self, EntryClass, CHUNK};
 use crate::engine::cache::Cache;
@@ -55,6 +56,11 @@ pub struct RestoreOptions {
     /// from the signature chain (brought into the archive dir first); volumes holding nothing
     /// selected are not downloaded.
     pub selection: Option<Selection>,
+    /// `--ignore-errors`, as duplicity 3.2.1's: a missing volume or one failing its SHA1 check is
+    /// skipped, and failing to set a file's owner, mode or times is a warning. Everything else is
+    /// restored; each file left out is removed from the target (never left partly written or at a
+    /// half-applied delta) and named in [`RestoreReport::warnings`].
+    pub ignore_errors: bool,
 }
 
 /// A volume applied, as reported to [`RestoreOptions::progress`].
@@ -78,6 +84,11 @@ pub struct RestoreReport {
     pub bytes: u64,
     /// Entries that could not be put back exactly (e.g. devices when not root).
     pub notes: Vec<String>,
+    /// With `ignore_errors`: each error that was let pass, naming the volume or file it cost.
+    pub warnings: Vec<String>,
+    /// With `ignore_errors`: the volumes skipped and the files named as not restored.
+    pub lost_volumes: u64,
+    pub lost_files: u64,
 }
 
 /// A stored set to apply: its manifest and volume files.
@@ -133,7 +144,7 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
     };
 
     let mut plan = Vec::new();
-    for (set, m) in sets.iter().zip(manifests) {
+    for (set, mut m) in sets.iter().zip(manifests) {
         let mut vols = Vec::new();
         for v in &m.volumes {
             if let Some(p) = &opts.path {
@@ -146,23 +157,39 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
                     continue;
                 }
             }
-            let name = set.volumes.get(&v.number).ok_or_else(|| {
-                anyhow!(
-                    "volume {} of the set {} is missing from the target: that set cannot be restored",
-                    v.number,
-                    set.manifest
-                )
-            })?;
-            let sha1 = v.sha1.clone().ok_or_else(|| {
-                anyhow!(
-                    "{} has no Hash SHA1 for volume {}: the manifest is damaged",
-                    set.manifest,
-                    v.number
-                )
-            })?;
-            vols.push((name.clone(), sha1));
+            let job = match (set.volumes.get(&v.number), &v.sha1) {
+                (Some(name), Some(sha1)) => (name.clone(), Ok(sha1.clone())),
+                (None, _) => {
+                    let why = format!(
+                        "volume {} of the set {} is missing from the target",
+                        v.number, set.manifest
+                    );
+                    if !opts.ignore_errors {
+                        bail!("{why}: that set cannot be restored (--ignore-errors restores the rest)");
+                    }
+                    (format!("volume {} of {}", v.number, set.manifest), Err(why))
+                }
+                (Some(name), None) => {
+                    let why = format!(
+                        "{} has no Hash SHA1 for volume {}: the manifest is damaged",
+                        set.manifest, v.number
+                    );
+                    if !opts.ignore_errors {
+                        bail!("{why}");
+                    }
+                    // A volume that cannot be checked is not trusted: skipped as a damaged one.
+                    (name.clone(), Err(why))
+                }
+            };
+            vols.push(PlannedVolume {
+                name: job.0,
+                check: job.1,
+                start: v.start.clone(),
+                end: v.end.clone(),
+            });
         }
-        plan.push((set.time, vols));
+        // The set's file list names what a skipped volume held (empty when the manifest has none).
+        plan.push((set.time, vols, std::mem::take(&mut m.files)));
     }
 
     prepare_target(&opts.target, opts.path.is_some(), opts.force)?;
@@ -171,33 +198,47 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
     applier.names.numeric = opts.numeric_owner;
     applier.rename.clone_from(&opts.rename);
     applier.chosen = chosen;
+    applier.ignore_errors = opts.ignore_errors;
     let mut report = RestoreReport {
         notes,
         ..RestoreReport::default()
     };
 
     std::thread::scope(|scope| -> Result<()> {
-        let all: Vec<(String, String)> = plan.iter().flat_map(|(_, v)| v.iter().cloned()).collect();
+        let all: Vec<(String, Result<String, String>)> = plan
+            .iter()
+            .flat_map(|(_, v, _)| v.iter().map(|p| (p.name.clone(), p.check.clone())))
+            .collect();
         let total_volumes = all.len() as u64;
-        let rx = spawn_decoder(scope, backend, all, decryptor);
-        for (time, vols) in &plan {
+        let rx = spawn_decoder(scope, backend, all, decryptor, opts.ignore_errors);
+        for (time, vols, files) in &plan {
             report.set_times.push(*time);
-            for (name, _) in vols {
+            for vol in vols {
+                let name = &vol.name;
                 let mut reader = VolumeReader {
                     rx: &rx,
                     buf: Vec::new(),
                     pos: 0,
                     done: false,
                 };
-                applier
-                    .apply_volume(&mut reader)
-                    .with_context(|| format!("cannot restore from {name}"))?;
-                io::copy(&mut reader, &mut io::sink())
+                let lost = reader
+                    .lost()
                     .with_context(|| format!("cannot read {name}"))?;
-                report.volumes += 1;
+                if let Some(why) = lost {
+                    applier.volume_lost(vol, &why, files)?;
+                    report.lost_volumes += 1;
+                } else {
+                    applier
+                        .apply_volume(&mut reader)
+                        .with_context(|| format!("cannot restore from {name}"))?;
+                    io::copy(&mut reader, &mut io::sink())
+                        .with_context(|| format!("cannot read {name}"))?;
+                    report.volumes += 1;
+                }
                 if let Some(report_progress) = &opts.progress {
                     report_progress(&RestoreProgress {
-                        done: report.volumes,
+                        // Skipped volumes count as done: the bar still ends full.
+                        done: report.volumes + report.lost_volumes,
                         volumes: total_volumes,
                         bytes: applier.bytes,
                     });
@@ -209,13 +250,36 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
     applier.finish()?;
     if applier.wanted_found == 0 {
         if let Some(p) = &opts.path {
+            if report.lost_volumes > 0 {
+                // Not "not in the backup": it may have been in what was skipped.
+                bail!(
+                    "{p} was not restored: nothing of it was found in the volumes that could be read ({} skipped)",
+                    report.lost_volumes
+                );
+            }
             return Err(RestoreError::NotInBackup(p.to_string()).into());
         }
+    }
+    if let (Some(p), 0, true) = (&opts.path, applier.files, applier.lost_files > 0) {
+        // The one path asked for is all lost: that restore did nothing, whatever the option says.
+        bail!("{p} could not be restored: {}", applier.warnings.join("; "));
     }
     report.files = applier.files;
     report.bytes = applier.bytes;
     report.notes.extend(applier.notes);
+    report.lost_files = applier.lost_files;
+    report.warnings = applier.warnings;
     Ok(report)
+}
+
+/// A volume of the plan: its stored name (or, when missing, what names it), and its SHA1 from the
+/// manifest, or why it cannot be used (only with `--ignore-errors`; otherwise the restore fails).
+struct PlannedVolume {
+    name: String,
+    check: Result<String, String>,
+    /// The manifest's bounds of what it holds.
+    start: Index,
+    end: Index,
 }
 
 /// What `sel` selects of the backup's state at `opts.time` (from the signature chain, as
@@ -334,20 +398,25 @@ enum Piece {
     Data(Vec<u8>),
     End,
     Failed(io::Error),
+    /// The volume is skipped (`--ignore-errors`), for this reason; it is sent alone.
+    Lost(String),
 }
 
 /// Checks and decodes the volumes in order on two threads of their own, ahead of the writer.
 fn spawn_decoder<'s>(
     scope: &'s std::thread::Scope<'s, '_>,
     backend: &'s dyn Backend,
-    volumes: Vec<(String, String)>,
+    volumes: Vec<(String, Result<String, String>)>,
     decryptor: &'s Decryptor,
+    ignore_errors: bool,
 ) -> Receiver<Piece> {
-    // Stage 1 fetches each volume and checks its SHA1 while stage 2 decodes the one before.
+    // Stage 1 fetches each volume and checks its SHA1 while stage 2 decodes the one before. With
+    // `ignore_errors` a volume that cannot be fetched or fails its check is passed on as lost.
     let (ftx, frx) = sync_channel::<(String, Result<File>)>(1);
     scope.spawn(move || {
-        for (name, sha1) in volumes {
+        for (name, check) in volumes {
             let checked = (|| -> Result<File> {
+                let sha1 = check.map_err(|why| anyhow!(why))?;
                 let mut file = stored::fetch(backend, &name)?;
                 let got = container::sha1_of(&mut file)?;
                 if got != sha1 {
@@ -357,7 +426,7 @@ fn spawn_decoder<'s>(
                 }
                 Ok(file)
             })();
-            let failed = checked.is_err();
+            let failed = checked.is_err() && !ignore_errors;
             if ftx.send((name, checked)).is_err() || failed {
                 return;
             }
@@ -366,6 +435,15 @@ fn spawn_decoder<'s>(
     let (tx, rx) = sync_channel::<Piece>(16);
     scope.spawn(move || {
         for (name, checked) in frx {
+            let checked = match checked {
+                Err(e) if ignore_errors => {
+                    if tx.send(Piece::Lost(format!("{e:#}"))).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                c => c,
+            };
             let res = (|| -> Result<()> {
                 let storage = names::parse(&name)
                     .map(|p| p.storage)
@@ -434,12 +512,44 @@ impl Read for VolumeReader<'_> {
                     self.done = true;
                     return Err(e);
                 }
+                Ok(Piece::Lost(why)) => {
+                    self.done = true;
+                    return Err(io::Error::other(why));
+                }
                 Err(_) => {
                     self.done = true;
                     return Err(io::Error::other("the volume decoder stopped"));
                 }
             }
         }
+    }
+}
+
+impl VolumeReader<'_> {
+    /// Before reading: whether the volume was skipped (and why). Its first bytes are kept to read.
+    fn lost(&mut self) -> io::Result<Option<String>> {
+        if self.pos >= self.buf.len() && !self.done {
+            match self.rx.recv() {
+                Ok(Piece::Lost(why)) => {
+                    self.done = true;
+                    return Ok(Some(why));
+                }
+                Ok(Piece::Data(d)) => {
+                    self.buf = d;
+                    self.pos = 0;
+                }
+                Ok(Piece::End) => self.done = true,
+                Ok(Piece::Failed(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Err(io::Error::other("the volume decoder stopped"));
+                }
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -479,6 +589,17 @@ struct Applier {
     bytes: u64,
     wanted_found: u64,
     notes: Vec<String>,
+    /// `--ignore-errors`: see [`RestoreOptions::ignore_errors`].
+    ignore_errors: bool,
+    /// The later chunks of this file are skipped: it was already named as not restored.
+    /// The files not restored, and why; one restored by a later set leaves it. Named at the end.
+    lost: BTreeMap<Index, String>,
+    /// With `--ignore-errors`: the non-directory paths this restore wrote. Only those are removed when
+    /// lost: a file that stood in the target before the restore (`--force` over a live tree) is left
+    /// as it was rather than deleted for a volume that could not be read.
+    written: BTreeSet<Index>,
+    warnings: Vec<String>,
+    lost_files: u64,
 }
 
 impl Applier {
@@ -497,7 +618,144 @@ impl Applier {
             bytes: 0,
             wanted_found: 0,
             notes: Vec::new(),
+            ignore_errors: false,
+            lost: BTreeMap::new(),
+            written: BTreeSet::new(),
+            warnings: Vec::new(),
+            lost_files: 0,
         })
+    }
+
+    /// A failure to set owner, mode or times: fatal, or with `--ignore-errors` a warning (as
+    /// duplicity's), the file's data being in place.
+    fn meta_done(&mut self, res: Result<()>) -> Result<()> {
+        match res {
+            Err(e) if self.ignore_errors => {
+                self.warnings
+                    .push(format!("{e:#} (ignored: --ignore-errors)"));
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    /// With `--ignore-errors`: `rel` is not restored. Whatever is at it (an earlier set's version, a
+    /// partly written file) is removed so that nothing stands there as if it were the file, and it is
+    /// named.
+    /// A directory is kept, with what is restored in it.
+    fn lose_file(&mut self, rel: &Index, why: &str) -> Result<()> {
+        if !self.written.contains(rel) {
+            // Not written by this restore: what is there came before it (or nothing is).
+            let why = match self.tree.parent(rel, Walk::Existing)? {
+                Some((parent, name))
+                    if rustix::fs::statat(
+                        &*parent,
+                        &name,
+                        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                    )
+                    .is_ok() =>
+                {
+                    format!("{why}; what was there before this restore is left as it was")
+                }
+                _ => why.to_string(),
+            };
+            self.lost.insert(rel.clone(), why);
+            return Ok(());
+        }
+        if !self.is_dir(rel)? {
+            if let Some((parent, name)) = self.tree.parent(rel, Walk::Existing)? {
+                self.tree.clear(&parent, &name, rel)?;
+                self.forget_dirs(rel);
+            }
+        }
+        self.lost.insert(rel.clone(), why.to_string());
+        Ok(())
+    }
+
+    /// Whether a real directory (not a symlink to one) is at `rel` now.
+    fn is_dir(&mut self, rel: &Index) -> Result<bool> {
+        Ok(match self.tree.parent(rel, Walk::Existing)? {
+            Some((parent, name)) => {
+                rustix::fs::statat(&*parent, &name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())
+            }
+            None => false,
+        })
+    }
+
+    /// `rel` was restored (or deleted, as the backup says): it is not lost any more.
+    fn restored(&mut self, rel: &Index, deleted: bool) {
+        if deleted {
+            self.lost.retain(|k, _| !k.starts_with(rel));
+        } else {
+            self.lost.remove(rel);
+        }
+    }
+
+    /// With `--ignore-errors`: the file being reassembled across chunks cannot be completed.
+    fn abandon_pending(&mut self, why: &str) -> Result<()> {
+        if let Some(p) = self.pending.take() {
+            let rel = match p {
+                Pending::Snapshot { rel, .. } | Pending::Diff { rel, .. } => rel,
+            };
+            self.lose_file(&rel, why)?;
+        }
+        Ok(())
+    }
+
+    /// With `--ignore-errors`: `vol` is skipped. A file whose data runs through it, and each file the
+    /// set's file list (`files`) puts in its bounds, is removed and named (an earlier set's version is
+    /// not the one asked for); one the list says was deleted is deleted. The volume is named with its
+    /// bounds, for a manifest without a file list.
+    fn volume_lost(
+        &mut self,
+        vol: &PlannedVolume,
+        why: &str,
+        files: &[(FileAction, Index)],
+    ) -> Result<()> {
+        self.warnings.push(format!(
+            "{why}: skipped (--ignore-errors): the files from {} to {} that it holds are not restored from it",
+            vol.start, vol.end
+        ));
+        let cut = format!("its data is in {}, which was skipped", vol.name);
+        self.abandon_pending(&cut)?;
+        for (action, index) in files {
+            if *index < vol.start || *index > vol.end {
+                continue;
+            }
+            let Some(rel) = self.target_rel(index.clone()) else {
+                continue;
+            };
+            match action {
+                FileAction::Deleted => {
+                    if let Some((parent, name)) = self.tree.parent(&rel, Walk::Existing)? {
+                        if !rel.is_root() {
+                            self.tree.clear(&parent, &name, &rel)?;
+                        }
+                    }
+                    self.forget_dirs(&rel);
+                    self.restored(&rel, true);
+                }
+                FileAction::New | FileAction::Changed => {
+                    if !self.lost.contains_key(&rel) {
+                        self.lose_file(&rel, &cut)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the backup's `index` goes under the target, or None when this restore leaves it out.
+    fn target_rel(&self, index: Index) -> Option<Index> {
+        if self.chosen.as_ref().is_some_and(|c| !c.contains(&index)) {
+            return None;
+        }
+        let rel = match &self.only {
+            None => index,
+            Some(p) => index.strip_prefix(p)?,
+        };
+        Some(self.renamed(rel))
     }
 
     /// `rel` after the `--rename` rules: the rule of its longest renamed ancestor (or itself) applies,
@@ -530,17 +788,9 @@ impl Applier {
             let mut entry = entry?;
             let (class, index) = tarfmt::parse_entry_name(&entry.path_bytes())
                 .map_err(|e| anyhow!("refusing entry: {e}"))?;
-            if self.chosen.as_ref().is_some_and(|c| !c.contains(&index)) {
+            let Some(rel) = self.target_rel(index) else {
                 continue;
-            }
-            let rel = match &self.only {
-                None => index,
-                Some(p) => match index.strip_prefix(p) {
-                    Some(r) => r,
-                    None => continue,
-                },
             };
-            let rel = self.renamed(rel);
             self.wanted_found += 1;
             self.apply_entry(class, rel, &mut entry)?;
         }
@@ -561,6 +811,7 @@ impl Applier {
                     self.tree.clear(&parent, &name, &rel)?;
                 }
                 self.forget_dirs(&rel);
+                self.restored(&rel, true);
             }
             return Ok(());
         }
@@ -605,6 +856,9 @@ impl Applier {
             .expect("created on the way");
         self.tree.clear(&parent, &name, rel)?;
         self.forget_dirs(rel);
+        if self.ignore_errors {
+            self.written.insert(rel.clone());
+        }
         Ok((parent, name))
     }
 
@@ -619,6 +873,7 @@ impl Applier {
             }
             let st = rustix::fs::fstat(&*fd)
                 .with_context(|| format!("cannot inspect {}", self.path_of(&rel).display()))?;
+            self.restored(&rel, false);
             self.dirs.insert(rel, (meta, (st.st_dev, st.st_ino)));
             return Ok(());
         }
@@ -628,6 +883,7 @@ impl Applier {
             self.clear_slot(&rel)?;
             self.notes
                 .push(format!("{rel}: device not restored (needs root)"));
+            self.restored(&rel, false);
             return Ok(());
         }
         let (parent, name) = self.clear_slot(&rel)?;
@@ -658,7 +914,10 @@ impl Applier {
             }
             FileType::Regular | FileType::Directory => unreachable!("handled above"),
         };
-        applied.with_context(|| format!("cannot set metadata of {}", shown.display()))?;
+        self.meta_done(
+            applied.with_context(|| format!("cannot set metadata of {}", shown.display())),
+        )?;
+        self.restored(&rel, false);
         self.files += 1;
         Ok(())
     }
@@ -677,6 +936,31 @@ impl Applier {
             EntryClass::MultivolDiff(k) => (Some(k), true),
             _ => unreachable!(),
         };
+        if self.ignore_errors {
+            let consistent = match (&self.pending, chunk) {
+                (None, _) => true,
+                (Some(Pending::Snapshot { rel: r, next, .. }), Some(k))
+                | (Some(Pending::Diff { rel: r, next, .. }), Some(k))
+                    if k > 1 =>
+                {
+                    *r == rel && *next == k
+                }
+                (Some(_), _) => false,
+            };
+            if !consistent {
+                self.abandon_pending("its data is cut short: a volume is missing or damaged")?;
+            }
+            if self.pending.is_none() && chunk.is_some_and(|k| k > 1) {
+                // The rest of a file already named, or one whose start was in a skipped volume.
+                if !self.lost.contains_key(&rel) {
+                    self.lose_file(
+                        &rel,
+                        "the start of its data is in a volume that is missing or damaged",
+                    )?;
+                }
+                return Ok(());
+            }
+        }
         let mut pending = match (chunk, self.pending.take()) {
             (None, Some(_)) | (Some(1), Some(_)) => {
                 bail!("a multivol file ends early before {rel}: a volume is missing or damaged")
@@ -731,9 +1015,12 @@ impl Applier {
                 rel, file, meta, ..
             } => {
                 self.bytes += file.metadata()?.len();
-                meta::apply_meta_fd(&file, &meta, &mut self.names, self.chown).with_context(
-                    || format!("cannot set metadata of {}", self.path_of(&rel).display()),
-                )?;
+                let res = meta::apply_meta_fd(&file, &meta, &mut self.names, self.chown)
+                    .with_context(|| {
+                        format!("cannot set metadata of {}", self.path_of(&rel).display())
+                    });
+                self.meta_done(res)?;
+                self.restored(&rel, false);
                 self.files += 1;
                 Ok(())
             }
@@ -744,7 +1031,11 @@ impl Applier {
                 ..
             } => {
                 spool.rewind()?;
-                self.patch(&rel, spool, &meta)
+                match self.patch(&rel, spool, &meta) {
+                    // E.g. its earlier version was in a skipped volume: no half-patched file is left.
+                    Err(e) if self.ignore_errors => self.lose_file(&rel, &format!("{e:#}")),
+                    r => r,
+                }
             }
         }
     }
@@ -798,8 +1089,10 @@ impl Applier {
             .with_context(|| format!("cannot apply the delta to {}", path.display()))?;
         drop(p);
         self.bytes += n;
-        meta::apply_meta_fd(&out, meta, &mut self.names, self.chown)
-            .with_context(|| format!("cannot set metadata of {}", path.display()))?;
+        let res = meta::apply_meta_fd(&out, meta, &mut self.names, self.chown)
+            .with_context(|| format!("cannot set metadata of {}", path.display()));
+        self.meta_done(res)?;
+        self.restored(rel, false);
         self.files += 1;
         Ok(())
     }
@@ -807,6 +1100,23 @@ impl Applier {
     /// Directory metadata last, deepest first, so writing into them was possible and their mtimes stay.
     /// Each goes on the directory restore made or kept there, reopened without following links.
     fn finish(&mut self) -> Result<()> {
+        if self.ignore_errors {
+            self.abandon_pending("its last chunk is missing (a volume is missing or damaged)")?;
+        }
+        // What is still lost is named once, whatever set lost it first.
+        let lost = std::mem::take(&mut self.lost);
+        self.lost_files += lost.len() as u64;
+        for (rel, why) in lost {
+            let kept = if self.is_dir(&rel)? {
+                " (the directory is there, with what was restored in it, but not its recorded owner, mode and times)"
+            } else {
+                ""
+            };
+            self.warnings.push(format!(
+                "{}: not restored: {why}{kept}",
+                self.path_of(&rel).display()
+            ));
+        }
         if let Some(p) = &self.pending {
             let rel = match p {
                 Pending::Snapshot { rel, .. } | Pending::Diff { rel, .. } => rel,
@@ -828,10 +1138,333 @@ impl Applier {
             if (st.st_dev, st.st_ino) != *id {
                 return Err(changed());
             }
-            meta::apply_meta_fd(&*fd, meta, &mut self.names, self.chown)
-                .with_context(|| format!("cannot set metadata of {}", path.display()))?;
+            let res = meta::apply_meta_fd(&*fd, meta, &mut self.names, self.chown)
+                .with_context(|| format!("cannot set metadata of {}", path.display()));
+            self.meta_done(res)?;
             self.files += 1;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(ftype: FileType, mode: u32) -> Meta {
+        Meta {
+            ftype,
+            mode,
+            uid: 0,
+            gid: 0,
+            uname: Vec::new(),
+            gname: Vec::new(),
+            mtime: 1_600_000_000,
+            size: 0,
+            link_target: Vec::new(),
+            dev_major: 0,
+            dev_minor: 0,
+        }
+    }
+
+    fn regular() -> Meta {
+        meta(FileType::Regular, 0o640)
+    }
+
+    fn applier(dir: &Path, ignore_errors: bool) -> Applier {
+        let mut a = Applier::new(dir.join("t"), None).unwrap();
+        a.chown = false;
+        a.ignore_errors = ignore_errors;
+        a.apply_special(Index::root(), meta(FileType::Directory, 0o755))
+            .unwrap();
+        a
+    }
+
+    fn idx(s: &str) -> Index {
+        Index::parse(s.as_bytes()).unwrap()
+    }
+
+    fn lost_volume() -> PlannedVolume {
+        PlannedVolume {
+            name: "vol2".into(),
+            check: Err("vol2 is missing".into()),
+            start: idx("big"),
+            end: idx("big"),
+        }
+    }
+
+    /// A multivol file whose middle chunk was in a skipped volume: with --ignore-errors it is not
+    /// left cut short, its later chunks are passed over, it is named once, and the next file is
+    /// restored; without, the restore stops at the gap.
+    #[test]
+    fn a_file_cut_by_a_skipped_volume_is_left_out_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = vec![5u8; CHUNK];
+        let mut a = applier(dir.path(), true);
+        a.apply_payload(
+            EntryClass::MultivolSnapshot(1),
+            idx("big"),
+            regular(),
+            &mut &full[..],
+        )
+        .unwrap();
+        assert!(dir.path().join("t/big").exists());
+        a.volume_lost(&lost_volume(), "vol2 is missing", &[])
+            .unwrap();
+        assert!(!dir.path().join("t/big").exists(), "a cut file was left");
+        a.apply_payload(
+            EntryClass::MultivolSnapshot(3),
+            idx("big"),
+            regular(),
+            &mut &full[..],
+        )
+        .unwrap();
+        a.apply_payload(
+            EntryClass::MultivolSnapshot(4),
+            idx("big"),
+            regular(),
+            &mut &b"end"[..],
+        )
+        .unwrap();
+        a.apply_payload(EntryClass::Snapshot, idx("c"), regular(), &mut &b"c\n"[..])
+            .unwrap();
+        a.finish().unwrap();
+        assert!(!dir.path().join("t/big").exists());
+        assert_eq!(fs::read(dir.path().join("t/c")).unwrap(), b"c\n");
+        assert_eq!(a.lost_files, 1);
+        let named: Vec<&String> = a
+            .warnings
+            .iter()
+            .filter(|w| w.contains("t/big: not restored"))
+            .collect();
+        assert_eq!(named.len(), 1, "{:?}", a.warnings);
+        assert!(
+            a.warnings[0].contains("vol2 is missing") && a.warnings[0].contains("from big to big")
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = applier(dir.path(), false);
+        a.apply_payload(
+            EntryClass::MultivolSnapshot(1),
+            idx("big"),
+            regular(),
+            &mut &full[..],
+        )
+        .unwrap();
+        let e = a
+            .apply_payload(
+                EntryClass::MultivolSnapshot(3),
+                idx("big"),
+                regular(),
+                &mut &full[..],
+            )
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("out of order"), "{e:#}");
+    }
+
+    /// The first chunk of a file lost, its last chunks at the start of the next volume; and a file
+    /// whose last chunk never comes.
+    #[test]
+    fn a_file_without_its_start_or_end_is_left_out_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = vec![5u8; CHUNK];
+        let mut a = applier(dir.path(), true);
+        // An earlier set's copy: the new version is lost, so the old one must not stand in for it.
+        a.apply_payload(EntryClass::Snapshot, idx("a"), regular(), &mut &b"old"[..])
+            .unwrap();
+        a.apply_payload(
+            EntryClass::MultivolSnapshot(2),
+            idx("a"),
+            regular(),
+            &mut &full[..],
+        )
+        .unwrap();
+        a.apply_payload(
+            EntryClass::MultivolSnapshot(3),
+            idx("a"),
+            regular(),
+            &mut &b"x"[..],
+        )
+        .unwrap();
+        assert!(!dir.path().join("t/a").exists());
+        a.apply_payload(
+            EntryClass::MultivolSnapshot(1),
+            idx("z"),
+            regular(),
+            &mut &full[..],
+        )
+        .unwrap();
+        a.finish().unwrap();
+        assert!(!dir.path().join("t/z").exists());
+        assert_eq!(a.lost_files, 2, "{:?}", a.warnings);
+        assert!(a.warnings.iter().any(|w| w.contains("t/a: not restored")));
+        assert!(a.warnings.iter().any(|w| w.contains("t/z: not restored")));
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = applier(dir.path(), false);
+        let e = a
+            .apply_payload(
+                EntryClass::MultivolSnapshot(2),
+                idx("a"),
+                regular(),
+                &mut &full[..],
+            )
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("has no start"), "{e:#}");
+    }
+
+    /// A delta whose base is missing (it was in a skipped volume): named with --ignore-errors, the
+    /// restore's end without.
+    #[test]
+    fn a_delta_without_its_base_is_named_or_fails() {
+        let sig = delta::signature(&b"base"[..], 4, 512).unwrap();
+        let mut d = Vec::new();
+        delta::delta(&b"new version"[..], &sig)
+            .unwrap()
+            .read_to_end(&mut d)
+            .unwrap();
+        for ignore in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut a = applier(dir.path(), ignore);
+            let r = a.apply_payload(EntryClass::Diff, idx("f"), regular(), &mut &d[..]);
+            assert!(!dir.path().join("t/f").exists());
+            if ignore {
+                r.unwrap();
+                a.finish().unwrap();
+                assert_eq!(a.lost_files, 1);
+                assert!(
+                    a.warnings[0].contains("t/f: not restored")
+                        && a.warnings[0].contains("earlier version is missing"),
+                    "{:?}",
+                    a.warnings
+                );
+            } else {
+                assert!(format!("{:#}", r.unwrap_err()).contains("earlier version is missing"));
+            }
+        }
+    }
+
+    /// A skipped volume of a later set: the files its set's file list puts in its bounds are not
+    /// left at the earlier set's version (removed and named), one it deleted is deleted, and one a
+    /// still later set restores is not named.
+    /// `--force` over a tree that already holds the files: a file the lost volume held, which this
+    /// restore never wrote, is left as it was (the operator's live copy), not deleted; one this restore
+    /// wrote from an earlier set is removed, as it is not the version asked for.
+    #[test]
+    fn a_lost_file_that_stood_before_the_restore_is_left_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("t");
+        fs::create_dir_all(&t).unwrap();
+        fs::write(t.join("live"), b"the operator's copy").unwrap();
+        let mut a = applier(dir.path(), true);
+        a.apply_payload(
+            EntryClass::Snapshot,
+            idx("old"),
+            regular(),
+            &mut &b"full"[..],
+        )
+        .unwrap();
+        let vol = PlannedVolume {
+            name: "inc.vol1".into(),
+            check: Err("inc.vol1 is corrupt".into()),
+            start: idx("live"),
+            end: idx("old"),
+        };
+        let files = [
+            (FileAction::Changed, idx("live")),
+            (FileAction::Changed, idx("old")),
+        ];
+        a.volume_lost(&vol, "inc.vol1 is corrupt", &files).unwrap();
+        a.finish().unwrap();
+        assert_eq!(fs::read(t.join("live")).unwrap(), b"the operator's copy");
+        assert!(!t.join("old").exists(), "an earlier set's version was left");
+        let live: Vec<&String> = a
+            .warnings
+            .iter()
+            .filter(|w| w.contains("t/live: not restored"))
+            .collect();
+        assert_eq!(live.len(), 1, "{:?}", a.warnings);
+        assert!(live[0].contains("left as it was"), "{}", live[0]);
+        assert_eq!(a.lost_files, 2);
+    }
+
+    #[test]
+    fn the_file_list_names_what_a_skipped_volume_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = applier(dir.path(), true);
+        for n in ["a", "b", "c", "d", "e"] {
+            a.apply_payload(EntryClass::Snapshot, idx(n), regular(), &mut &b"old"[..])
+                .unwrap();
+        }
+        a.apply_special(idx("bdir"), meta(FileType::Directory, 0o700))
+            .unwrap();
+        a.apply_payload(
+            EntryClass::Snapshot,
+            idx("bdir/x"),
+            regular(),
+            &mut &b"x"[..],
+        )
+        .unwrap();
+        let vol = PlannedVolume {
+            name: "inc.vol1".into(),
+            check: Err("inc.vol1 is corrupt".into()),
+            start: idx("b"),
+            end: idx("d"),
+        };
+        let files = [
+            (FileAction::Changed, idx("a")),
+            (FileAction::Changed, idx("b")),
+            (FileAction::Changed, idx("bdir")),
+            (FileAction::Deleted, idx("c")),
+            (FileAction::New, idx("d")),
+            (FileAction::Changed, idx("e")),
+        ];
+        a.volume_lost(&vol, "inc.vol1 is corrupt", &files).unwrap();
+        let t = dir.path().join("t");
+        assert!(
+            t.join("a").exists() && t.join("e").exists(),
+            "outside the bounds"
+        );
+        for n in ["b", "c", "d"] {
+            assert!(!t.join(n).exists(), "{n} was left at the earlier version");
+        }
+        // A later set brings d back whole.
+        a.apply_payload(EntryClass::Snapshot, idx("d"), regular(), &mut &b"new"[..])
+            .unwrap();
+        a.finish().unwrap();
+        assert_eq!(fs::read(t.join("d")).unwrap(), b"new");
+        // A directory is never removed for it: what is in it stays.
+        assert_eq!(fs::read(t.join("bdir/x")).unwrap(), b"x");
+        assert_eq!(a.lost_files, 2, "{:?}", a.warnings);
+        let named: Vec<&String> = a
+            .warnings
+            .iter()
+            .filter(|w| w.contains("not restored:"))
+            .collect();
+        assert_eq!(named.len(), 2, "{:?}", a.warnings);
+        assert!(
+            named[0].contains("t/b: not restored: its data is in inc.vol1"),
+            "{named:?}"
+        );
+        assert!(
+            named[1].contains("t/bdir: not restored")
+                && named[1].contains("the directory is there"),
+            "{named:?}"
+        );
+    }
+
+    #[test]
+    fn metadata_failures_are_warnings_only_with_ignore_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = applier(dir.path(), true);
+        a.meta_done(Err(anyhow!("cannot set metadata of x")))
+            .unwrap();
+        assert_eq!(a.warnings.len(), 1);
+        assert_eq!(a.lost_files, 0);
+        let mut a = applier(dir.path(), false);
+        assert!(a
+            .meta_done(Err(anyhow!("cannot set metadata of x")))
+            .is_err());
+        assert!(a.warnings.is_empty());
     }
 }

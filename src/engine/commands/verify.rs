@@ -140,6 +140,7 @@ pub(crate) fn verify(ctx: &ReadContext, opts: &VerifyOptions) -> Result<VerifyRe
             rename: Vec::new(),
             // duplicity 3.2.1's verify applies the selection to the directory side only.
             selection: None,
+            ignore_errors: false,
         },
     )?;
     let mut report = compare_trees(&tree, &opts.source, &opts.selection, opts.compare_data)?;
