@@ -626,7 +626,10 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
         }
         Command::ListCurrentFiles { url } => {
             let repo = open(opts, url, Access::Read)?;
-            list::list_current_files(&repo, time_option(opts)?, &mut out, opts.json)?;
+            let notes = list::list_current_files(&repo, time_option(opts)?, &mut out, opts.json)?;
+            for n in &notes {
+                crate::logging::notice(n);
+            }
             Ok(0)
         }
         Command::Verify { url, source } => {

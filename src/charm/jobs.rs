@@ -336,7 +336,7 @@ impl Runtime {
         let mut lines = String::new();
         let mut count = 0u64;
         let mut shown = 0u64;
-        repo.for_each_current_file(time, |f: ListedFile| {
+        let listed = repo.for_each_current_file(time, |f: ListedFile| {
             count += 1;
             let line = format!(
                 "{} {} {}\n",
@@ -357,6 +357,10 @@ impl Runtime {
         out.results
             .insert("truncated".into(), (shown < count).to_string());
         out.results.insert("time".into(), format_timestamp(time));
+        if !listed.notes.is_empty() {
+            out.results
+                .insert("notes".into(), cut(&listed.notes.join("\n")));
+        }
         Ok(out)
     }
 

@@ -446,12 +446,12 @@ impl Repository {
     }
 
     /// Calls `each` for every file of the backup as of `time`, in index order, from the signature
-    /// chain (brought into the archive dir first). Returns the signature files read.
+    /// chain (brought into the archive dir first). Returns the signature files read and notes.
     pub fn for_each_current_file(
         &self,
         time: i64,
         each: impl FnMut(ListedFile) -> anyhow::Result<()>,
-    ) -> Result<Vec<String>> {
+    ) -> Result<list::CurrentFiles> {
         let cache = Cache::open(self.cache_dir.clone()).map_err(Error::classify)?;
         let decryptor = self.read_decryptor(false)?;
         list::for_each_current_file(

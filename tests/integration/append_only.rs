@@ -743,10 +743,12 @@ fn cut_set_times(kind: Kind) {
     ao.ours(&["full", "--current-time", &t(2).to_string(), src_s, url])
         .ok();
     let cut = format!("duplicity-inc.{}.to.{}", stamp(t(0)), stamp(t(1)));
-    let listed_t0 = ao
+    let r = ao
         .ours(&["list-current-files", "-t", &t(0).to_string(), url])
-        .ok()
-        .stdout;
+        .ok();
+    // At the state before the cut set, nothing was passed over: no note.
+    assert!(!r.stderr.contains("ignored"), "{}", r.output());
+    let listed_t0 = r.stdout;
     for (i, when) in [t(1), t(1) + 5].into_iter().enumerate() {
         let when = when.to_string();
         let dst = ws.p(&format!("restored-{i}"));
@@ -763,6 +765,15 @@ fn cut_set_times(kind: Kind) {
         ao.ours(&["verify", "-t", &when, url, at]).ok();
         let r = ao.ours(&["list-current-files", "-t", &when, url]).ok();
         assert_eq!(r.stdout, listed_t0, "list-current-files -t at a cut set");
+        // Why the listing is older than the time asked: the same note as restore's, on stderr.
+        assert!(
+            r.stderr.contains(&cut)
+                && r.stderr.contains("ignored")
+                && r.stderr
+                    .contains(&format!("listing the state as of {}", stamp(t(0)))),
+            "list-current-files names the ignored set: {}",
+            r.output()
+        );
     }
     // The latest state is the new full's, as ever.
     let dst = ws.p("restored-now");
@@ -815,6 +826,19 @@ fn file_restore_at_a_cut_first_full_finds_nothing_before_it() {
             r.output()
         );
         assert!(!dst.exists(), "nothing restored");
+        // list-current-files falls back to the oldest chain, as duplicity does, and says why the
+        // state listed is later than the time asked.
+        let r = ao
+            .ours(&["list-current-files", "-t", &when.to_string(), url])
+            .ok();
+        assert!(
+            r.stderr
+                .contains(&format!("ignored the set duplicity-full.{}", stamp(t(0))))
+                && r.stderr
+                    .contains(&format!("listing the state as of {}", stamp(t(1)))),
+            "{}",
+            r.output()
+        );
     }
     let dst = ws.p("restored");
     ao.ours(&[

@@ -37,8 +37,18 @@ pub fn type_name(t: FileType) -> &'static str {
     }
 }
 
+/// What a listing read besides the entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CurrentFiles {
+    /// The chain's signature file names used.
+    pub signatures: Vec<String>,
+    /// Notes for the operator: sets passed over (cut uploads), which make the state listed older
+    /// than the time asked.
+    pub notes: Vec<String>,
+}
+
 /// Brings the archive dir in step with the target, then calls `each` for every live entry of the
-/// signature chain as of `time`, in index order. Returns the chain's signature file names used.
+/// signature chain as of `time`, in index order.
 pub(crate) fn for_each_current_file(
     backend: &dyn Backend,
     cache: &Cache,
@@ -47,7 +57,7 @@ pub(crate) fn for_each_current_file(
     append_only: bool,
     policy: crate::engine::cache::SyncPolicy,
     mut each: impl FnMut(ListedFile) -> Result<()>,
-) -> Result<Vec<String>> {
+) -> Result<CurrentFiles> {
     let mut remote = backend.list().context("cannot list the target")?;
     if append_only {
         super::backup::append_only_listing(backend, &mut remote, decryptor, &cache.dir)?;
@@ -56,6 +66,13 @@ pub(crate) fn for_each_current_file(
     let col = Collection::from_names(&remote);
     let chain = col.sig_chain_at_time(time)?;
     let names = chain.names(Some(time));
+    // The time of the state listed: the last signature read.
+    let state = std::iter::once(&chain.full)
+        .chain(chain.incs.iter().filter(|s| s.to <= time))
+        .map(|s| s.to)
+        .max()
+        .unwrap_or(chain.full.to);
+    let notes = super::restore::cut_set_notes(&col, state, time, "listing");
     let mut sigs = cache.chain_signatures(&names).map_err(|e| {
         if policy.check_remote {
             e
@@ -71,22 +88,26 @@ pub(crate) fn for_each_current_file(
             ftype: meta.ftype,
         })?;
     }
-    Ok(names)
+    Ok(CurrentFiles {
+        signatures: names,
+        notes,
+    })
 }
 
-/// Prints the list as duplicity does, or as one JSON object.
+/// Prints the list as duplicity does, or as one JSON object. Returns the notes for the operator (see
+/// [`CurrentFiles::notes`]), which the caller shows apart from the listing.
 pub fn list_current_files(
     repo: &Repository,
     time: i64,
     out: &mut dyn Write,
     json: bool,
-) -> Result<(), Error> {
+) -> Result<Vec<String>, Error> {
     if json {
         out.write_all(b"{\"files\":[")
             .map_err(|e| Error::classify(e.into()))?;
     }
     let mut first = true;
-    let names = repo.for_each_current_file(time, |f| {
+    let listed = repo.for_each_current_file(time, |f| {
         if json {
             if !first {
                 out.write_all(b",")?;
@@ -110,13 +131,15 @@ pub fn list_current_files(
         }
         Ok(())
     })?;
+    let CurrentFiles { signatures, notes } = listed;
     let end = || -> std::io::Result<()> {
         if json {
             let time = json::time(time);
-            let sigs = serde_json::Value::from(names);
+            let sigs = serde_json::Value::from(signatures);
             writeln!(out, "],\"time\":{time},\"signatures\":{sigs}}}")?;
         }
         out.flush()
     };
-    end().map_err(|e| Error::classify(e.into()))
+    end().map_err(|e| Error::classify(e.into()))?;
+    Ok(notes)
 }

@@ -130,13 +130,8 @@ pub(crate) fn restore(ctx: &ReadContext, opts: &RestoreOptions) -> Result<Restor
             None => break (collection, sets, manifests),
         }
     };
-    let state = sets.last().map(|s| s.time);
-    for set in collection.ignored_sets_between(state, opts.time) {
-        notes.push(format!(
-            "ignored the set {}: its upload was cut (no readable manifest), so it never completed; restoring the state as of {}",
-            set.label(),
-            state.map(timestr::format_timestamp).unwrap_or_default()
-        ));
+    if let Some(state) = sets.last().map(|s| s.time) {
+        notes.extend(cut_set_notes(&collection, state, opts.time, "restoring"));
     }
     let chosen = match &opts.selection {
         Some(sel) => Some(chosen_paths(ctx, sel, opts)?),
@@ -316,6 +311,24 @@ fn chosen_paths(ctx: &ReadContext, sel: &Selection, opts: &RestoreOptions) -> Re
         return Err(RestoreError::NothingSelected.into());
     }
     Ok(chosen)
+}
+
+/// A note for each set a read as of `time` passes over for want of a manifest (a cut upload), so the
+/// operator knows why `state` (the time of the state read; `doing` says what is done with it) is older
+/// than the time asked. A `state` after `time` (duplicity's fallback to the oldest chain) names every
+/// such set at or before `time`.
+pub(crate) fn cut_set_notes(c: &Collection, state: i64, time: i64, doing: &str) -> Vec<String> {
+    let after = (state <= time).then_some(state);
+    c.ignored_sets_between(after, time)
+        .into_iter()
+        .map(|set| {
+            format!(
+                "ignored the set {}: its upload was cut (no readable manifest), so it never completed; {doing} the state as of {}",
+                set.label(),
+                timestr::format_timestamp(state)
+            )
+        })
+        .collect()
 }
 
 fn restore_sets(c: &Collection, time: i64) -> Result<Vec<SetFiles>> {
