@@ -367,10 +367,26 @@ impl Runtime {
         url: &str,
         own: Option<&ReplicaCredentials>,
     ) -> Result<crate::engine::commands::replicate::ReplicateReport> {
+        // Kept until the replication is done: the target's key file (0600, removed on drop).
+        let (config, _key_file) = self.replica_config(url, own)?;
+        let target = Repository::open(config)
+            .with_context(|| format!("cannot open the additional target {url}"))?;
+        Ok(target.replicate_from(source, &ReplicateOptions::default())?)
+    }
+
+    /// The configuration [`Runtime::replicate_to`] opens the target with, and the temporary file that
+    /// holds the target's own SSH key (if any), which must outlive the use of the configuration.
+    fn replica_config(
+        &self,
+        url: &str,
+        own: Option<&ReplicaCredentials>,
+    ) -> Result<(
+        crate::engine::repository::RepositoryConfig,
+        Option<tempfile::NamedTempFile>,
+    )> {
         let mut config = self.repository_config()?;
         config.url = url.to_string();
-        // Kept until the replication is done: the target's key file (0600, removed on drop).
-        let mut _key_file = None;
+        let mut key_file = None;
         if let Some(own) = own {
             let backend = &mut config.backend;
             let expose = |v: &Option<Secret>| v.as_ref().map(|v| v.expose().to_string());
@@ -403,7 +419,7 @@ impl Runtime {
                 backend
                     .ssh_options
                     .push(format!("-oIdentityFile={}", tmp.path().display()));
-                _key_file = Some(tmp);
+                key_file = Some(tmp);
             }
             if own.aws_access_key_id.is_some() {
                 backend.aws_access_key_id.clone_from(&own.aws_access_key_id);
@@ -430,9 +446,7 @@ impl Runtime {
                 file.display()
             ));
         }
-        let target = Repository::open(config)
-            .with_context(|| format!("cannot open the additional target {url}"))?;
-        Ok(target.replicate_from(source, &ReplicateOptions::default())?)
+        Ok((config, key_file))
     }
 }
 
@@ -490,6 +504,104 @@ mod tests {
     }
 
     const URLS: &str = "sftp://u@h2/srv s3://bucket/pre file:///r rsync://u@h3::/mod azure://c";
+
+    /// The main target (sftp) logs in with the charm's SSH key and `remote_password`. An additional
+    /// target with its own password is offered neither: not the main key file, not the default
+    /// identities (`IdentitiesOnly` and a key file that does not exist), not the main password. One
+    /// with its own key gets that key alone. One without credentials of its own uses the main ones.
+    #[test]
+    fn a_target_with_its_own_login_is_not_offered_the_main_key() {
+        use base64::{engine::general_purpose::STANDARD, Engine};
+        let mut host_key = 11u32.to_be_bytes().to_vec();
+        host_key.extend_from_slice(b"ssh-ed25519");
+        host_key.extend_from_slice(&[0, 0, 0, 32]);
+        host_key.extend_from_slice(&[9u8; 32]);
+        let raw = RawConfig {
+            backend: "sftp".into(),
+            remote_backup_url: "sftp://u@main/srv".into(),
+            known_host_key: format!("main ssh-ed25519 {}", STANDARD.encode(host_key)),
+            remote_password: "main-pw".into(),
+            encryption_passphrase: "p".into(),
+            ..RawConfig::default()
+        };
+        let state = crate::charm::config::validate(&raw, "d/0").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let files = crate::charm::paths::UnitFiles::new("d-0");
+        let mut settings = crate::charm::settings::Settings::new(&state, "d/0", &files);
+        // As a `private_ssh_key` sets it (the secret's key, written beside the settings).
+        settings.ssh_key_file = Some("/var/lib/unit/main-key".into());
+        let runtime = Runtime {
+            settings,
+            dir: dir.path().to_path_buf(),
+            paths: crate::charm::paths::Paths::with_root(None),
+            secret: None,
+        };
+        let main_key = "-oIdentityFile=/var/lib/unit/main-key";
+        let main = runtime.repository_config().unwrap();
+        assert!(
+            main.backend.ssh_options.iter().any(|o| o == main_key),
+            "the main target uses its key: {:?}",
+            main.backend.ssh_options
+        );
+        let identities = |o: &[String]| -> Vec<String> {
+            o.iter()
+                .filter(|o| o.to_ascii_lowercase().starts_with("-oidentit"))
+                .cloned()
+                .collect()
+        };
+
+        // Its own password: no key but a file that does not exist, no defaults, its password.
+        let own = ReplicaCredentials {
+            password: Some(Secret::new("own-pw")),
+            ..ReplicaCredentials::default()
+        };
+        let (c, key_file) = runtime
+            .replica_config("sftp://u@other/srv", Some(&own))
+            .unwrap();
+        assert!(key_file.is_none());
+        let ids = identities(&c.backend.ssh_options);
+        assert!(!ids.iter().any(|o| o == main_key), "{ids:?}");
+        assert!(ids.iter().any(|o| o == "-oIdentitiesOnly=yes"), "{ids:?}");
+        let files: Vec<&str> = ids
+            .iter()
+            .filter_map(|o| o.strip_prefix("-oIdentityFile="))
+            .collect();
+        assert_eq!(files.len(), 1, "{ids:?}");
+        assert!(
+            !std::path::Path::new(files[0]).exists(),
+            "the one key file offered does not exist: {ids:?}"
+        );
+        assert_eq!(c.backend.ftp_password.as_deref(), Some("own-pw"));
+        assert_eq!(c.url, "sftp://u@other/srv");
+
+        // Its own key: that key alone, no main password.
+        let own = ReplicaCredentials {
+            ssh_key: Some(Secret::new(key_pem())),
+            ..ReplicaCredentials::default()
+        };
+        let (c, key_file) = runtime
+            .replica_config("sftp://u@other/srv", Some(&own))
+            .unwrap();
+        let key_file = key_file.expect("the target's key in a file");
+        assert_eq!(std::fs::read_to_string(key_file.path()).unwrap(), key_pem());
+        let ids = identities(&c.backend.ssh_options);
+        assert_eq!(
+            ids,
+            [
+                "-oIdentitiesOnly=yes".to_string(),
+                format!("-oIdentityFile={}", key_file.path().display())
+            ]
+        );
+        assert_eq!(c.backend.ftp_password, None);
+
+        // No credentials of its own (none given, or the secret has none for it): the main ones.
+        for own in [None, Some(&ReplicaCredentials::default())] {
+            let (c, key_file) = runtime.replica_config("sftp://u@third/srv", own).unwrap();
+            assert!(key_file.is_none());
+            assert_eq!(identities(&c.backend.ssh_options), [main_key]);
+            assert_eq!(c.backend.ftp_password.as_deref(), Some("main-pw"));
+        }
+    }
 
     #[test]
     fn each_target_gets_its_own_keys_and_the_others_none() {
