@@ -4,26 +4,8 @@
 //! `--show-changes-in-set`.
 
 use std::io::Read;
-use std::process::Command;
 
 use crate::support::*;
-
-/// duplicity 3.2.1, `--no-encryption`, its own archive dir, the workspace's environment.
-fn dup3(ws: &Ws, args: &[&str]) -> Run {
-    let mut cmd = Command::new(duplicity3());
-    let (first, rest) = args.split_first().expect("a command");
-    cmd.arg(first)
-        .arg("--archive-dir")
-        .arg(ws.p("cache-dup3"))
-        .arg("--no-encryption")
-        .args(rest);
-    ws.env(&mut cmd);
-    run_cmd(cmd, &format!("duplicity3 {}", args.join(" ")))
-}
-
-fn ours(ws: &Ws, args: &[&str]) -> Run {
-    ws.run(Tool::Ours, Enc::Plain, args)
-}
 
 /// The paths of a list-current-files output.
 fn listed(stdout: &str) -> Vec<String> {

@@ -16,10 +16,6 @@ fn dup3(ws: &Ws, args: &[&str]) -> Run {
     run_cmd(cmd, &format!("duplicity3 {}", args.join(" ")))
 }
 
-fn ours(ws: &Ws, args: &[&str]) -> Run {
-    ws.run(Tool::Ours, Enc::Plain, args)
-}
-
 /// The metadata files in an archive dir folder.
 fn cached(dir: &Path) -> BTreeSet<String> {
     dir_names(dir)

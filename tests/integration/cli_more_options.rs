@@ -9,23 +9,6 @@ use std::process::Command;
 
 use crate::support::*;
 
-/// duplicity 3.2.1, `--no-encryption`, its own archive dir, the workspace's environment.
-fn dup3(ws: &Ws, args: &[&str]) -> Run {
-    let mut cmd = Command::new(duplicity3());
-    let (first, rest) = args.split_first().expect("a command");
-    cmd.arg(first)
-        .arg("--archive-dir")
-        .arg(ws.p("cache-dup3"))
-        .arg("--no-encryption")
-        .args(rest);
-    ws.env(&mut cmd);
-    run_cmd(cmd, &format!("duplicity3 {}", args.join(" ")))
-}
-
-fn ours(ws: &Ws, args: &[&str]) -> Run {
-    ws.run(Tool::Ours, Enc::Plain, args)
-}
-
 /// The text of the gzipped jsonstat file `name` in `repo`.
 fn jsonstat_text(ws: &Ws, repo: &str, name: &str) -> String {
     let f = std::fs::File::open(ws.p(repo).join(name)).unwrap_or_else(|e| {

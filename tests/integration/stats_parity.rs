@@ -4,29 +4,11 @@
 //! jsonstat files with their sets, remotely and in the archive dir, as 3.2.1 does.
 
 use std::path::Path;
-use std::process::Command;
 
 use duplicity_charm::engine::commands::jsonstat::OrderedJson;
 use duplicity_charm::engine::repository::{Encryption, Repository, RepositoryConfig};
 
 use crate::support::*;
-
-/// duplicity 3.2.1, `--no-encryption`, its own archive dir, the workspace's environment.
-fn dup3(ws: &Ws, args: &[&str]) -> Run {
-    let mut cmd = Command::new(duplicity3());
-    let (first, rest) = args.split_first().expect("a command");
-    cmd.arg(first)
-        .arg("--archive-dir")
-        .arg(ws.p("cache-dup3"))
-        .arg("--no-encryption")
-        .args(rest);
-    ws.env(&mut cmd);
-    run_cmd(cmd, &format!("duplicity3 {}", args.join(" ")))
-}
-
-fn ours(ws: &Ws, args: &[&str]) -> Run {
-    ws.run(Tool::Ours, Enc::Plain, args)
-}
 
 /// The lines of the "Backup Statistics" block in `out` (between its rulers), as (field, rest).
 fn statistics(out: &str) -> Vec<(String, String)> {

@@ -50,6 +50,24 @@ pub fn ours_bin() -> &'static str {
     env!("CARGO_BIN_EXE_duplicity-charm")
 }
 
+/// duplicity 3.2.1, `--no-encryption`, its own archive dir (`cache-dup3`), the workspace's environment.
+pub fn dup3(ws: &Ws, args: &[&str]) -> Run {
+    let mut cmd = Command::new(duplicity3());
+    let (first, rest) = args.split_first().expect("a command");
+    cmd.arg(first)
+        .arg("--archive-dir")
+        .arg(ws.p("cache-dup3"))
+        .arg("--no-encryption")
+        .args(rest);
+    ws.env(&mut cmd);
+    run_cmd(cmd, &format!("duplicity3 {}", args.join(" ")))
+}
+
+/// Our binary, unencrypted (the counterpart of [`dup3`]).
+pub fn ours(ws: &Ws, args: &[&str]) -> Run {
+    ws.run(Tool::Ours, Enc::Plain, args)
+}
+
 /// The path of stock duplicity 3.2.1, installed by scripts/duplicity3.sh on first use (a cached venv).
 pub fn duplicity3() -> &'static str {
     static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
