@@ -640,6 +640,7 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                 compare_data: opts.compare_data,
                 scratch_in: None,
                 selection: crate::cli_selection::selection_from_args(argv, source, now(opts))?,
+                copy_links: opts.changes.copy_links,
             })?;
             for n in &report.notes {
                 crate::logging::notice(n);

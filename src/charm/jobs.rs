@@ -305,6 +305,8 @@ impl Runtime {
             compare_data,
             scratch_in: None,
             selection: self.selection()?,
+            // The charm's backups store symlinks as links.
+            copy_links: false,
         })?;
         let mut out = Outcome::default();
         let n = report.differences.len() as u64;

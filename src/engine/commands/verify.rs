@@ -37,6 +37,9 @@ pub struct VerifyOptions {
     pub scratch_in: Option<PathBuf>,
     /// Which files of `source` are compared, as duplicity applies the backup's selection options.
     pub selection: Selection,
+    /// `--copy-links`: `source` is walked following symlinks, as a `--copy-links` backup read it
+    /// (duplicity 3.2.1 stats every local path through its links then).
+    pub copy_links: bool,
 }
 
 /// One difference, in duplicity's words (without its "Difference found: " prefix).
@@ -143,7 +146,13 @@ pub(crate) fn verify(ctx: &ReadContext, opts: &VerifyOptions) -> Result<VerifyRe
             ignore_errors: false,
         },
     )?;
-    let mut report = compare_trees(&tree, &opts.source, &opts.selection, opts.compare_data)?;
+    let mut report = compare_trees(
+        &tree,
+        &opts.source,
+        &opts.selection,
+        opts.compare_data,
+        opts.copy_links,
+    )?;
     report.set_times = restored.set_times;
     report.volumes = restored.volumes;
     report.notes.extend(restored.notes);
@@ -151,12 +160,15 @@ pub(crate) fn verify(ctx: &ReadContext, opts: &VerifyOptions) -> Result<VerifyRe
 }
 
 /// Walks `backup` and the entries of `current` that `selection` selects in index order and compares
-/// each pair (duplicity applies the selection options to the directory side only).
+/// each pair (duplicity applies the selection options to the directory side only). With
+/// `follow_links` (`--copy-links`) the symlinks of `current` are followed, as the backup followed them;
+/// the restored side never is.
 pub fn compare_trees(
     backup: &Path,
     current: &Path,
     selection: &Selection,
     compare_data: bool,
+    follow_links: bool,
 ) -> Result<VerifyReport> {
     let mut report = VerifyReport {
         compare_data,
@@ -165,6 +177,7 @@ pub fn compare_trees(
     let owners = meta::is_root();
     let mut a = TreeWalk::new(backup);
     let mut b = TreeWalk::with_selection(current, selection.clone());
+    b.follow_links(follow_links);
     let (mut ea, mut eb) = (a.next(), b.next());
     loop {
         let (ra, rb) = match (&ea, &eb) {
@@ -176,7 +189,7 @@ pub fn compare_trees(
         };
         report.compared += 1;
         if compare_data {
-            if let Some(msg) = compare_entry(ra.as_ref(), rb.as_ref(), owners)? {
+            if let Some(msg) = compare_entry(ra.as_ref(), rb.as_ref(), owners, follow_links)? {
                 let e = ra.as_ref().or(rb.as_ref()).expect("one side");
                 report.differences.push(Difference {
                     path: e.index.display_bytes().to_vec(),
@@ -191,7 +204,9 @@ pub fn compare_trees(
             eb = b.next();
         }
     }
-    for p in a.problems.iter().chain(b.problems.iter()) {
+    // Links a --copy-links walk cannot follow (dangling, loops) are not compared: the backup left
+    // them out too. Said, not silent.
+    for p in a.problems.iter().chain(&b.problems).chain(&b.skipped_links) {
         report
             .notes
             .push(format!("{}: {}", p.path.display(), p.message));
@@ -204,6 +219,7 @@ fn compare_entry(
     backup: Option<&SourceEntry>,
     current: Option<&SourceEntry>,
     owners: bool,
+    follow_links: bool,
 ) -> Result<Option<String>> {
     let (b, c) = match (backup, current) {
         (None, Some(c)) => return Ok(Some(format!("New file {}", shown(c)))),
@@ -238,7 +254,9 @@ fn compare_entry(
                     asctime_local(bm.mtime)
                 )));
             }
-            if bm.ftype == FileType::Regular && !same_content(&b.path, &c.path, bm.size, cm.size)? {
+            if bm.ftype == FileType::Regular
+                && !same_content(&b.path, &c.path, bm.size, cm.size, follow_links)?
+            {
                 return Ok(Some(format!("Data for file {p} is different")));
             }
             Ok(None)
@@ -305,20 +323,29 @@ fn shown(e: &SourceEntry) -> String {
     String::from_utf8_lossy(e.index.display_bytes()).into_owned()
 }
 
-/// Byte-for-byte comparison, streamed.
-fn same_content(a: &Path, b: &Path, size_a: u64, size_b: u64) -> Result<bool> {
+/// Byte-for-byte comparison, streamed. `b` (the directory's side) is read through symlinks when
+/// `follow_b` (`--copy-links`); the restored side `a` never is.
+fn same_content(a: &Path, b: &Path, size_a: u64, size_b: u64, follow_b: bool) -> Result<bool> {
     if size_a != size_b {
         return Ok(false);
     }
-    // Both sides were lstat'ed as regular files: never follow a symlink put there since.
-    let open = |p: &Path| {
+    // Both sides were lstat'ed as regular files: never follow a symlink put there since (unless
+    // --copy-links, where the walk saw what the link points to).
+    let open = |p: &Path, follow: bool| {
+        use rustix::fs::OFlags;
+        // NONBLOCK: a fifo put there since must not hang verify.
+        let flags = if follow {
+            OFlags::NONBLOCK
+        } else {
+            OFlags::NOFOLLOW | OFlags::NONBLOCK
+        };
         std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .custom_flags(flags.bits() as i32)
             .open(p)
             .with_context(|| format!("cannot read {}", p.display()))
     };
-    let (mut fa, mut fb) = (open(a)?, open(b)?);
+    let (mut fa, mut fb) = (open(a, false)?, open(b, follow_b)?);
     let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
     loop {
         let na =
@@ -382,13 +409,13 @@ mod tests {
             let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(5000);
             fs::File::open(r).unwrap().set_modified(t).unwrap();
         }
-        let integrity = compare_trees(&a, &b, &Selection::default(), false).unwrap();
+        let integrity = compare_trees(&a, &b, &Selection::default(), false, false).unwrap();
         assert_eq!(integrity.compared, 7);
         assert!(integrity.differences.is_empty());
         assert!(integrity
             .render()
             .ends_with("Verify complete: 7 files compared, 0 differences found.\n"));
-        let r = compare_trees(&a, &b, &Selection::default(), true).unwrap();
+        let r = compare_trees(&a, &b, &Selection::default(), true, false).unwrap();
         let msgs: Vec<&str> = r.differences.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(
             msgs,
@@ -410,5 +437,59 @@ mod tests {
         assert!(r.render_json().contains("\"ok\":false"));
         assert_eq!(py_bytes_repr(b"a'\xff\\"), "b\"a'\\xff\\\\\"");
         assert_eq!(py_bytes_repr(b"it's \"q\""), "b'it\\'s \"q\"'");
+    }
+
+    #[test]
+    fn copy_links_compares_what_the_links_point_to() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a"), d.path().join("b"));
+        fs::create_dir(&a).unwrap();
+        fs::create_dir_all(b.join("real")).unwrap();
+        // a: what a --copy-links backup restores (regular files); b: the links it was made from.
+        touch(&a.join("ln"), b"data", 1000);
+        touch(&b.join("real/f"), b"data", 1000);
+        std::os::unix::fs::symlink("real/f", b.join("ln")).unwrap();
+        std::os::unix::fs::symlink("nowhere", b.join("dangling")).unwrap();
+        fs::create_dir(a.join("real")).unwrap();
+        touch(&a.join("real/f"), b"data", 1000);
+        for r in [&a, &b, &a.join("real"), &b.join("real")] {
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(5000);
+            fs::File::open(r).unwrap().set_modified(t).unwrap();
+        }
+        let same = compare_trees(&a, &b, &Selection::default(), true, true).unwrap();
+        assert!(same.differences.is_empty(), "{:?}", same.differences);
+        assert_eq!(same.compared, 4);
+        assert!(
+            same.notes
+                .iter()
+                .any(|n| n.contains("dangling") && n.contains("--copy-links")),
+            "{:?}",
+            same.notes
+        );
+        // Without following, the link is a link: a different type.
+        let links = compare_trees(&a, &b, &Selection::default(), true, false).unwrap();
+        assert!(
+            links
+                .differences
+                .iter()
+                .any(|d| d.message == "File ln has type sym, expected reg"),
+            "{:?}",
+            links.differences
+        );
+        // The target's content changed (same size, same mtime): a data difference.
+        touch(&b.join("real/f"), b"DATA", 1000);
+        let changed = compare_trees(&a, &b, &Selection::default(), true, true).unwrap();
+        let msgs: Vec<&str> = changed
+            .differences
+            .iter()
+            .map(|d| d.message.as_str())
+            .collect();
+        assert_eq!(
+            msgs,
+            [
+                "Data for file ln is different",
+                "Data for file real/f is different"
+            ]
+        );
     }
 }
