@@ -279,7 +279,7 @@ fn intact_files(dst: &std::path::Path, want: &[(String, Vec<u8>)]) -> Vec<String
 /// (its damaged leftovers are not counted).
 fn duplicity3_restore(ws: &Ws, dst: &str) -> (Option<i32>, Vec<String>) {
     let dst = ws.p(dst);
-    let mut cmd = std::process::Command::new(crate::cli_more_options::duplicity3());
+    let mut cmd = std::process::Command::new(crate::support::duplicity3());
     cmd.arg("restore")
         .arg("--archive-dir")
         .arg(ws.p("cache-dup3"))
