@@ -307,6 +307,7 @@ impl Runtime {
             selection: self.selection()?,
             // The charm's backups store symlinks as links.
             copy_links: false,
+            read_size: None,
         })?;
         let mut out = Outcome::default();
         let n = report.differences.len() as u64;
