@@ -11,7 +11,6 @@
 //! Ownership is compared as duplicity compares it (uid:gid with the mode) when running as root; as
 //! another user the scratch restore cannot set owners, so only the mode is compared.
 
-use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
