@@ -216,6 +216,21 @@ fn verify_with_copy_links_walks_the_source_as_the_backup_did() {
         "{}",
         changed.stdout
     );
+    // Read in 1 KiB blocks (--copy-blocksize), the comparison finds the same.
+    let small = ours(
+        &ws,
+        &[
+            "verify",
+            "--copy-links",
+            "--compare-data",
+            "--copy-blocksize",
+            "1",
+            &url,
+            s,
+        ],
+    );
+    assert_eq!(small.code, Some(1), "{}", small.output());
+    assert_eq!(small.stdout, changed.stdout);
     let theirs = dup3(
         &ws,
         &[
