@@ -643,6 +643,8 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                 compare_data: opts.compare_data,
                 scratch_in: None,
                 selection: crate::cli_selection::selection_from_args(argv, source, now(opts))?,
+                copy_links: opts.changes.copy_links,
+                read_size: opts.meta.copy_block_bytes(),
             })?;
             for n in &report.notes {
                 crate::logging::notice(n);

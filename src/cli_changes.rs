@@ -13,7 +13,8 @@ use crate::engine::index::Index;
 #[command(next_help_heading = "Changes and symlinks (as duplicity 3's)")]
 pub struct ChangeArgs {
     /// Backups: back up what symlinks point to instead of the links. Dangling links, loops of links
-    /// and links to a directory above them are left out, each with a warning.
+    /// and links to a directory above them are left out, each with a warning. verify: compare with
+    /// what the directory's symlinks point to (give it when the backup was made with it).
     #[arg(long, global = true)]
     pub copy_links: bool,
     /// Incrementals: when nothing changed, store nothing (no volume, signatures or manifest).

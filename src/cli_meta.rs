@@ -53,7 +53,8 @@ pub struct MetaArgs {
     #[arg(long, global = true, value_name = "PATH", value_parser = parse_config_dir)]
     pub config_dir: Option<PathBuf>,
     /// Size in KiB of each read when files are copied to or from a file://, sftp:// or ftp:// target
-    /// (default: 8 KiB for file and ftp, 1 MiB for sftp, whose requests are pipelined).
+    /// (default: 8 KiB for file and ftp, 1 MiB for sftp, whose requests are pipelined), and when
+    /// verify --compare-data compares contents (default 64 KiB).
     #[arg(long, global = true, value_name = "KiB",
           value_parser = clap::value_parser!(u64).range(1..=MAX_COPY_BLOCKSIZE_KIB))]
     pub copy_blocksize: Option<u64>,

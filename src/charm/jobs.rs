@@ -305,6 +305,9 @@ impl Runtime {
             compare_data,
             scratch_in: None,
             selection: self.selection()?,
+            // The charm's backups store symlinks as links.
+            copy_links: false,
+            read_size: None,
         })?;
         let mut out = Outcome::default();
         let n = report.differences.len() as u64;

@@ -112,6 +112,124 @@ fn copy_links_stores_link_targets_as_duplicity3_and_warns_about_the_rest() {
         .is_symlink());
 }
 
+/// The counts of a verify run's "Verify complete: N files compared, M differences found." line
+/// (duplicity 3.2.1 words it "file(s)", 0.8.22 and this tool "files").
+fn verify_summary(stdout: &str) -> Vec<u64> {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("Verify complete:"))
+        .unwrap_or_else(|| panic!("no summary in {stdout}"));
+    line.split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn verify_with_copy_links_walks_the_source_as_the_backup_did() {
+    let ws = Ws::new("verify-copy-links");
+    let src = ws.p("src");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::create_dir_all(src.join("elsewhere")).unwrap();
+    write_file(&src.join("a.txt"), b"hello", 0o644, T0 - 100);
+    write_file(&src.join("d/b"), b"inside", 0o600, T0 - 100);
+    write_file(&src.join("elsewhere/t"), b"target", 0o640, T0 - 100);
+    symlink("a.txt", &src.join("link"));
+    symlink("d", &src.join("dlink"));
+    symlink("elsewhere/t", &src.join("tlink"));
+    let s = src.to_str().unwrap();
+    let t0 = T0.to_string();
+    for (tool_repo, dup) in [("repo-ours", false), ("repo-dup3", true)] {
+        let args = [
+            "full",
+            "--copy-links",
+            "--current-time",
+            &t0,
+            s,
+            &ws.url(tool_repo),
+        ];
+        if dup {
+            dup3(&ws, &args).ok();
+        } else {
+            ours(&ws, &args).ok();
+        }
+    }
+    let url = ws.url("repo-ours");
+    // Integrity only, and every entry compared: both pass when the source is walked as backed up.
+    let plain = ours(&ws, &["verify", "--copy-links", &url, s]).ok();
+    let data = ours(&ws, &["verify", "--copy-links", "--compare-data", &url, s]).ok();
+    assert!(
+        data.stdout.contains(", 0 differences found."),
+        "{}",
+        data.stdout
+    );
+    // The same counts as duplicity 3.2.1's verify of its own --copy-links backup.
+    let theirs = dup3(
+        &ws,
+        &[
+            "verify",
+            "--copy-links",
+            "--compare-data",
+            &ws.url("repo-dup3"),
+            s,
+        ],
+    )
+    .ok();
+    assert_eq!(verify_summary(&data.stdout), verify_summary(&theirs.stdout));
+    assert_eq!(verify_summary(&plain.stdout), verify_summary(&data.stdout));
+    // Without --copy-links the links are links, not what the backup stored.
+    let links = ours(&ws, &["verify", "--compare-data", &url, s]);
+    assert_eq!(links.code, Some(1), "{}", links.output());
+    assert!(
+        links
+            .stdout
+            .contains("Difference found: File link has type sym, expected reg"),
+        "{}",
+        links.stdout
+    );
+    // A link's target changed (same size and mtime): its content is reported, through the link too.
+    write_file(&src.join("elsewhere/t"), b"TARGET", 0o640, T0 - 100);
+    let changed = ours(&ws, &["verify", "--copy-links", "--compare-data", &url, s]);
+    assert_eq!(changed.code, Some(1), "{}", changed.output());
+    assert!(
+        changed
+            .stdout
+            .contains("Difference found: Data for file tlink is different"),
+        "{}",
+        changed.stdout
+    );
+    // Read in 1 KiB blocks (--copy-blocksize), the comparison finds the same.
+    let small = ours(
+        &ws,
+        &[
+            "verify",
+            "--copy-links",
+            "--compare-data",
+            "--copy-blocksize",
+            "1",
+            &url,
+            s,
+        ],
+    );
+    assert_eq!(small.code, Some(1), "{}", small.output());
+    assert_eq!(small.stdout, changed.stdout);
+    let theirs = dup3(
+        &ws,
+        &[
+            "verify",
+            "--copy-links",
+            "--compare-data",
+            &ws.url("repo-dup3"),
+            s,
+        ],
+    );
+    assert_eq!(theirs.code, Some(1), "{}", theirs.output());
+    assert_eq!(
+        verify_summary(&changed.stdout),
+        verify_summary(&theirs.stdout)
+    );
+}
+
 #[test]
 fn skip_if_no_change_stores_nothing_when_nothing_changed() {
     let ws = Ws::new("skip-if-no-change");

@@ -11,7 +11,6 @@
 //! Ownership is compared as duplicity compares it (uid:gid with the mode) when running as root; as
 //! another user the scratch restore cannot set owners, so only the mode is compared.
 
-use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -37,7 +36,16 @@ pub struct VerifyOptions {
     pub scratch_in: Option<PathBuf>,
     /// Which files of `source` are compared, as duplicity applies the backup's selection options.
     pub selection: Selection,
+    /// `--copy-links`: `source` is walked following symlinks, as a `--copy-links` backup read it
+    /// (duplicity 3.2.1 stats every local path through its links then).
+    pub copy_links: bool,
+    /// `--copy-blocksize` in bytes: the size of each read when `compare_data` compares contents, as
+    /// duplicity reads with it (default [`DEFAULT_READ_SIZE`]).
+    pub read_size: Option<usize>,
 }
+
+/// Bytes per read when contents are compared without `--copy-blocksize`.
+pub const DEFAULT_READ_SIZE: usize = 1 << 16;
 
 /// One difference, in duplicity's words (without its "Difference found: " prefix).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +151,16 @@ pub(crate) fn verify(ctx: &ReadContext, opts: &VerifyOptions) -> Result<VerifyRe
             ignore_errors: false,
         },
     )?;
-    let mut report = compare_trees(&tree, &opts.source, &opts.selection, opts.compare_data)?;
+    let mut report = compare_trees(
+        &tree,
+        &opts.source,
+        &opts.selection,
+        opts.compare_data,
+        opts.copy_links,
+        opts.read_size
+            .filter(|&n| n > 0)
+            .unwrap_or(DEFAULT_READ_SIZE),
+    )?;
     report.set_times = restored.set_times;
     report.volumes = restored.volumes;
     report.notes.extend(restored.notes);
@@ -151,12 +168,16 @@ pub(crate) fn verify(ctx: &ReadContext, opts: &VerifyOptions) -> Result<VerifyRe
 }
 
 /// Walks `backup` and the entries of `current` that `selection` selects in index order and compares
-/// each pair (duplicity applies the selection options to the directory side only).
+/// each pair (duplicity applies the selection options to the directory side only). With
+/// `follow_links` (`--copy-links`) the symlinks of `current` are followed, as the backup followed them;
+/// the restored side never is. Contents are read `read_size` bytes at a time.
 pub fn compare_trees(
     backup: &Path,
     current: &Path,
     selection: &Selection,
     compare_data: bool,
+    follow_links: bool,
+    read_size: usize,
 ) -> Result<VerifyReport> {
     let mut report = VerifyReport {
         compare_data,
@@ -165,6 +186,7 @@ pub fn compare_trees(
     let owners = meta::is_root();
     let mut a = TreeWalk::new(backup);
     let mut b = TreeWalk::with_selection(current, selection.clone());
+    b.follow_links(follow_links);
     let (mut ea, mut eb) = (a.next(), b.next());
     loop {
         let (ra, rb) = match (&ea, &eb) {
@@ -176,7 +198,9 @@ pub fn compare_trees(
         };
         report.compared += 1;
         if compare_data {
-            if let Some(msg) = compare_entry(ra.as_ref(), rb.as_ref(), owners)? {
+            if let Some(msg) =
+                compare_entry(ra.as_ref(), rb.as_ref(), owners, follow_links, read_size)?
+            {
                 let e = ra.as_ref().or(rb.as_ref()).expect("one side");
                 report.differences.push(Difference {
                     path: e.index.display_bytes().to_vec(),
@@ -191,7 +215,9 @@ pub fn compare_trees(
             eb = b.next();
         }
     }
-    for p in a.problems.iter().chain(b.problems.iter()) {
+    // Links a --copy-links walk cannot follow (dangling, loops) are not compared: the backup left
+    // them out too. Said, not silent.
+    for p in a.problems.iter().chain(&b.problems).chain(&b.skipped_links) {
         report
             .notes
             .push(format!("{}: {}", p.path.display(), p.message));
@@ -204,6 +230,8 @@ fn compare_entry(
     backup: Option<&SourceEntry>,
     current: Option<&SourceEntry>,
     owners: bool,
+    follow_links: bool,
+    read_size: usize,
 ) -> Result<Option<String>> {
     let (b, c) = match (backup, current) {
         (None, Some(c)) => return Ok(Some(format!("New file {}", shown(c)))),
@@ -238,7 +266,9 @@ fn compare_entry(
                     asctime_local(bm.mtime)
                 )));
             }
-            if bm.ftype == FileType::Regular && !same_content(&b.path, &c.path, bm.size, cm.size)? {
+            if bm.ftype == FileType::Regular
+                && !same_content(&b.path, &c.path, bm.size, cm.size, follow_links, read_size)?
+            {
                 return Ok(Some(format!("Data for file {p} is different")));
             }
             Ok(None)
@@ -305,26 +335,51 @@ fn shown(e: &SourceEntry) -> String {
     String::from_utf8_lossy(e.index.display_bytes()).into_owned()
 }
 
-/// Byte-for-byte comparison, streamed.
-fn same_content(a: &Path, b: &Path, size_a: u64, size_b: u64) -> Result<bool> {
+/// Byte-for-byte comparison, streamed. `b` (the directory's side) is read through symlinks when
+/// `follow_b` (`--copy-links`); the restored side `a` never is.
+fn same_content(
+    a: &Path,
+    b: &Path,
+    size_a: u64,
+    size_b: u64,
+    follow_b: bool,
+    read_size: usize,
+) -> Result<bool> {
     if size_a != size_b {
         return Ok(false);
     }
-    // Both sides were lstat'ed as regular files: never follow a symlink put there since.
-    let open = |p: &Path| {
+    // Both sides were lstat'ed as regular files: never follow a symlink put there since (unless
+    // --copy-links, where the walk saw what the link points to).
+    let open = |p: &Path, follow: bool| {
+        use rustix::fs::OFlags;
+        // NONBLOCK: a fifo put there since must not hang verify.
+        let flags = if follow {
+            OFlags::NONBLOCK
+        } else {
+            OFlags::NOFOLLOW | OFlags::NONBLOCK
+        };
         std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .custom_flags(flags.bits() as i32)
             .open(p)
             .with_context(|| format!("cannot read {}", p.display()))
     };
-    let (mut fa, mut fb) = (open(a)?, open(b)?);
-    let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    let (mut fa, mut fb) = (open(a, false)?, open(b, follow_b)?);
+    same_stream(&mut fa, &mut fb, read_size, a, b)
+}
+
+/// Compares two streams `read_size` bytes at a time; `a` and `b` name them in errors.
+fn same_stream(
+    fa: &mut impl Read,
+    fb: &mut impl Read,
+    read_size: usize,
+    a: &Path,
+    b: &Path,
+) -> Result<bool> {
+    let (mut ba, mut bb) = (vec![0u8; read_size], vec![0u8; read_size]);
     loop {
-        let na =
-            read_full(&mut fa, &mut ba).with_context(|| format!("cannot read {}", a.display()))?;
-        let nb =
-            read_full(&mut fb, &mut bb).with_context(|| format!("cannot read {}", b.display()))?;
+        let na = read_full(fa, &mut ba).with_context(|| format!("cannot read {}", a.display()))?;
+        let nb = read_full(fb, &mut bb).with_context(|| format!("cannot read {}", b.display()))?;
         if na != nb || ba[..na] != bb[..nb] {
             return Ok(false);
         }
@@ -334,7 +389,7 @@ fn same_content(a: &Path, b: &Path, size_a: u64, size_b: u64) -> Result<bool> {
     }
 }
 
-fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+fn read_full(f: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match f.read(&mut buf[n..])? {
@@ -382,13 +437,29 @@ mod tests {
             let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(5000);
             fs::File::open(r).unwrap().set_modified(t).unwrap();
         }
-        let integrity = compare_trees(&a, &b, &Selection::default(), false).unwrap();
+        let integrity = compare_trees(
+            &a,
+            &b,
+            &Selection::default(),
+            false,
+            false,
+            DEFAULT_READ_SIZE,
+        )
+        .unwrap();
         assert_eq!(integrity.compared, 7);
         assert!(integrity.differences.is_empty());
         assert!(integrity
             .render()
             .ends_with("Verify complete: 7 files compared, 0 differences found.\n"));
-        let r = compare_trees(&a, &b, &Selection::default(), true).unwrap();
+        let r = compare_trees(
+            &a,
+            &b,
+            &Selection::default(),
+            true,
+            false,
+            DEFAULT_READ_SIZE,
+        )
+        .unwrap();
         let msgs: Vec<&str> = r.differences.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(
             msgs,
@@ -410,5 +481,117 @@ mod tests {
         assert!(r.render_json().contains("\"ok\":false"));
         assert_eq!(py_bytes_repr(b"a'\xff\\"), "b\"a'\\xff\\\\\"");
         assert_eq!(py_bytes_repr(b"it's \"q\""), "b'it\\'s \"q\"'");
+    }
+
+    #[test]
+    fn copy_links_compares_what_the_links_point_to() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a"), d.path().join("b"));
+        fs::create_dir(&a).unwrap();
+        fs::create_dir_all(b.join("real")).unwrap();
+        // a: what a --copy-links backup restores (regular files); b: the links it was made from.
+        touch(&a.join("ln"), b"data", 1000);
+        touch(&b.join("real/f"), b"data", 1000);
+        std::os::unix::fs::symlink("real/f", b.join("ln")).unwrap();
+        std::os::unix::fs::symlink("nowhere", b.join("dangling")).unwrap();
+        fs::create_dir(a.join("real")).unwrap();
+        touch(&a.join("real/f"), b"data", 1000);
+        for r in [&a, &b, &a.join("real"), &b.join("real")] {
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(5000);
+            fs::File::open(r).unwrap().set_modified(t).unwrap();
+        }
+        let same =
+            compare_trees(&a, &b, &Selection::default(), true, true, DEFAULT_READ_SIZE).unwrap();
+        assert!(same.differences.is_empty(), "{:?}", same.differences);
+        assert_eq!(same.compared, 4);
+        assert!(
+            same.notes
+                .iter()
+                .any(|n| n.contains("dangling") && n.contains("--copy-links")),
+            "{:?}",
+            same.notes
+        );
+        // Without following, the link is a link: a different type.
+        let links = compare_trees(
+            &a,
+            &b,
+            &Selection::default(),
+            true,
+            false,
+            DEFAULT_READ_SIZE,
+        )
+        .unwrap();
+        assert!(
+            links
+                .differences
+                .iter()
+                .any(|d| d.message == "File ln has type sym, expected reg"),
+            "{:?}",
+            links.differences
+        );
+        // The target's content changed (same size, same mtime): a data difference.
+        touch(&b.join("real/f"), b"DATA", 1000);
+        let changed =
+            compare_trees(&a, &b, &Selection::default(), true, true, DEFAULT_READ_SIZE).unwrap();
+        let msgs: Vec<&str> = changed
+            .differences
+            .iter()
+            .map(|d| d.message.as_str())
+            .collect();
+        assert_eq!(
+            msgs,
+            [
+                "Data for file ln is different",
+                "Data for file real/f is different"
+            ]
+        );
+    }
+
+    /// Records the size of every read asked of it.
+    struct Recording<'a> {
+        inner: io::Cursor<Vec<u8>>,
+        asked: &'a std::cell::RefCell<Vec<usize>>,
+    }
+
+    impl Read for Recording<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.asked.borrow_mut().push(buf.len());
+            self.inner.read(buf)
+        }
+    }
+
+    #[test]
+    fn contents_are_read_copy_blocksize_bytes_at_a_time() {
+        let data: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+        let asked = std::cell::RefCell::new(Vec::new());
+        let rec = |d: &[u8]| Recording {
+            inner: io::Cursor::new(d.to_vec()),
+            asked: &asked,
+        };
+        let p = Path::new("x");
+        assert!(same_stream(&mut rec(&data), &mut rec(&data), 1024, p, p).unwrap());
+        // Reads ask for one block (or the rest of a block a short read left), never more: per
+        // stream 4 full blocks, the partial one, and the read that finds the end.
+        assert_eq!(
+            asked.borrow().iter().max(),
+            Some(&1024),
+            "{:?}",
+            asked.borrow()
+        );
+        assert_eq!(
+            asked.borrow().iter().filter(|&&n| n == 1024).count(),
+            2 * 6,
+            "{:?}",
+            asked.borrow()
+        );
+        // A difference in the last, partial block is found.
+        let mut other = data.clone();
+        *other.last_mut().unwrap() ^= 1;
+        asked.borrow_mut().clear();
+        assert!(!same_stream(&mut rec(&data), &mut rec(&other), 1024, p, p).unwrap());
+        // A different block size reads that many.
+        asked.borrow_mut().clear();
+        assert!(same_stream(&mut rec(&data), &mut rec(&data), 4096, p, p).unwrap());
+        assert_eq!(asked.borrow()[0], 4096);
     }
 }
