@@ -1184,6 +1184,16 @@ mod tests {
         meta(FileType::Regular, 0o640)
     }
 
+    /// Chunk `n` of the multivolume file `name` (a regular file), as a volume's tar gives it.
+    fn chunk(a: &mut Applier, n: u64, name: &str, data: &[u8]) -> Result<()> {
+        a.apply_payload(
+            EntryClass::MultivolSnapshot(n),
+            idx(name),
+            regular(),
+            &mut &data[..],
+        )
+    }
+
     fn applier(dir: &Path, ignore_errors: bool) -> Applier {
         let mut a = Applier::new(dir.join("t"), None).unwrap();
         a.chown = false;
@@ -1214,31 +1224,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let full = vec![5u8; CHUNK];
         let mut a = applier(dir.path(), true);
-        a.apply_payload(
-            EntryClass::MultivolSnapshot(1),
-            idx("big"),
-            regular(),
-            &mut &full[..],
-        )
-        .unwrap();
+        chunk(&mut a, 1, "big", &full).unwrap();
         assert!(dir.path().join("t/big").exists());
         a.volume_lost(&lost_volume(), "vol2 is missing", &[])
             .unwrap();
         assert!(!dir.path().join("t/big").exists(), "a cut file was left");
-        a.apply_payload(
-            EntryClass::MultivolSnapshot(3),
-            idx("big"),
-            regular(),
-            &mut &full[..],
-        )
-        .unwrap();
-        a.apply_payload(
-            EntryClass::MultivolSnapshot(4),
-            idx("big"),
-            regular(),
-            &mut &b"end"[..],
-        )
-        .unwrap();
+        chunk(&mut a, 3, "big", &full).unwrap();
+        chunk(&mut a, 4, "big", b"end").unwrap();
         a.apply_payload(EntryClass::Snapshot, idx("c"), regular(), &mut &b"c\n"[..])
             .unwrap();
         a.finish().unwrap();
@@ -1257,21 +1249,8 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let mut a = applier(dir.path(), false);
-        a.apply_payload(
-            EntryClass::MultivolSnapshot(1),
-            idx("big"),
-            regular(),
-            &mut &full[..],
-        )
-        .unwrap();
-        let e = a
-            .apply_payload(
-                EntryClass::MultivolSnapshot(3),
-                idx("big"),
-                regular(),
-                &mut &full[..],
-            )
-            .unwrap_err();
+        chunk(&mut a, 1, "big", &full).unwrap();
+        let e = chunk(&mut a, 3, "big", &full).unwrap_err();
         assert!(format!("{e:#}").contains("out of order"), "{e:#}");
     }
 
@@ -1285,28 +1264,10 @@ mod tests {
         // An earlier set's copy: the new version is lost, so the old one must not stand in for it.
         a.apply_payload(EntryClass::Snapshot, idx("a"), regular(), &mut &b"old"[..])
             .unwrap();
-        a.apply_payload(
-            EntryClass::MultivolSnapshot(2),
-            idx("a"),
-            regular(),
-            &mut &full[..],
-        )
-        .unwrap();
-        a.apply_payload(
-            EntryClass::MultivolSnapshot(3),
-            idx("a"),
-            regular(),
-            &mut &b"x"[..],
-        )
-        .unwrap();
+        chunk(&mut a, 2, "a", &full).unwrap();
+        chunk(&mut a, 3, "a", b"x").unwrap();
         assert!(!dir.path().join("t/a").exists());
-        a.apply_payload(
-            EntryClass::MultivolSnapshot(1),
-            idx("z"),
-            regular(),
-            &mut &full[..],
-        )
-        .unwrap();
+        chunk(&mut a, 1, "z", &full).unwrap();
         a.finish().unwrap();
         assert!(!dir.path().join("t/z").exists());
         assert_eq!(a.lost_files, 2, "{:?}", a.warnings);
@@ -1315,14 +1276,7 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let mut a = applier(dir.path(), false);
-        let e = a
-            .apply_payload(
-                EntryClass::MultivolSnapshot(2),
-                idx("a"),
-                regular(),
-                &mut &full[..],
-            )
-            .unwrap_err();
+        let e = chunk(&mut a, 2, "a", &full).unwrap_err();
         assert!(format!("{e:#}").contains("has no start"), "{e:#}");
     }
 
