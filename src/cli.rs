@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::backend;
 use crate::engine::commands::retention::RetentionCommand;
-use crate::engine::commands::{backup, list, restore, status, verify};
+use crate::engine::commands::{backup, jsonstat, list, restore, status, verify};
 use crate::engine::crypto::Passphrase;
 use crate::engine::gnupg::GnupgHome;
 use crate::engine::index::Index;
@@ -612,7 +612,35 @@ fn run(cli: Cli, argv: &[std::ffi::OsString]) -> Result<i32> {
                 let text = match (opts.changes.show_changes_in_set, &file_changed) {
                     (Some(n), _) if opts.more.jsonstat => {
                         let index = if n < 0 { None } else { Some(position(n)?) };
-                        repo.changes_in_set_json(index)? + "\n"
+                        // The file lists are the manifests already read above; the statistics
+                        // come from the jsonstat files (an empty object for a set without one).
+                        let mut stats: std::collections::BTreeMap<_, _> =
+                            repo.primary_chain_jsonstats()?.into_iter().collect();
+                        let with_stats: Vec<jsonstat::SetStats> = sets
+                            .iter()
+                            .map(|s| {
+                                let key = jsonstat::key_of(s.full, s.time);
+                                jsonstat::SetStats {
+                                    stats: stats
+                                        .remove(&key)
+                                        .unwrap_or(jsonstat::OrderedJson::Object(Vec::new())),
+                                    key,
+                                    files_changed: s
+                                        .files
+                                        .iter()
+                                        .map(|(a, p)| (p.to_string(), a.as_str().to_string()))
+                                        .collect(),
+                                }
+                            })
+                            .collect();
+                        if with_stats.is_empty() {
+                            // No chain: duplicity prints nothing.
+                            String::new()
+                        } else {
+                            jsonstat::changes_in_set_json(&with_stats, index)
+                                .map_err(crate::engine::error::Error::bad_input)?
+                                + "\n"
+                        }
                     }
                     (Some(n), _) => status::changes_in_set_text(&sets, position(n)?)?,
                     (None, Some(p)) => status::file_changed_text(p, &sets),

@@ -596,40 +596,6 @@ impl Repository {
             .collect()
     }
 
-    /// duplicity 3's `collection-status --show-changes-in-set N --jsonstat`: every set of the primary
-    /// chain with its statistics and the files its manifest lists, as JSON (`index` 0 the newest set,
-    /// None every set).
-    pub fn changes_in_set_json(&self, index: Option<usize>) -> Result<String> {
-        use crate::engine::commands::jsonstat::{self, SetStats};
-        let col = self.collection()?;
-        let Some(chain) = col.primary_chain() else {
-            return Ok(String::new());
-        };
-        let decryptor = self.read_decryptor(false)?;
-        let mut sets = Vec::new();
-        for set in chain.sets() {
-            let stats = jsonstat::read_set(self.backend.as_ref(), &self.cache_dir, &decryptor, set)
-                .map_err(Error::classify)?;
-            let files_changed = match &set.manifest {
-                Some(name) => {
-                    crate::engine::stored::read_manifest(self.backend.as_ref(), name, &decryptor)
-                        .map_err(Error::classify)?
-                        .files
-                        .into_iter()
-                        .map(|(action, path)| (path.to_string(), action.as_str().to_string()))
-                        .collect()
-                }
-                None => Vec::new(),
-            };
-            sets.push(SetStats {
-                key: jsonstat::set_key(set),
-                stats,
-                files_changed,
-            });
-        }
-        jsonstat::changes_in_set_json(&sets, index).map_err(Error::bad_input)
-    }
-
     /// Whether nothing may be deleted from the target (`--append-only-target`).
     pub fn is_append_only(&self) -> bool {
         self.append_only_target

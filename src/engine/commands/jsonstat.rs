@@ -214,8 +214,13 @@ pub fn read_set(
 /// duplicity 3's key for a set in `collection-status --show-changes-in-set N --jsonstat`:
 /// `full-T` or `inc-T` (the set's end time).
 pub fn set_key(set: &BackupSet) -> String {
-    let kind = if set.is_full() { "full" } else { "inc" };
-    format!("{kind}-{}", timestr::format_timestamp(set.time()))
+    key_of(set.is_full(), set.time())
+}
+
+/// [`set_key`] from a set's kind and time (the full's time, or the incremental's end).
+pub fn key_of(full: bool, time: i64) -> String {
+    let kind = if full { "full" } else { "inc" };
+    format!("{kind}-{}", timestr::format_timestamp(time))
 }
 
 /// One set of the primary chain for [`changes_in_set_json`]: its key ([`set_key`]), its statistics
