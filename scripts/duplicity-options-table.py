@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-YES, PLANNED, NA = "supported", "not yet (planned, issue 13)", "not applicable"
+YES, NA = "supported", "not applicable"
 
 # option -> (status, note). Notes say what differs, which backends honour it, or why it does not apply.
 STATUS = {
