@@ -223,6 +223,9 @@ pub struct SourceEntry {
     pub index: Index,
     pub path: PathBuf,
     pub meta: Meta,
+    /// The walk's `st_size` of the entry (a directory's or a symlink's too, which `meta` does not
+    /// keep): duplicity's `ROPath.getsize`, counted in its statistics.
+    pub stat_size: u64,
 }
 
 /// Something the walk could not read; the backup notes it and goes on, as duplicity does.
@@ -351,6 +354,7 @@ impl Iterator for TreeWalk {
                         index: Index::root(),
                         path: root,
                         meta,
+                        stat_size: md.len(),
                     });
                 }
                 Ok(_) | Err(_) => return None,
@@ -438,7 +442,12 @@ impl Iterator for TreeWalk {
                         continue;
                     }
                     let id = (md.dev(), md.ino());
-                    let entry = SourceEntry { index, path, meta };
+                    let entry = SourceEntry {
+                        index,
+                        path,
+                        meta,
+                        stat_size: md.len(),
+                    };
                     match decision {
                         Decision::Include => {
                             if is_dir {
